@@ -1,0 +1,124 @@
+"""Injected time.
+
+Every part of agupshup that waits or measures time (the scheduler, token expiry, stream polling)
+takes a :class:`Clock` instead of calling :mod:`time` or :func:`asyncio.sleep` itself, so that
+tests can drive them with :class:`FakeClock` and never sleep.
+
+Rules this module enforces:
+
+* ``monotonic()`` is for intervals and deadlines; ``time()`` (epoch seconds) only for values that
+  leave the process (SQLite/Redis ledgers, cursors).
+* ``FakeClock`` never moves by itself unless ``autojump`` is set; ``advance()`` wakes sleepers in
+  deadline order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time as _time
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "FakeClock", "SystemClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What agupshup needs to know about time."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on this clock."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    __slots__ = ()
+
+    def monotonic(self) -> float:
+        return _time.monotonic()
+
+    def time(self) -> float:
+        return _time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class FakeClock:
+    """A clock that moves only when told to.
+
+    ``autojump=True`` makes every ``sleep`` move the clock to the sleeper's deadline at once
+    (in deadline order), which suits tests that only care about the order of events.
+    """
+
+    __slots__ = ("_autojump", "_now", "_seq", "_sleepers", "_wall0")
+
+    def __init__(
+        self, start: float = 0.0, *, wall: float = 1_700_000_000.0, autojump: bool = False
+    ):
+        self._now = start
+        self._wall0 = wall - start
+        self._autojump = autojump
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def time(self) -> float:
+        return self._wall0 + self._now
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self._now + max(0.0, seconds)
+        if self._autojump:
+            await asyncio.sleep(0)
+            self._now = max(self._now, deadline)
+            self._wake()
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
+        if deadline <= self._now:
+            self._wake()
+        await fut
+
+    async def advance(self, seconds: float) -> None:
+        """Move the clock forward, waking each sleeper at its own deadline."""
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            self._now = max(self._now, self._sleepers[0][0])
+            self._wake()
+            # Let woken tasks run before time moves on, as it would on a real clock.
+            for _ in range(5):
+                await asyncio.sleep(0)
+        self._now = target
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    def _wake(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def sleepers(self) -> int:
+        """How many tasks are asleep on this clock."""
+        return sum(1 for *_, f in self._sleepers if not f.done())
+
+    def __repr__(self) -> str:
+        return f"FakeClock(now={self._now:.3f})"

@@ -1,0 +1,300 @@
+"""Every exception agupshup raises.
+
+The whole tree, in one place::
+
+    GupshupError                       base of everything below
+    ├── ValidationError (ValueError)   refused locally: nothing was sent
+    ├── QuotaExhausted                 the scheduler would not admit the call within max_wait:
+    │                                  nothing was sent; names the window and when it frees
+    ├── CircuitOpen                    repeated login failures; no call sent until it closes
+    ├── TransportError                 no API answer could be read (the call may have run)
+    │   ├── ConnectError                  connection refused / reset / closed early
+    │   ├── TimeoutError (TimeoutError)   no complete answer in time
+    │   ├── HTTPStatusError               a status other than 200 (proxy pages, 5xx)
+    │   └── DecodeError                   a 200 whose body is not an API response
+    │                                     (wrong type, truncated, garbage, too big)
+    └── APIError                       the server answered with one or more ``error`` tags
+        ├── ThrottleLimitExceeded         113: not executed, a throttle window is full
+        ├── ServerError                   129: internal error, safe to resubmit
+        ├── InvalidRequest                102/107/108/109/110/111, range/from codes (1, 3, 131, 150)
+        ├── InvalidToken                  the method's token-invalid code (6, 1, 153 …)
+        ├── AuthenticationError           login refused
+        │   ├── InvalidPhone                 2 at login/subscribe: malformed phone
+        │   ├── InvalidCountryCode           120
+        │   ├── WrongPassword                121 (also an unknown or spent challenge)
+        │   ├── NotActivated                 122
+        │   └── AccountDisabled              123
+        ├── GroupNotFound                 unknown group (2, or 1 where a method uses it so)
+        ├── PrivateGroup                  112, 155, 10: the group is not public
+        ├── PermissionDenied              not the owner (1 for posts, 154), blocked (3)
+        ├── GroupDisabled                 124
+        ├── MessageRejected               125 non-ASCII, 126 too long, 156 empty reply,
+        │                                 1 reply without @group
+        ├── PosterThrottled               127: five posts a minute per user
+        ├── DuplicateMessage              128: same text as the previous post
+        ├── SubscriptionError             subscribe phase I/II codes 5, 7, 8, 9
+        │   ├── AlreadySubscribed            8
+        │   ├── InvalidConfirmation          7
+        │   └── TooManyAttempts              5, 9
+        └── InviteFailed                  161, 163: nobody could be invited
+
+Which code becomes which class depends on the method; that table is
+:data:`agupshup.wire.methods.METHODS` and nowhere else.
+
+Every :class:`APIError` keeps ``method``, ``code``, ``msg``, every ``error`` tag of the response
+(``errors``) and its ``throttle`` tags. Partial successes (157, 162) are not errors: they are
+results with a ``failed`` list.
+
+No exception text carries the password, ``rand`` or a token: the transport strips query strings
+and form bodies from everything it wraps.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agupshup.models import ErrorDetail, ThrottleTag
+
+__all__ = [
+    "APIError",
+    "AccountDisabled",
+    "AlreadySubscribed",
+    "AuthenticationError",
+    "CircuitOpen",
+    "ConnectError",
+    "DecodeError",
+    "DuplicateMessage",
+    "GroupDisabled",
+    "GroupNotFound",
+    "GupshupError",
+    "HTTPStatusError",
+    "InvalidConfirmation",
+    "InvalidCountryCode",
+    "InvalidPhone",
+    "InvalidRequest",
+    "InvalidToken",
+    "InviteFailed",
+    "MessageRejected",
+    "NotActivated",
+    "PermissionDenied",
+    "PosterThrottled",
+    "PrivateGroup",
+    "QuotaExhausted",
+    "ServerError",
+    "SubscriptionError",
+    "ThrottleLimitExceeded",
+    "TimeoutError",
+    "TooManyAttempts",
+    "TransportError",
+    "ValidationError",
+    "WrongPassword",
+]
+
+
+class GupshupError(Exception):
+    """Base class of every agupshup exception."""
+
+
+class ValidationError(GupshupError, ValueError):
+    """An argument the server would refuse; raised before anything is sent."""
+
+    def __init__(self, method: str, param: str, reason: str) -> None:
+        self.method = method
+        self.param = param
+        self.reason = reason
+        super().__init__(f"{method}: {param}: {reason}")
+
+
+class QuotaExhausted(GupshupError):
+    """The call could not be admitted within ``max_wait``; it was not sent."""
+
+    def __init__(self, window: str, free_at: float, waited: float = 0.0) -> None:
+        self.window = window
+        #: ``Clock.monotonic()`` value at which the window has room again.
+        self.free_at = free_at
+        self.waited = waited
+        super().__init__(
+            f"throttle window {window!r} is full; it frees at t={free_at:.3f} "
+            f"(waited {waited:.3f}s)"
+        )
+
+
+class CircuitOpen(GupshupError):
+    """Logins keep failing; no further attempt is made until ``retry_at``."""
+
+    def __init__(self, retry_at: float, cause: str) -> None:
+        self.retry_at = retry_at
+        super().__init__(f"login circuit open until t={retry_at:.3f}: {cause}")
+
+
+class TransportError(GupshupError):
+    """No API answer could be read. The call may or may not have run on the server."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        self.method = method
+        #: The request URL without its query string (which may hold secrets).
+        self.url = url
+        super().__init__(message)
+
+
+class ConnectError(TransportError):
+    """The connection failed or closed before a full answer."""
+
+
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """No complete answer arrived in time."""
+
+
+class HTTPStatusError(TransportError):
+    """The server answered with an HTTP status other than 200."""
+
+    def __init__(self, status: int, *, method: str = "", url: str = "", excerpt: str = "") -> None:
+        self.status = status
+        self.excerpt = excerpt
+        super().__init__(
+            f"HTTP {status} from {url or 'server'}: {excerpt!r}", method=method, url=url
+        )
+
+
+class DecodeError(TransportError):
+    """A body that is not a valid API response. ``excerpt`` keeps its first bytes."""
+
+    def __init__(self, reason: str, *, excerpt: bytes | str = b"", method: str = "", url: str = ""):
+        text = excerpt.decode("utf-8", "replace") if isinstance(excerpt, bytes) else excerpt
+        self.reason = reason
+        self.excerpt = text[:120]
+        super().__init__(
+            f"{method or 'response'}: {reason}: {self.excerpt!r}", method=method, url=url
+        )
+
+
+class APIError(GupshupError):
+    """The server answered with ``error`` tags.
+
+    ``code`` and ``msg`` are the first error's; ``errors`` holds them all (127 comes with a second
+    error naming the throttle), ``throttle`` the response's throttle tags.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        code: int,
+        msg: str,
+        *,
+        errors: Sequence[ErrorDetail] = (),
+        throttle: Sequence[ThrottleTag] = (),
+    ) -> None:
+        self.method = method
+        self.code = code
+        self.msg = msg
+        self.errors = tuple(errors)
+        self.throttle = tuple(throttle)
+        super().__init__(f"{method}: error {code}: {msg}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_api_error,
+            (type(self), self.method, self.code, self.msg, self.errors, self.throttle),
+        )
+
+
+def _rebuild_api_error(
+    cls: type[APIError],
+    method: str,
+    code: int,
+    msg: str,
+    errors: Sequence[ErrorDetail],
+    throttle: Sequence[ThrottleTag],
+) -> APIError:
+    return cls(method, code, msg, errors=errors, throttle=throttle)
+
+
+class ThrottleLimitExceeded(APIError):
+    """113: the call was not executed because a throttle window is full."""
+
+
+class ServerError(APIError):
+    """129: an internal error; the action may be resubmitted later."""
+
+
+class InvalidRequest(APIError):
+    """The request was malformed: a bad format, version, method, parameter, range or offset."""
+
+
+class InvalidToken(APIError):
+    """The login token is unknown, expired or logged out."""
+
+
+class AuthenticationError(APIError):
+    """Login was refused."""
+
+
+class InvalidPhone(AuthenticationError):
+    """The phone number is malformed."""
+
+
+class InvalidCountryCode(AuthenticationError):
+    """The country code is not 91."""
+
+
+class WrongPassword(AuthenticationError):
+    """Wrong password, or an unknown or spent challenge."""
+
+
+class NotActivated(AuthenticationError):
+    """The phone number has not been activated."""
+
+
+class AccountDisabled(AuthenticationError):
+    """The phone number has been disabled."""
+
+
+class GroupNotFound(APIError):
+    """No such group (some methods also say this of private groups)."""
+
+
+class PrivateGroup(APIError):
+    """The group is private (or not public) and the caller is not its owner."""
+
+
+class PermissionDenied(APIError):
+    """The caller does not own the group, or the group's settings refuse the action."""
+
+
+class GroupDisabled(APIError):
+    """The group has been disabled."""
+
+
+class MessageRejected(APIError):
+    """The text was refused: non-ASCII, too long, empty, or a reply without ``@group``."""
+
+
+class PosterThrottled(APIError):
+    """127: the user has posted too often; see ``errors`` for the throttle named."""
+
+
+class DuplicateMessage(APIError):
+    """128: the text repeats the user's previous post to that group."""
+
+
+class SubscriptionError(APIError):
+    """A subscription step failed."""
+
+
+class AlreadySubscribed(SubscriptionError):
+    """8: the phone is already subscribed to the group."""
+
+
+class InvalidConfirmation(SubscriptionError):
+    """7: the confirmation code is wrong."""
+
+
+class TooManyAttempts(SubscriptionError):
+    """5 or 9: too many unconfirmed requests or wrong codes."""
+
+
+class InviteFailed(APIError):
+    """161 or 163: no phone number could be invited."""

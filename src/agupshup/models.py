@@ -1,0 +1,165 @@
+"""The records of the API, as msgspec Structs.
+
+Rules this module enforces:
+
+* Models are pure data: frozen, hashable, no I/O, no behaviour beyond derived properties.
+* Field names are Python's; the wire's camelCase names are the ``rename="camel"`` of each
+  field, so the JSON decoder fills these Structs straight from bytes.
+* Times are epoch milliseconds (``int``) as on the wire; ``.time`` gives an aware datetime.
+* Fields a lenient server might omit have defaults; identities (``id``, ``group_name``) do not.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "Challenge",
+    "ErrorDetail",
+    "FailedInvite",
+    "Group",
+    "InviteResult",
+    "Message",
+    "QuotaWindow",
+    "Reply",
+    "ReplyResult",
+    "SubscribeTicket",
+    "ThrottleTag",
+]
+
+
+class _Model(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+    pass
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class ThrottleTag(_Model, frozen=True):
+    """A throttle window the server says is at or past its warn value (``count`` includes us)."""
+
+    period: str
+    count: int
+    warn: int = 0
+    limit: int = 0
+
+
+class ErrorDetail(_Model, frozen=True):
+    """One ``error`` tag: what failed and why."""
+
+    code: int
+    msg: str = ""
+
+
+class Message(_Model, frozen=True):
+    """A message posted to a group."""
+
+    id: int
+    group_name: str = ""
+    text: str = ""
+    sender: str = ""
+    timestamp: int = 0
+    adult: bool = False
+
+    @property
+    def time(self) -> datetime:
+        return _ms_to_datetime(self.timestamp)
+
+
+class Group(_Model, frozen=True):
+    """A group's public details."""
+
+    group_name: str
+    description: str = ""
+    owner: str = ""
+    num_posts: int = 0
+    num_members: int = 0
+    private: bool = False
+    adult: bool = False
+    created_on: int = 0
+
+    @property
+    def created(self) -> datetime:
+        return _ms_to_datetime(self.created_on)
+
+
+class Reply(_Model, frozen=True):
+    """A reply: posted from ``from_group`` to ``group_name``."""
+
+    id: int
+    group_name: str = ""
+    from_group: str = ""
+    text: str = ""
+    sender: str = ""
+    timestamp: int = 0
+    hidden: bool = False
+
+    @property
+    def time(self) -> datetime:
+        return _ms_to_datetime(self.timestamp)
+
+
+class FailedInvite(_Model, frozen=True):
+    """A phone number that could not be invited, and why."""
+
+    phone: str
+    code: int = 0
+    msg: str = ""
+
+
+class ReplyResult(_Model, frozen=True):
+    """``groups.postReply``: one reply per delivered destination; ``failed`` on partial (157)."""
+
+    status: Literal["success", "partial"]
+    replies: tuple[Reply, ...] = ()
+    failed: tuple[ErrorDetail, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return self.status == "partial"
+
+
+class InviteResult(_Model, frozen=True):
+    """``groups.inviteFriends``: who was invited (91 + 10 digits) and who was not (162)."""
+
+    status: Literal["success", "partial"]
+    invited: tuple[str, ...] = ()
+    failed: tuple[FailedInvite, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return self.status == "partial"
+
+
+class Challenge(_Model, frozen=True):
+    """``users.getChallenge``: the site-wide salt and a single-use challenge."""
+
+    salt: str
+    challenge: str
+
+
+class SubscribeTicket(_Model, frozen=True):
+    """Phase I of a subscription: pass it, with the texted code, to phase II."""
+
+    phone: str
+    group: str
+    token: str = msgspec.field(default="")
+
+    def __repr__(self) -> str:
+        return f"SubscribeTicket(phone={self.phone!r}, group={self.group!r}, token=<redacted>)"
+
+
+class QuotaWindow(_Model, frozen=True):
+    """One throttle window as the local scheduler sees it."""
+
+    period: str
+    length: float
+    limit: int
+    used: int
+    #: ``Clock.monotonic()`` time at which one more call fits (now, if it fits now).
+    free_at: float
+    held_until: float | None = None

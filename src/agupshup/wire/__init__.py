@@ -1,0 +1,65 @@
+"""The sans-I/O wire codec: build requests, decode responses. Nothing here touches a socket.
+
+``from agupshup import wire``; ``wire.get_stream("jumpy")`` is a :class:`Request`;
+``wire.decode(request, body, content_type)`` is a :class:`Response` or a typed exception.
+"""
+
+from agupshup.wire.envelope import Body, decode_json, decode_xml
+from agupshup.wire.methods import (
+    COMMON,
+    METHODS,
+    Format,
+    Lane,
+    MethodSpec,
+    Request,
+    Response,
+    compute_rand,
+    confirm_subscription,
+    decode,
+    get_challenge,
+    get_info,
+    get_message,
+    get_replies,
+    get_stream,
+    invite_friends,
+    joined_groups,
+    joined_groups_stream,
+    login,
+    logout,
+    my_groups,
+    post_message,
+    post_reply,
+    public_stream,
+    subscribe,
+)
+
+__all__ = [
+    "COMMON",
+    "METHODS",
+    "Body",
+    "Format",
+    "Lane",
+    "MethodSpec",
+    "Request",
+    "Response",
+    "compute_rand",
+    "confirm_subscription",
+    "decode",
+    "decode_json",
+    "decode_xml",
+    "get_challenge",
+    "get_info",
+    "get_message",
+    "get_replies",
+    "get_stream",
+    "invite_friends",
+    "joined_groups",
+    "joined_groups_stream",
+    "login",
+    "logout",
+    "my_groups",
+    "post_message",
+    "post_reply",
+    "public_stream",
+    "subscribe",
+]

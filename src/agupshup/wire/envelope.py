@@ -1,0 +1,199 @@
+"""Bytes → the response envelope (:class:`Body`), for JSON and XML alike.
+
+Rules this module enforces:
+
+* JSON takes the fast path: one prebuilt msgspec decoder fills :class:`Envelope` straight from
+  bytes. Only when a lenient server bends WIRE.md (a number where a string was expected, a lone
+  object where an array was) does it fall back to the slow path below.
+* XML is parsed once, by the C ElementTree parser (expat), into plain dicts of strings, and
+  converted with the same Structs. DOCTYPE and ENTITY declarations are refused before parsing,
+  so entity-expansion bombs never reach the parser.
+* Both slow paths normalise to one shape: every leaf a string, every collection a list.
+* Whatever the body, the result is an :class:`Envelope` or a :class:`DecodeError`; nothing else
+  escapes.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import msgspec
+
+from agupshup.errors import DecodeError
+from agupshup.models import ErrorDetail, FailedInvite, Group, Message, Reply, ThrottleTag
+
+__all__ = ["Body", "Envelope", "RawError", "decode_json", "decode_xml", "sniff_format"]
+
+#: Collection element → the tag of its children in XML (WIRE.md §4).
+COLLECTIONS: dict[str, str] = {
+    "messages": "message",
+    "groups": "group",
+    "replies": "reply",
+    "invited": "phone",
+    "failed": "entry",
+}
+#: Tags that may repeat: an object for one and an array for several (WIRE.md §2).
+REPEATABLE = frozenset({"error", "throttle"})
+
+
+class RawError(msgspec.Struct, frozen=True):
+    """An ``error`` tag as sent: ``code``/``msg`` or their aliases ``errorCode``/``errorString``."""
+
+    code: int | None = None
+    msg: str | None = None
+    errorCode: int | None = None
+    errorString: str | None = None
+
+    def detail(self) -> ErrorDetail:
+        code = self.code if self.code is not None else self.errorCode
+        msg = self.msg if self.msg is not None else self.errorString
+        return ErrorDetail(code=code if code is not None else 0, msg=msg or "")
+
+
+class Body(msgspec.Struct, frozen=True):
+    """The ``response`` element: every field any method may send, all optional."""
+
+    status: str | None = None
+    error: RawError | list[RawError] | None = None
+    throttle: ThrottleTag | list[ThrottleTag] | None = None
+    messages: list[Message] | None = None
+    message: Message | None = None
+    group: Group | None = None
+    groups: list[Group] | None = None
+    replies: list[Reply] | None = None
+    invited: list[str] | None = None
+    failed: list[FailedInvite] | None = None
+    token: str | None = None
+    salt: str | None = None
+    challenge: str | None = None
+    id: int | None = None
+    msg: str | None = None
+
+    def errors(self) -> tuple[ErrorDetail, ...]:
+        raw = self.error
+        if raw is None:
+            return ()
+        if isinstance(raw, RawError):
+            return (raw.detail(),)
+        return tuple(e.detail() for e in raw)
+
+    def throttle_tags(self) -> tuple[ThrottleTag, ...]:
+        raw = self.throttle
+        if raw is None:
+            return ()
+        return (raw,) if isinstance(raw, ThrottleTag) else tuple(raw)
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    response: Body
+
+
+_json_decoder = msgspec.json.Decoder(Envelope, strict=False)
+_EXCERPT = 120
+
+
+def sniff_format(body: bytes) -> str | None:
+    """``"json"`` or ``"xml"`` from the first significant byte, for bodies with no content type."""
+    head = body.lstrip()[:1]
+    return {b"{": "json", b"<": "xml"}.get(head)
+
+
+def decode_json(body: bytes) -> Body:
+    try:
+        return _json_decoder.decode(body).response
+    except msgspec.ValidationError:
+        pass  # shape bent by a lenient server: take the slow path below
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed JSON ({exc})", excerpt=body[:_EXCERPT]) from None
+    try:
+        tree = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:  # pragma: no cover - the fast path saw it parse
+        raise DecodeError(f"malformed JSON ({exc})", excerpt=body[:_EXCERPT]) from None
+    return _convert(tree, body)
+
+
+def decode_xml(body: bytes) -> Body:
+    head = body[:4096]
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in body:
+        raise DecodeError("XML with a DTD or entities is refused", excerpt=body[:_EXCERPT])
+    try:
+        root = ET.fromstring(body.strip())
+    except (ET.ParseError, ValueError) as exc:
+        raise DecodeError(f"malformed XML ({exc})", excerpt=body[:_EXCERPT]) from None
+    if root.tag != "response":
+        raise DecodeError(f"root element is <{root.tag}>, not <response>", excerpt=body[:_EXCERPT])
+    return _convert({"response": _element_fields(root)}, body)
+
+
+def _convert(tree: Any, body: bytes) -> Body:
+    if not isinstance(tree, dict) or not isinstance(tree.get("response"), dict):
+        raise DecodeError("no <response> object", excerpt=body[:_EXCERPT])
+    try:
+        return msgspec.convert(
+            {"response": normalise(tree["response"])}, Envelope, strict=False
+        ).response
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"unexpected response shape ({exc})", excerpt=body[:_EXCERPT]) from None
+
+
+def normalise(node: dict[str, Any]) -> dict[str, Any]:
+    """Bring a lenient response tree to WIRE.md's shape: string leaves, list collections."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in COLLECTIONS:
+            out[key] = [_leaves(v) for v in _as_list(_unwrap(value, COLLECTIONS[key]))]
+        elif key in REPEATABLE and isinstance(value, list):
+            out[key] = [_leaves(v) for v in value]
+        else:
+            out[key] = _leaves(value)
+    return out
+
+
+def _unwrap(value: Any, child: str) -> Any:
+    # XML, and JSON written the XML way, wrap a collection's items in a child element.
+    if isinstance(value, dict) and set(value) <= {child}:
+        return value.get(child)
+    return value
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _leaves(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_leaves(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _element_fields(elem: ET.Element) -> dict[str, Any]:
+    """An element's children as a dict; a tag that repeats becomes a list."""
+    out: dict[str, Any] = {}
+    repeated: set[str] = set()
+    for child in elem:
+        tag, value = child.tag, _element_value(child)
+        if tag not in out:
+            out[tag] = value
+        elif tag in repeated:
+            out[tag].append(value)
+        else:
+            out[tag] = [out[tag], value]
+            repeated.add(tag)
+    return out
+
+
+def _element_value(elem: ET.Element) -> Any:
+    if elem.tag in COLLECTIONS:
+        return [_element_value(c) for c in elem]
+    if len(elem) == 0:
+        return elem.text or ""
+    return _element_fields(elem)
