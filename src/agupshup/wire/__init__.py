@@ -6,6 +6,7 @@
 
 from agupshup.wire.envelope import Body, decode_json, decode_xml
 from agupshup.wire.methods import (
+    LOGIN,
     COMMON,
     METHODS,
     Format,
@@ -34,6 +35,7 @@ from agupshup.wire.methods import (
 )
 
 __all__ = [
+    "LOGIN",
     "COMMON",
     "METHODS",
     "Body",

@@ -1,0 +1,307 @@
+"""The Client: one object, one call path, sixteen calls.
+
+Rules this module enforces:
+
+* Every call takes the same path — build (validate) → token → admit → send → decode → learn —
+  in :meth:`Client._call`; methods only build their request and shape the result.
+* The scheduler admits every call that leaves, retries and logins included.
+* Reads are retried after faults by :class:`~agupshup.retry.RetryPolicy`; a dead token causes
+  one re-login and one resend; writes whose outcome is unknown are resolved, not resent
+  blindly (see :meth:`Client.post_message`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+from agupshup import errors as E
+from agupshup import wire
+from agupshup.clock import Clock, SystemClock
+from agupshup.models import (
+    Challenge,
+    Group,
+    InviteResult,
+    Message,
+    QuotaWindow,
+    Reply,
+    ReplyResult,
+    SubscribeTicket,
+    ThrottleTag,
+)
+from agupshup.retry import NO_RETRY, RETRYABLE, RetryPolicy
+from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
+from agupshup.transport import AiohttpTransport, Transport
+
+__all__ = ["DEFAULT_BASE_URL", "Client"]
+
+log = logging.getLogger("agupshup.client")
+T = TypeVar("T")
+DEFAULT_BASE_URL = "http://api.smsgupshup.com"
+
+
+class Slot(Protocol):
+    def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None: ...
+
+
+class Admission(Protocol):
+    """What the client needs of a scheduler (:class:`agupshup.throttle.Scheduler`)."""
+
+    def slot(
+        self, lane: wire.Lane = "bulk", *, max_wait: float | None = None
+    ) -> AbstractAsyncContextManager[Slot]: ...
+
+    def quota(self) -> list[QuotaWindow]: ...
+
+
+class _Unthrottled:
+    """Admits everything at once: for benchmarks and servers without a throttle."""
+
+    class _Slot:
+        def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
+            return None
+
+    @asynccontextmanager
+    async def slot(
+        self, lane: wire.Lane = "bulk", *, max_wait: float | None = None
+    ) -> AsyncIterator[Slot]:
+        yield self._Slot()
+
+    def quota(self) -> list[QuotaWindow]:
+        return []
+
+
+class Client:
+    """An asyncio client for the GupShup Stream and Group API.
+
+    ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
+    happens on the first call that needs a token; leaving the block logs out.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        phone: str | None = None,
+        password: str | None = None,
+        credentials: Credentials | CredentialsProvider | None = None,
+        format: wire.Format = "json",
+        timeout: float = 30.0,
+        clock: Clock | None = None,
+        scheduler: Admission | None = None,
+        throttle: bool = True,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        token_store: TokenStore | None = None,
+        max_body: int = 2 * 1024 * 1024,
+    ) -> None:
+        if format not in ("json", "xml"):
+            raise E.ValidationError("Client", "format", "must be 'json' or 'xml'")
+        if phone is not None and password is not None:
+            credentials = Credentials(phone, password)
+        self.base_url = base_url.rstrip("/")
+        self.format: wire.Format = format
+        self.timeout = timeout
+        self.clock: Clock = clock or SystemClock()
+        self.retry = retry or RetryPolicy()
+        self._transport: Transport = transport or AiohttpTransport(
+            self.base_url, timeout=timeout, max_body=max_body
+        )
+        self.scheduler: Admission = scheduler or _default_scheduler(
+            self.base_url, self.clock, throttle
+        )
+        self.session = Session(
+            credentials, clock=self.clock, key=f"{self.base_url}|{phone or ''}", store=token_store
+        )
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Log out (if logged in) and release the connection pool. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.session.logout(self._send)
+        finally:
+            await self._transport.aclose()
+
+    def quota(self) -> list[QuotaWindow]:
+        """Each throttle window: used, limit, and when the next call fits."""
+        return self.scheduler.quota()
+
+    def __repr__(self) -> str:
+        return f"<Client {self.base_url} format={self.format} {self.session!r}>"
+
+    # -- the call path ----------------------------------------------------------------------
+
+    async def _call(self, request: wire.Request[T], *, max_wait: float | None = None) -> T:
+        return (await self._execute(request, max_wait=max_wait)).result
+
+    async def _execute(
+        self, request: wire.Request[T], *, max_wait: float | None = None
+    ) -> wire.Response[T]:
+        policy = self.retry if request.spec.idempotent else NO_RETRY
+        started = self.clock.monotonic()
+        attempt = throttled = 0
+        relogged = False
+        while True:
+            token = await self.session.token(self._send) if request.needs_token else None
+            try:
+                return await self._send_response(request, token, max_wait)
+            except E.InvalidToken:
+                if token is None or relogged:
+                    raise
+                log.info("%s: token refused; logging in again once", request.spec.name)
+                self.session.invalidate(token)
+                relogged = True
+            except E.ThrottleLimitExceeded:
+                throttled += 1
+                if throttled > policy.throttle_attempts and throttled > 1:
+                    raise
+                # 113 means "not executed": the scheduler now holds the call until rollover.
+            except RETRYABLE as exc:
+                delay = policy.delay(attempt, self.clock.monotonic() - started)
+                if delay is None:
+                    raise
+                attempt += 1
+                log.info(
+                    "%s: %s; retry %d in %.2fs",
+                    request.spec.name,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                )
+                await self.clock.sleep(delay)
+
+    async def _send(self, request: wire.Request[T], token: str | None) -> T:
+        return (await self._send_response(request, token, None)).result
+
+    async def _send_response(
+        self, request: wire.Request[T], token: str | None, max_wait: float | None
+    ) -> wire.Response[T]:
+        spec = request.spec
+        fields = request.fields(self.format, token)
+        async with self.scheduler.slot(spec.lane, max_wait=max_wait) as slot:
+            raw = await self._transport.send(spec.http_method, fields, timeout=self.timeout)
+            try:
+                response = wire.decode(request, raw.body, raw.content_type)
+            except E.APIError as exc:
+                slot.learn(exc.throttle, isinstance(exc, E.ThrottleLimitExceeded))
+                raise
+            except E.DecodeError as exc:
+                exc.method = spec.name
+                raise
+            slot.learn(response.throttle, False)
+        return response
+
+    # -- public streams ---------------------------------------------------------------------
+
+    async def get_public_stream(
+        self, start: int = 0, count: int = 15, *, skip_adult: bool = True
+    ) -> list[Message]:
+        """``gupshup.getPublicStream``: one page of the public stream, newest first."""
+        return await self._call(wire.public_stream(start, count, skip_adult=skip_adult))
+
+    async def get_message(self, group: str) -> Message | None:
+        """``groups.getMessage``: the group's latest message (None when it has none)."""
+        return await self._call(wire.get_message(group))
+
+    async def get_stream(self, group: str, start: int = 0, count: int = 15) -> list[Message]:
+        """``groups.getStream``: one page of a public group's messages, newest first."""
+        return await self._call(wire.get_stream(group, start, count))
+
+    async def get_info(self, group: str) -> Group:
+        """``groups.getInfo``: a public group's details."""
+        return await self._call(wire.get_info(group))
+
+    # -- subscription -----------------------------------------------------------------------
+
+    async def subscribe(self, phone: str, group: str) -> SubscribeTicket:
+        """``groups.subscribeGroupToken`` phase I: the server texts a code to ``phone``."""
+        request = wire.subscribe(phone, group)
+        token = await self._call(request)
+        params = dict(request.params)
+        return SubscribeTicket(phone=params["phone"], group=params["group"], token=token)
+
+    async def confirm_subscription(self, ticket: SubscribeTicket, code: str) -> str:
+        """``groups.subscribeGroupToken`` phase II: confirm with the texted code."""
+        return await self._call(
+            wire.confirm_subscription(ticket.phone, ticket.group, ticket.token, code)
+        )
+
+    # -- users ------------------------------------------------------------------------------
+
+    async def get_challenge(self) -> Challenge:
+        """``users.getChallenge``: a salt and a single-use challenge (login does this itself)."""
+        return await self._call(wire.get_challenge())
+
+    async def login(self) -> None:
+        """``users.login``, now rather than lazily on the first call that needs it."""
+        await self.session.token(self._send)
+
+    async def logout(self) -> None:
+        """``users.logout``. Idempotent; a dead token is not an error."""
+        await self.session.logout(self._send)
+
+    async def get_my_groups(self, start: int = 0, count: int = 30) -> list[Group]:
+        """``users.getMyGroups``: one page of the groups the user owns."""
+        return await self._call(wire.my_groups(start, count))
+
+    async def get_joined_groups(self, start: int = 0, count: int = 30) -> list[Group]:
+        """``users.getJoinedGroups``: one page of the groups the user has joined."""
+        return await self._call(wire.joined_groups(start, count))
+
+    async def get_joined_groups_stream(self, start: int = 0, count: int = 30) -> list[Message]:
+        """``users.getJoinedGroupsStream``: one page of messages from joined groups."""
+        return await self._call(wire.joined_groups_stream(start, count))
+
+    # -- posting ----------------------------------------------------------------------------
+
+    async def post_message(self, group: str, text: str) -> int:
+        """``groups.postMessage``: post ``text`` to a group the user owns; the new id."""
+        return await self._call(wire.post_message(group, text))
+
+    async def post_reply(self, text: str, group: str | None = None) -> ReplyResult:
+        """``groups.postReply``: ``text`` names its destinations as ``@group``."""
+        return await self._call(wire.post_reply(text, group))
+
+    async def get_replies(
+        self, group: str, start: int = 0, count: int = 30, *, include_hidden: bool = False
+    ) -> list[Reply]:
+        """``groups.getReplies``: one page of replies to ``group``, newest first."""
+        return await self._call(
+            wire.get_replies(group, start, count, include_hidden=include_hidden)
+        )
+
+    async def invite_friends(
+        self, phones: str | Iterable[str], group: str | None = None
+    ) -> InviteResult:
+        """``groups.inviteFriends``: invite Indian mobile numbers to a group the user owns."""
+        return await self._call(wire.invite_friends(phones, group))
+
+
+def _default_scheduler(base_url: str, clock: Clock, throttle: bool) -> Admission:
+    if not throttle:
+        return _Unthrottled()
+    try:
+        from agupshup.throttle import Scheduler
+    except ImportError:  # pragma: no cover - the throttle package is part of the wheel
+        return _Unthrottled()
+    scheduler: Any = Scheduler.shared(base_url, clock=clock)
+    return scheduler  # type: ignore[no-any-return]

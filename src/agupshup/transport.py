@@ -1,0 +1,163 @@
+"""The only module that touches aiohttp's client.
+
+Rules this module enforces:
+
+* A transport turns ``(method, fields)`` into ``RawResponse(status, content_type, body)`` and
+  nothing more: it never decodes, retries or waits for quota.
+* Every aiohttp failure becomes a :class:`~agupshup.errors.TransportError`; nothing of aiohttp
+  leaks out, and no URL in an error carries a query string (secrets live there).
+* Calls with secrets are sent as POST form bodies (the wire layer decides which), so secrets are
+  never part of a URL in the first place.
+* A body larger than ``max_body`` is refused without being read to the end.
+* Non-200 answers are :class:`~agupshup.errors.HTTPStatusError` with a short excerpt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from agupshup import errors as E
+
+__all__ = ["API_PATH", "AiohttpTransport", "MockTransport", "RawResponse", "Transport"]
+
+API_PATH = "/GupshupAPI/rest"
+_EXCERPT = 120
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    status: int
+    content_type: str | None
+    body: bytes
+
+
+class Transport(Protocol):
+    """Sends one API call. ``fields`` include ``method``, ``v``, ``format`` and any token."""
+
+    async def send(
+        self, http_method: str, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+    ) -> RawResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """A :class:`Transport` over one :class:`aiohttp.ClientSession`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_body: int = 2 * 1024 * 1024,
+        limit: int = 100,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.url = base_url.rstrip("/") + API_PATH
+        self.max_body = max_body
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._limit = limit
+        self._session = session
+        self._owns_session = session is None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit),
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
+                raise_for_status=False,
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def send(
+        self, http_method: str, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+    ) -> RawResponse:
+        limit = self._timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                return await self._exchange(http_method, fields)
+        except TimeoutError:
+            raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
+        except aiohttp.ClientResponseError as exc:
+            raise E.ConnectError(_clean(exc), url=self.url) from None
+        except (aiohttp.ClientError, ConnectionError, OSError) as exc:
+            raise E.ConnectError(_clean(exc), url=self.url) from None
+
+    async def _exchange(self, http_method: str, fields: Sequence[tuple[str, str]]) -> RawResponse:
+        session = self._client()
+        if http_method == "GET":
+            ctx = session.get(self.url, params=list(fields))
+        else:
+            ctx = session.post(self.url, data=list(fields))
+        async with ctx as resp:
+            body = await self._read(resp)
+            ctype = resp.headers.get("Content-Type")
+            if resp.status != 200:
+                excerpt = body[:_EXCERPT].decode("utf-8", "replace")
+                raise E.HTTPStatusError(resp.status, url=self.url, excerpt=excerpt)
+            return RawResponse(resp.status, ctype, body)
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        declared = resp.content_length
+        if declared is not None and declared > self.max_body:
+            raise E.DecodeError(f"body of {declared} bytes exceeds {self.max_body}", url=self.url)
+        body = await resp.content.read(self.max_body + 1)
+        if len(body) > self.max_body:
+            raise E.DecodeError(f"body exceeds {self.max_body} bytes", url=self.url)
+        if declared is not None and len(body) < declared:
+            raise E.DecodeError(
+                f"truncated body: {len(body)} of {declared} bytes", excerpt=body[:_EXCERPT]
+            )
+        return body
+
+    async def aclose(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport({self.url!r})"
+
+
+def _clean(exc: BaseException) -> str:
+    """An aiohttp error's text without any query string (it may hold a token)."""
+    text = f"{type(exc).__name__}: {exc}"
+    out = []
+    for word in text.split(" "):
+        if "?" in word and ("://" in word or word.startswith("/")):
+            word = word.split("?", 1)[0] + ("'" if word.endswith("'") else "")
+        out.append(word)
+    return " ".join(out)
+
+
+Handler = Callable[[str, Sequence[tuple[str, str]]], Awaitable[RawResponse] | RawResponse]
+
+
+class MockTransport:
+    """A :class:`Transport` that hands each call to ``handler`` (tests, offline examples).
+
+    ``calls`` records ``(http_method, fields)`` of every call made, so a test can prove that a
+    call was, or was not, sent.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.calls: list[tuple[str, list[tuple[str, str]]]] = []
+
+    async def send(
+        self, http_method: str, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+    ) -> RawResponse:
+        self.calls.append((http_method, list(fields)))
+        out = self.handler(http_method, fields)
+        return await out if isinstance(out, Awaitable) else out
+
+    async def aclose(self) -> None:
+        return None
