@@ -34,6 +34,7 @@ from agupshup.models import (
 )
 from agupshup.retry import NO_RETRY, RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
+from agupshup.streams import StreamsMixin
 from agupshup.transport import AiohttpTransport, Transport
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
@@ -74,7 +75,7 @@ class _Unthrottled:
         return []
 
 
-class Client:
+class Client(StreamsMixin):
     """An asyncio client for the GupShup Stream and Group API.
 
     ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
@@ -117,6 +118,8 @@ class Client:
             credentials, clock=self.clock, key=f"{self.base_url}|{phone or ''}", store=token_store
         )
         self._closed = False
+        #: group → the text of this client's last post there (the server refuses repeats).
+        self._last_post: dict[str, str] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -274,8 +277,47 @@ class Client:
     # -- posting ----------------------------------------------------------------------------
 
     async def post_message(self, group: str, text: str) -> int:
-        """``groups.postMessage``: post ``text`` to a group the user owns; the new id."""
-        return await self._call(wire.post_message(group, text))
+        """``groups.postMessage``: post ``text`` to a group the user owns; the new id.
+
+        Delivered once, never twice. When the outcome is unknown (a timeout or a broken
+        answer after the request left), the post is resent once: the server refuses a text
+        equal to the user's previous post to that group (128), so a 128 proves the first one
+        landed, and its id is then read from the group's head. A post refused with 113 or 129
+        did not run and goes again through the scheduler like any call.
+        """
+        request = wire.post_message(group, text)
+        if self._last_post.get(request.params[0][1]) == text:
+            raise E.ValidationError(
+                request.spec.name, "text", "same text as your previous post to this group (128)"
+            )
+        try:
+            post_id = await self._call(request)
+        except E.TransportError as exc:
+            if not exc.maybe_sent:
+                raise
+            post_id = await self._resolve_post(request, exc)
+        self._last_post[request.params[0][1]] = text
+        return post_id
+
+    async def _resolve_post(self, request: wire.Request[int], fault: E.TransportError) -> int:
+        group, text = request.params[0][1], request.params[1][1]
+        log.warning("postMessage to %s: outcome unknown (%s); resolving", group, fault)
+        try:
+            return await self._call(request)
+        except E.DuplicateMessage:
+            found = await self._find_own_post(group, text)
+            if found is None:
+                raise E.DuplicateMessage(
+                    request.spec.name, 128, "delivered earlier; its id is not in the head"
+                ) from fault
+            return found
+
+    async def _find_own_post(self, group: str, text: str) -> int | None:
+        try:
+            head = await self.get_stream(group)
+        except E.APIError:  # a private group has no readable stream
+            return None
+        return next((m.id for m in head if m.text == text), None)
 
     async def post_reply(self, text: str, group: str | None = None) -> ReplyResult:
         """``groups.postReply``: ``text`` names its destinations as ``@group``."""

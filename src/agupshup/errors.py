@@ -133,10 +133,14 @@ class CircuitOpen(GupshupError):
 class TransportError(GupshupError):
     """No API answer could be read. The call may or may not have run on the server."""
 
-    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+    def __init__(
+        self, message: str, *, method: str = "", url: str = "", maybe_sent: bool = True
+    ) -> None:
         self.method = method
         #: The request URL without its query string (which may hold secrets).
         self.url = url
+        #: False only when the request certainly never reached the server (connect failed).
+        self.maybe_sent = maybe_sent
         super().__init__(message)
 
 

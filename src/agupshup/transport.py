@@ -86,8 +86,8 @@ class AiohttpTransport:
                 return await self._exchange(http_method, fields)
         except TimeoutError:
             raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
-        except aiohttp.ClientResponseError as exc:
-            raise E.ConnectError(_clean(exc), url=self.url) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise E.ConnectError(_clean(exc), url=self.url, maybe_sent=False) from None
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             raise E.ConnectError(_clean(exc), url=self.url) from None
 
