@@ -171,13 +171,14 @@ class Client(StreamsMixin):
                 if token is None or relogged:
                     raise
                 log.info("%s: token refused; logging in again once", request.spec.name)
-                self.session.invalidate(token)
+                await self.session.invalidate(token)
                 relogged = True
             except E.ThrottleLimitExceeded:
                 throttled += 1
-                if throttled > policy.throttle_attempts and throttled > 1:
+                # 113 means "not executed": a scheduler now holds the resend until rollover;
+                # without one, resending would be blind.
+                if throttled > policy.throttle_attempts or isinstance(self.scheduler, _Unthrottled):
                     raise
-                # 113 means "not executed": the scheduler now holds the call until rollover.
             except RETRYABLE as exc:
                 delay = policy.delay(attempt, self.clock.monotonic() - started)
                 if delay is None:

@@ -146,16 +146,17 @@ class Session:
         now = self._clock.monotonic()
         if self._token is not None and now - self._last_used > self._idle_timeout:
             log.info("token idle for %.0fs; logging in again before use", now - self._last_used)
-            self._token = None
+            await self.invalidate(self._token)
         if self._token is None:
             self._token = await self._shared_login(call)
         self._last_used = self._clock.monotonic()
         return self._token
 
-    def invalidate(self, token: str) -> None:
+    async def invalidate(self, token: str) -> None:
         """The server refused ``token``: forget it (unless a newer one replaced it already)."""
         if self._token == token:
             self._token = None
+        await self._store.discard(self._key, token)
 
     async def logout(self, call: Call) -> None:
         """End the session on the server. Idempotent; never raises for a dead token."""

@@ -18,8 +18,9 @@ def _never(http_method: str, fields: Any) -> RawResponse:
 @pytest.fixture
 async def client() -> Any:
     transport = MockTransport(_never)
-    async with Client("http://127.0.0.1:9", phone="9999900000", password="pw",
-                      transport=transport, throttle=False) as c:
+    async with Client(
+        "http://127.0.0.1:9", phone="9999900000", password="pw", transport=transport, throttle=False
+    ) as c:
         yield c
     assert transport.calls == []
 
@@ -65,8 +66,9 @@ async def test_refused_locally_without_a_call(client: Client, name: str) -> None
 
 async def test_bad_login_phone_is_refused_without_a_call() -> None:
     transport = MockTransport(_never)
-    async with Client("http://127.0.0.1:9", phone="12", password="pw", transport=transport,
-                      throttle=False) as c:
+    async with Client(
+        "http://127.0.0.1:9", phone="12", password="pw", transport=transport, throttle=False
+    ) as c:
         with pytest.raises(ValidationError) as info:
             await c.get_my_groups()
     assert info.value.param == "phone"
