@@ -38,8 +38,14 @@ async def _drive(calls: int, one: Callable[[], Awaitable[object]]) -> float:
 
 async def _baseline(base: str, calls: int) -> float:
     url = f"{base}/GupshupAPI/rest"
-    params = {"method": "groups.getStream", "v": "1.0", "format": "json", "group": "jumpy",
-              "from": "0", "range": "15"}
+    params = {
+        "method": "groups.getStream",
+        "v": "1.0",
+        "format": "json",
+        "group": "jumpy",
+        "from": "0",
+        "range": "15",
+    }
     async with aiohttp.ClientSession() as session:
 
         async def one() -> object:
@@ -81,9 +87,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     calls, rounds = (200, 1) if args.quick else (args.calls, args.rounds)
     with emulator_process() as base:
         out = asyncio.run(measure(base, calls, rounds))
-    print(f"client CPU per call: baseline (aiohttp+json.loads) {out['baseline_us_per_call']:.1f} µs,"
-          f" agupshup {out['agupshup_us_per_call']:.1f} µs, ratio {out['ratio']:.3f}×"
-          f" (target ≤ 1.10×)")
+    print(
+        f"client CPU per call: baseline (aiohttp+json.loads) {out['baseline_us_per_call']:.1f} µs,"
+        f" agupshup {out['agupshup_us_per_call']:.1f} µs, ratio {out['ratio']:.3f}×"
+        f" (target ≤ 1.10×)"
+    )
     return out
 
 

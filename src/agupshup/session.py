@@ -27,8 +27,8 @@ from typing import Protocol, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
-from agupshup.wire import validate
 from agupshup.clock import Clock
+from agupshup.wire import validate
 
 __all__ = [
     "Credentials",

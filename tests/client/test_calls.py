@@ -46,7 +46,8 @@ async def test_info(client: Client) -> None:
 async def test_unknown_and_private_groups(client: Client) -> None:
     with pytest.raises(GroupNotFound) as info:
         await client.get_info("no-such-group")
-    assert info.value.code == 2 and info.value.method == "groups.getInfo"
+    assert info.value.code == 2
+    assert info.value.method == "groups.getInfo"
     with pytest.raises(PrivateGroup) as priv:
         await client.get_stream("secret")
     assert priv.value.code == 112
@@ -56,14 +57,17 @@ async def test_unknown_and_private_groups(client: Client) -> None:
 
 async def test_challenge(client: Client) -> None:
     a, b = await client.get_challenge(), await client.get_challenge()
-    assert a.salt == b.salt and a.challenge != b.challenge
+    assert a.salt == b.salt
+    assert a.challenge != b.challenge
 
 
 async def test_post_and_read_back(client: Client, gupshup_server: Any) -> None:
     new_id = await client.post_message("jumpy", "hello from the client tests")
     latest = await client.get_message("jumpy")
-    assert latest is not None and latest.id == new_id
-    assert latest.text == "hello from the client tests" and latest.sender == "demo"
+    assert latest is not None
+    assert latest.id == new_id
+    assert latest.text == "hello from the client tests"
+    assert latest.sender == "demo"
     assert gupshup_server.emulator.posts == 1
 
 
@@ -79,15 +83,18 @@ async def test_my_and_joined_groups(client: Client) -> None:
     assert {"jumpy", "demo-bot"} <= mine
     assert "cricket" in joined
     stream = await client.get_joined_groups_stream(0, 30)
-    assert stream and {m.group_name for m in stream} <= joined
+    assert stream
+    assert {m.group_name for m in stream} <= joined
 
 
 async def test_reply_and_replies(client: Client) -> None:
     result = await client.post_reply("@cricket nice match", group="jumpy")
-    assert isinstance(result, ReplyResult) and not result.partial
+    assert isinstance(result, ReplyResult)
+    assert not result.partial
     assert [r.group_name for r in result.replies] == ["cricket"]
     replies = await client.get_replies("cricket")
-    assert replies[0].text == "@cricket nice match" and replies[0].from_group == "jumpy"
+    assert replies[0].text == "@cricket nice match"
+    assert replies[0].from_group == "jumpy"
 
 
 async def test_reply_partial(client: Client) -> None:
@@ -101,12 +108,14 @@ async def test_hidden_replies_need_owner_token(client: Client) -> None:
     visible = await client.get_replies("jumpy")
     everything = await client.get_replies("jumpy", include_hidden=True)
     assert len(everything) > len(visible)
-    assert any(r.hidden for r in everything) and not any(r.hidden for r in visible)
+    assert any(r.hidden for r in everything)
+    assert not any(r.hidden for r in visible)
 
 
 async def test_invite_partial(client: Client, gupshup_server: Any) -> None:
     result = await client.invite_friends(["9876543210", "12345"], group="jumpy")
-    assert isinstance(result, InviteResult) and result.partial
+    assert isinstance(result, InviteResult)
+    assert result.partial
     assert result.invited == ("919876543210",)
     assert [f.phone for f in result.failed] == ["12345"]
     assert gupshup_server.emulator.outbox.for_phone("919876543210")
@@ -114,7 +123,8 @@ async def test_invite_partial(client: Client, gupshup_server: Any) -> None:
 
 async def test_subscription_two_phases(client: Client, gupshup_server: Any) -> None:
     ticket = await client.subscribe("9123456789", "cricket")
-    assert "<redacted>" in repr(ticket) and ticket.token not in repr(ticket)
+    assert "<redacted>" in repr(ticket)
+    assert ticket.token not in repr(ticket)
     with pytest.raises(InvalidConfirmation):
         await client.confirm_subscription(ticket, "ZZZZ")
     code = gupshup_server.emulator.outbox.last_code("9123456789")

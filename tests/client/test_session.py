@@ -27,7 +27,8 @@ async def test_fifty_concurrent_first_calls_log_in_once(gupshup_server: Any) -> 
     async with _client(gupshup_server) as client:
         results = await asyncio.gather(*(client.get_my_groups() for _ in range(50)))
     calls = gupshup_server.emulator.calls
-    assert len(results) == 50 and all(results)
+    assert len(results) == 50
+    assert all(results)
     assert calls["users.getchallenge"] == 1
     assert calls["users.login"] == 1
     assert calls["users.getmygroups"] == 50
@@ -37,7 +38,8 @@ async def test_login_is_lazy(gupshup_server: Any) -> None:
     async with _client(gupshup_server) as client:
         await client.get_stream("jumpy")
     calls = gupshup_server.emulator.calls
-    assert calls["users.login"] == 0 and calls["users.logout"] == 0
+    assert calls["users.login"] == 0
+    assert calls["users.logout"] == 0
 
 
 async def test_expired_token_means_one_relogin_and_no_failed_call(gupshup_server: Any) -> None:
@@ -47,7 +49,8 @@ async def test_expired_token_means_one_relogin_and_no_failed_call(gupshup_server
         emulator.sessions.expire_all()
         groups = await client.get_my_groups()
         joined = await client.get_joined_groups()  # token code 1 here, and the new token works
-    assert groups and joined
+    assert groups
+    assert joined
     assert emulator.calls["users.login"] == 2
     assert emulator.calls["users.getmygroups"] == 3  # one refused, then the retry
 
@@ -71,8 +74,10 @@ async def test_wrong_password_makes_one_attempt(gupshup_server: Any) -> None:
             await client.post_message("jumpy", "never sent")
     assert first.value.code == 121
     calls = gupshup_server.emulator.calls
-    assert calls["users.getchallenge"] == 1 and calls["users.login"] == 1
-    assert calls["groups.postmessage"] == 0 and calls["users.logout"] == 0
+    assert calls["users.getchallenge"] == 1
+    assert calls["users.login"] == 1
+    assert calls["groups.postmessage"] == 0
+    assert calls["users.logout"] == 0
 
 
 async def test_leaving_the_context_logs_out(gupshup_server: Any) -> None:
