@@ -12,6 +12,7 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -120,6 +121,7 @@ class Client(StreamsMixin):
         self._closed = False
         #: group → the text of this client's last post there (the server refuses repeats).
         self._last_post: dict[str, str] = {}
+        self._post_locks: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -202,13 +204,13 @@ class Client(StreamsMixin):
         spec = request.spec
         fields = request.fields(self.format, token)
         async with self.scheduler.slot(spec.lane, max_wait=max_wait) as slot:
-            raw = await self._transport.send(spec.http_method, fields, timeout=self.timeout)
             try:
+                raw = await self._transport.send(fields, timeout=self.timeout)
                 response = wire.decode(request, raw.body, raw.content_type)
             except E.APIError as exc:
                 slot.learn(exc.throttle, isinstance(exc, E.ThrottleLimitExceeded))
                 raise
-            except E.DecodeError as exc:
+            except E.TransportError as exc:
                 exc.method = spec.name
                 raise
             slot.learn(response.throttle, False)
@@ -281,37 +283,50 @@ class Client(StreamsMixin):
         """``groups.postMessage``: post ``text`` to a group the user owns; the new id.
 
         Delivered once, never twice. When the outcome is unknown (a timeout or a broken
-        answer after the request left), the post is resent once: the server refuses a text
-        equal to the user's previous post to that group (128), so a 128 proves the first one
-        landed, and its id is then read from the group's head. A post refused with 113 or 129
-        did not run and goes again through the scheduler like any call.
+        answer after the request left), the post is resent: the server refuses a text equal
+        to the user's previous post to that group (128), so a 128 proves an earlier attempt
+        landed, and its id is then read from the group's head. Posts to one group are
+        serialised within a client, so that "previous post" is always this one. A post refused
+        with 113 or 129 did not run and is simply sent again.
         """
         request = wire.post_message(group, text)
-        if self._last_post.get(request.params[0][1]) == text:
-            raise E.ValidationError(
-                request.spec.name, "text", "same text as your previous post to this group (128)"
-            )
-        try:
-            post_id = await self._call(request)
-        except E.TransportError as exc:
-            if not exc.maybe_sent:
-                raise
-            post_id = await self._resolve_post(request, exc)
-        self._last_post[request.params[0][1]] = text
-        return post_id
+        name = request.params[0][1]
+        async with self._post_locks.setdefault(name, asyncio.Lock()):
+            if self._last_post.get(name) == text:
+                raise E.ValidationError(
+                    request.spec.name, "text", "same text as your previous post here (128)"
+                )
+            try:
+                post_id = await self._call(request)
+            except (E.TransportError, E.ServerError) as exc:
+                if isinstance(exc, E.TransportError) and not exc.maybe_sent:
+                    raise
+                post_id = await self._resolve_post(request, exc)
+            self._last_post[name] = text
+            return post_id
 
-    async def _resolve_post(self, request: wire.Request[int], fault: E.TransportError) -> int:
+    async def _resolve_post(self, request: wire.Request[int], fault: E.GupshupError) -> int:
         group, text = request.params[0][1], request.params[1][1]
-        log.warning("postMessage to %s: outcome unknown (%s); resolving", group, fault)
-        try:
-            return await self._call(request)
-        except E.DuplicateMessage:
-            found = await self._find_own_post(group, text)
-            if found is None:
-                raise E.DuplicateMessage(
-                    request.spec.name, 128, "delivered earlier; its id is not in the head"
-                ) from fault
-            return found
+        started = self.clock.monotonic()
+        for attempt in range(self.retry.resolve_attempts):
+            log.warning("postMessage to %s: %s; resending (%d)", group, fault, attempt + 1)
+            try:
+                return await self._call(request)
+            except E.DuplicateMessage as dup:
+                found = await self._find_own_post(group, text)
+                if found is None:
+                    raise E.DuplicateMessage(
+                        request.spec.name, 128, "delivered earlier; its id is not in the head"
+                    ) from dup
+                return found
+            except (E.TransportError, E.ServerError) as exc:
+                fault = exc
+            elapsed = self.clock.monotonic() - started
+            delay = self.retry.delay(attempt, elapsed, self.retry.resolve_attempts)
+            if delay is None:
+                break
+            await self.clock.sleep(delay)
+        raise fault
 
     async def _find_own_post(self, group: str, text: str) -> int | None:
         try:

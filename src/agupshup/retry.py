@@ -33,11 +33,14 @@ class RetryPolicy:
     total: float = 30.0
     #: How many times a call refused with 113 may go back through the scheduler.
     throttle_attempts: int = 3
+    #: How many times a post whose outcome is unknown may be resent to resolve it (safe: the
+    #: server's duplicate check, 128, proves an earlier attempt landed).
+    resolve_attempts: int = 8
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
-    def delay(self, attempt: int, elapsed: float) -> float | None:
+    def delay(self, attempt: int, elapsed: float, attempts: int | None = None) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``, or None to give up."""
-        if attempt + 1 >= self.attempts:
+        if attempt + 1 >= (self.attempts if attempts is None else attempts):
             return None
         wait = self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
         if elapsed + wait > self.total:

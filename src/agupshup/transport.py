@@ -6,8 +6,10 @@ Rules this module enforces:
   nothing more: it never decodes, retries or waits for quota.
 * Every aiohttp failure becomes a :class:`~agupshup.errors.TransportError`; nothing of aiohttp
   leaks out, and no URL in an error carries a query string (secrets live there).
-* Calls with secrets are sent as POST form bodies (the wire layer decides which), so secrets are
-  never part of a URL in the first place.
+* Every call is a POST with a form body (WIRE.md §1 gives GET and POST one meaning). So no
+  parameter, secret or not, is ever part of a URL; and aiohttp never silently resends a call:
+  it retries *idempotent* requests once when a reused connection is reset, and a resend the
+  scheduler did not admit could be the very call that earns a 113.
 * A body larger than ``max_body`` is refused without being read to the end.
 * Non-200 answers are :class:`~agupshup.errors.HTTPStatusError` with a short excerpt.
 """
@@ -40,7 +42,7 @@ class Transport(Protocol):
     """Sends one API call. ``fields`` include ``method``, ``v``, ``format`` and any token."""
 
     async def send(
-        self, http_method: str, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
     ) -> RawResponse: ...
 
     async def aclose(self) -> None: ...
@@ -78,12 +80,12 @@ class AiohttpTransport:
         return self._session
 
     async def send(
-        self, http_method: str, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
     ) -> RawResponse:
         limit = self._timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                return await self._exchange(http_method, fields)
+                return await self._exchange(fields)
         except TimeoutError:
             raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
         except aiohttp.ClientConnectorError as exc:
@@ -91,13 +93,8 @@ class AiohttpTransport:
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             raise E.ConnectError(_clean(exc), url=self.url) from None
 
-    async def _exchange(self, http_method: str, fields: Sequence[tuple[str, str]]) -> RawResponse:
-        session = self._client()
-        if http_method == "GET":
-            ctx = session.get(self.url, params=list(fields))
-        else:
-            ctx = session.post(self.url, data=list(fields))
-        async with ctx as resp:
+    async def _exchange(self, fields: Sequence[tuple[str, str]]) -> RawResponse:
+        async with self._client().post(self.url, data=list(fields)) as resp:
             body = await self._read(resp)
             ctype = resp.headers.get("Content-Type")
             if resp.status != 200:
@@ -138,25 +135,25 @@ def _clean(exc: BaseException) -> str:
     return " ".join(out)
 
 
-Handler = Callable[[str, Sequence[tuple[str, str]]], Awaitable[RawResponse] | RawResponse]
+Handler = Callable[[Sequence[tuple[str, str]]], Awaitable[RawResponse] | RawResponse]
 
 
 class MockTransport:
     """A :class:`Transport` that hands each call to ``handler`` (tests, offline examples).
 
-    ``calls`` records ``(http_method, fields)`` of every call made, so a test can prove that a
-    call was, or was not, sent.
+    ``calls`` records the fields of every call made, so a test can prove that a call was, or
+    was not, sent.
     """
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
-        self.calls: list[tuple[str, list[tuple[str, str]]]] = []
+        self.calls: list[list[tuple[str, str]]] = []
 
     async def send(
-        self, http_method: str, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
     ) -> RawResponse:
-        self.calls.append((http_method, list(fields)))
-        out = self.handler(http_method, fields)
+        self.calls.append(list(fields))
+        out = self.handler(fields)
         return await out if isinstance(out, Awaitable) else out
 
     async def aclose(self) -> None:

@@ -109,10 +109,10 @@ class _Recorder(AiohttpTransport):
     secrets: set[str]
 
     async def send(
-        self, http_method: str, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
     ) -> RawResponse:
         self.secrets.update(v for k, v in fields if k in ("token", "rand"))
-        return await super().send(http_method, fields, timeout=timeout)
+        return await super().send(fields, timeout=timeout)
 
 
 async def test_secrets_never_appear_in_logs_or_errors(

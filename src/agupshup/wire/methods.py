@@ -7,8 +7,6 @@ Rules this module enforces:
   group or a missing ``@group``), so there is no global code table beyond :data:`COMMON`.
 * A builder validates and normalises its arguments (:mod:`.validate`) and returns a
   :class:`Request`; it never sees the token, which the session layer adds at send time.
-* Calls that carry a secret (``rand``, a token) go as POST form bodies, so that no secret is
-  ever part of a URL; public reads go as GET.
 * :func:`decode` returns a :class:`Response` or raises the method's :class:`APIError` subclass,
   or :class:`DecodeError`.
 """
@@ -79,10 +77,6 @@ class MethodSpec(Generic[T]):
     idempotent: bool = True
     max_range: int = 0
 
-    @property
-    def http_method(self) -> Literal["GET", "POST"]:
-        return "POST" if self.auth != "none" or self.name == "users.login" else "GET"
-
     def error_class(self, code: int) -> type[E.APIError]:
         return self.errors.get(code) or COMMON.get(code) or E.APIError
 
@@ -137,6 +131,11 @@ def decode(
         first = errs[0]
         cls = spec.error_class(first.code)
         raise cls(spec.name, first.code, first.msg, errors=errs, throttle=throttle)
+    if raw.status is None and not errs:
+        # WIRE.md §2: a success has a status, an error has error tags; this has neither.
+        raise E.DecodeError(
+            "neither a status nor an error", excerpt=body[:120], method=spec.name
+        )
     try:
         result = spec.result(raw)
     except _Missing as exc:
@@ -157,8 +156,8 @@ def _parse(spec: MethodSpec[Any], body: bytes, content_type: str | None) -> Body
     try:
         return decode_json(body) if fmt == "json" else decode_xml(body)
     except E.DecodeError as exc:
-        exc.method = spec.name
-        raise
+        # Rebuilt rather than patched, so that the message names the method too.
+        raise E.DecodeError(exc.reason, excerpt=exc.excerpt, method=spec.name) from None
 
 
 def _format_of(content_type: str) -> Format | None:
@@ -526,7 +525,10 @@ def invite_friends(phones: str | Iterable[str], group: str | None = None) -> Req
         raise E.ValidationError(
             INVITE.name, "phoneNumbers", "no valid Indian mobile number (10 digits, 6–9 first)"
         )
-    params: tuple[tuple[str, str], ...] = (("phoneNumbers", ",".join(listed)),)
+    # Valid numbers go in the server's form (91 + 10 digits); the others go as given, so that
+    # the server lists them under ``failed``.
+    phones = ",".join(V.indian_mobile(p) or p.strip() for p in listed)
+    params: tuple[tuple[str, str], ...] = (("phoneNumbers", phones),)
     if group is not None:
         params = (("groupName", V.check_group(INVITE.name, group, "groupName")), *params)
     return Request(INVITE, params)
