@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from agupshup import Client
+from benchmarks._report import Figure, emit
 from benchmarks._server import emulator_process
 
 CONCURRENCY = 8
@@ -92,6 +93,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f" agupshup {out['agupshup_us_per_call']:.1f} µs, ratio {out['ratio']:.3f}×"
         f" (target ≤ 1.10×)"
     )
+    emit("client_cpu", [
+        Figure("client CPU per call (getStream, 15 msgs)", out["agupshup_us_per_call"], "µs",
+               f"aiohttp+json.loads {out['baseline_us_per_call']:.1f} µs",
+               "≤ 1.10× baseline", out["ratio"] <= 1.10),
+        Figure("client CPU ratio vs baseline", out["ratio"], "×", "1.00×", "≤ 1.10×",
+               out["ratio"] <= 1.10),
+    ])
     return out
 
 

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -28,6 +29,7 @@ from agupshup import errors as E
 __all__ = ["API_PATH", "AiohttpTransport", "MockTransport", "RawResponse", "Transport"]
 
 API_PATH = "/GupshupAPI/rest"
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _EXCERPT = 120
 
 
@@ -94,7 +96,9 @@ class AiohttpTransport:
             raise E.ConnectError(_clean(exc), url=self.url) from None
 
     async def _exchange(self, fields: Sequence[tuple[str, str]]) -> RawResponse:
-        async with self._client().post(self.url, data=list(fields)) as resp:
+        # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
+        body = urlencode(fields).encode("ascii")
+        async with self._client().post(self.url, data=body, headers=_FORM) as resp:
             body = await self._read(resp)
             ctype = resp.headers.get("Content-Type")
             if resp.status != 200:

@@ -1,0 +1,134 @@
+"""The emulator as an aiohttp application.
+
+Rules this module enforces:
+
+* ``/GupshupAPI/rest`` answers GET (query string) and POST (form body; query parameters too,
+  the query winning) with the API; every API result is HTTP 200 (faults aside).
+* ``/_emulator/…`` is the emulator's own control surface: never counted, never throttled.
+  ``GET /_emulator/sms[?phone=]``, ``DELETE /_emulator/sms``; ``GET /_emulator/stats``,
+  ``DELETE /_emulator/stats`` (zero the counters); ``GET|POST|PUT|DELETE /_emulator/faults``
+  (list, add, replace, clear); ``GET|PUT|DELETE /_emulator/throttle`` (show, reconfigure, reset).
+* No access log: query strings carry passwords' hashes and tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from agupshup.emulator.core import Emulator
+from agupshup.emulator.faults import FaultSpec
+from agupshup.emulator.sabotage import deliver
+from agupshup.emulator.throttle import ThrottleConfig, Window
+
+__all__ = ["API_PATH", "EMULATOR_KEY", "make_app"]
+
+API_PATH = "/GupshupAPI/rest"
+EMULATOR_KEY = web.AppKey("emulator", Emulator)
+
+
+def make_app(emulator: Emulator) -> web.Application:
+    app = web.Application()
+    app[EMULATOR_KEY] = emulator
+    app.router.add_route("GET", API_PATH, _api)
+    app.router.add_route("POST", API_PATH, _api)
+    app.router.add_get("/_emulator/sms", _sms)
+    app.router.add_delete("/_emulator/sms", _sms_clear)
+    app.router.add_get("/_emulator/stats", _stats)
+    app.router.add_delete("/_emulator/stats", _stats_reset)
+    for verb in ("GET", "POST", "PUT", "DELETE"):
+        app.router.add_route(verb, "/_emulator/faults", _faults)
+        app.router.add_route(verb, "/_emulator/throttle", _throttle)
+    return app
+
+
+async def _api(request: web.Request) -> web.StreamResponse:
+    emulator = request.app[EMULATOR_KEY]
+    pairs: list[tuple[str, str]] = list(request.query.items())
+    if request.method == "POST":
+        form = await request.post()
+        pairs.extend((k, v) for k, v in form.items() if isinstance(v, str))
+    call = emulator.receive(pairs, request.remote or "unknown")
+    return await deliver(request, emulator, call)
+
+
+async def _sms(request: web.Request) -> web.Response:
+    outbox = request.app[EMULATOR_KEY].outbox
+    phone = request.query.get("phone")
+    records = outbox.for_phone(phone) if phone else list(outbox)
+    return web.json_response([r.to_dict() for r in records])
+
+
+async def _sms_clear(request: web.Request) -> web.Response:
+    request.app[EMULATOR_KEY].outbox.clear()
+    return web.json_response([])
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[EMULATOR_KEY].stats())
+
+
+async def _stats_reset(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR_KEY]
+    emulator.reset_counts()
+    return web.json_response(emulator.stats())
+
+
+async def _faults(request: web.Request) -> web.Response:
+    plan = request.app[EMULATOR_KEY].faults
+    if request.method == "DELETE":
+        plan.clear()
+    elif request.method in ("POST", "PUT"):
+        specs = _fault_specs(await _json(request))
+        if request.method == "PUT":
+            plan.clear()
+        plan.add(*specs)
+    return web.json_response([spec.to_dict() for spec in plan.specs])
+
+
+def _fault_specs(data: Any) -> list[FaultSpec]:
+    items = data if isinstance(data, list) else [data]
+    try:
+        return [FaultSpec.from_dict(item) for item in items]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise web.HTTPBadRequest(text=f"bad fault spec: {exc}") from exc
+
+
+async def _throttle(request: web.Request) -> web.Response:
+    throttle = request.app[EMULATOR_KEY].throttle
+    if request.method == "DELETE":
+        throttle.reset()
+    elif request.method in ("POST", "PUT"):
+        throttle.configure(_throttle_config(await _json(request)))
+    config = throttle.config
+    return web.json_response(
+        {
+            "mode": config.mode,
+            "windows": [
+                {"period": w.period, "length": w.length, "warn": w.warn, "limit": w.limit}
+                for w in config.windows
+            ],
+            "refusals": dict(throttle.refusals),
+        }
+    )
+
+
+def _throttle_config(data: Any) -> ThrottleConfig:
+    try:
+        windows = data.get("windows")
+        if windows is None:
+            return ThrottleConfig(mode=data.get("mode", "sliding"))
+        return ThrottleConfig(
+            mode=data.get("mode", "sliding"),
+            windows=tuple(Window(**w) for w in windows),
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise web.HTTPBadRequest(text=f"bad throttle config: {exc}") from exc
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="expected a JSON body") from exc
