@@ -161,6 +161,9 @@ class Client(StreamsMixin):
     async def _execute(
         self, request: wire.Request[T], *, max_wait: float | None = None
     ) -> wire.Response[T]:
+        if self._closed:
+            # A straggler (a follower outliving the block) must not reopen the pool.
+            raise E.GupshupError("the client is closed")
         policy = self.retry if request.spec.idempotent else NO_RETRY
         started = self.clock.monotonic()
         attempt = throttled = 0

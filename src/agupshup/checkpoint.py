@@ -1,0 +1,326 @@
+"""Cursors and checkpoint stores: where a stream stands, kept across restarts.
+
+Rules this module enforces:
+
+* A :class:`Cursor` is small, immutable and serialisable (``to_json``/``from_json``). It names
+  its stream (``source``) and says what has been yielded: for id-ordered streams every item with
+  ``oldest <= id <= newest`` (phase ``backlog``: history older than ``oldest`` still to walk;
+  phase ``live``: history done, everything up to ``newest`` yielded). Lists without ids keep the
+  position and the lower-cased names yielded.
+* A :class:`MergedCursor` is one cursor per stream of a merged stream.
+* A stream saves to its :class:`Checkpoint` only what the consumer has acknowledged — by asking
+  for the next item, by leaving ``async with`` without an exception, or by ``commit()`` — never
+  an item it may still be processing (an exception, a cancellation or a bare ``aclose()`` leave
+  the last item unacknowledged). So after a crash, resuming from the store loses nothing, and
+  re-emits at most the items yielded since the last save: the un-checkpointed window, at most
+  ``every`` items (the last one possibly unacknowledged among them) or ``interval`` seconds.
+* Stores keep opaque JSON strings by key. SQLite uses only :mod:`sqlite3` (each save is one
+  committed transaction, run off the event loop); Redis takes any ``redis.asyncio`` client.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+import anyio
+import anyio.to_thread
+import msgspec
+
+from agupshup.clock import Clock
+from agupshup.paging import IdState, NameState, Phase
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointStore",
+    "Checkpointer",
+    "Cursor",
+    "MemoryCheckpointStore",
+    "MergedCursor",
+    "RedisCheckpointStore",
+    "SQLiteCheckpointStore",
+]
+
+CURSOR_VERSION = 1
+
+
+class Cursor(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Where one stream stands. ``to_json()`` → e.g.
+    ``{"source":"group:jumpy","phase":"live","newest":100180,"oldest":100061}``."""
+
+    #: The stream: ``public``, ``public+adult``, ``group:<name>``, ``replies:<name>``,
+    #: ``replies+hidden:<name>``, ``joined-stream``, ``my-groups``, ``joined-groups``.
+    source: str
+    phase: Phase = "backlog"
+    #: Largest id yielded.
+    newest: int | None = None
+    #: Smallest id yielded while walking the backlog.
+    oldest: int | None = None
+    #: Backlog position to read next (a hint: shifted items are recognised by id).
+    offset: int = 0
+    #: Lists without ids: the lower-cased names yielded.
+    seen: tuple[str, ...] = ()
+    v: int = CURSOR_VERSION
+
+    def to_json(self) -> str:
+        return msgspec.json.encode(self).decode()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> Cursor:
+        cursor = msgspec.json.decode(data, type=cls)
+        if cursor.v != CURSOR_VERSION:
+            raise ValueError(f"cursor version {cursor.v} is not {CURSOR_VERSION}")
+        return cursor
+
+    @classmethod
+    def of(cls, source: str, state: IdState | NameState) -> Cursor:
+        if isinstance(state, IdState):
+            return cls(
+                source=source,
+                phase=state.phase,
+                newest=state.newest,
+                oldest=state.oldest,
+                offset=state.offset,
+            )
+        return cls(
+            source=source, phase=state.phase, offset=state.offset, seen=tuple(sorted(state.seen))
+        )
+
+    def id_state(self) -> IdState:
+        return IdState(self.phase, self.newest, self.oldest, self.offset)
+
+    def name_state(self) -> NameState:
+        return NameState(self.phase, self.offset, set(self.seen))
+
+
+class MergedCursor(msgspec.Struct, frozen=True, kw_only=True):
+    """The cursors of a merged stream, by lower-cased group name."""
+
+    streams: dict[str, Cursor] = msgspec.field(default_factory=dict)
+    v: int = CURSOR_VERSION
+
+    def to_json(self) -> str:
+        return msgspec.json.encode(self).decode()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> MergedCursor:
+        cursor = msgspec.json.decode(data, type=cls)
+        if cursor.v != CURSOR_VERSION:
+            raise ValueError(f"cursor version {cursor.v} is not {CURSOR_VERSION}")
+        return cursor
+
+
+# -- stores -----------------------------------------------------------------------------------
+
+
+class CheckpointStore(Protocol):
+    """Keeps one JSON string per key."""
+
+    async def load(self, key: str) -> str | None: ...
+
+    async def save(self, key: str, value: str) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Save a stream's acknowledged cursor to ``store`` under ``key``.
+
+    A save happens when ``every`` items have been acknowledged since the last one, or
+    ``interval`` seconds (client clock) have passed with at least one, and when the stream ends
+    or is closed. ``key`` defaults to the stream's source.
+    """
+
+    store: CheckpointStore
+    key: str | None = None
+    every: int = 100
+    interval: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError("every must be >= 1")
+
+
+class Checkpointer:
+    """The acknowledgement bookkeeping of one stream against its :class:`Checkpoint`."""
+
+    def __init__(self, checkpoint: Checkpoint, key: str, clock: Clock) -> None:
+        self.checkpoint = checkpoint
+        self.key = checkpoint.key or key
+        self.clock = clock
+        self._acked: Cursor | MergedCursor | None = None
+        self._unsaved = 0
+        self._out = False
+        self._saved_at = clock.monotonic()
+        self._last: str | None = None
+
+    async def load(self) -> str | None:
+        self._last = await self.checkpoint.store.load(self.key)
+        return self._last
+
+    def sent(self) -> None:
+        """An item went out to the consumer."""
+        self._out = True
+
+    async def acknowledge(
+        self, cursor: Callable[[], Cursor | MergedCursor], *, force: bool = False
+    ) -> None:
+        """Everything sent so far is processed (``cursor()`` covers it); save when due."""
+        if not (self._out or force):
+            return
+        self._out = False
+        self._acked = cursor()
+        self._unsaved += 1
+        interval = self.checkpoint.interval
+        if self._unsaved >= self.checkpoint.every or (
+            interval is not None and self.clock.monotonic() - self._saved_at >= interval
+        ):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Save the acknowledged cursor, if it is not saved yet."""
+        if self._acked is None or self._unsaved == 0:
+            return
+        value = self._acked.to_json()
+        if value != self._last:
+            await self.checkpoint.store.save(self.key, value)
+            self._last = value
+        self._unsaved = 0
+        self._saved_at = self.clock.monotonic()
+
+    async def close(self, cursor: Callable[[], Cursor | MergedCursor], *, ack: bool) -> None:
+        """Flush on the way out (shielded, bounded). ``ack``: the last item sent is processed.
+
+        With no item outstanding the current cursor is saved, so progress made without
+        yielding (the end of the history walk) is kept too."""
+        with anyio.move_on_after(CLOSE_SAVE_TIMEOUT, shield=True):
+            if ack or not self._out:
+                await self.acknowledge(cursor, force=True)
+            await self.flush()
+
+
+#: Longest a closing stream waits to save its checkpoint, even when cancelled.
+CLOSE_SAVE_TIMEOUT = 5.0
+
+
+class MemoryCheckpointStore:
+    """A dict: for tests and single-process use."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.saves = 0
+
+    async def load(self, key: str) -> str | None:
+        return self.data.get(key)
+
+    async def save(self, key: str, value: str) -> None:
+        self.data[key] = value
+        self.saves += 1
+
+    async def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+class SQLiteCheckpointStore:
+    """One table in an SQLite file; every save is committed before ``save`` returns.
+
+    ``SQLiteCheckpointStore("cursors.db")``; close with ``close()`` or ``async with``.
+    """
+
+    def __init__(self, path: str | Path, *, table: str = "agupshup_checkpoints") -> None:
+        if not table.replace("_", "").isalnum():
+            raise ValueError(f"bad table name {table!r}")
+        self.path = str(path)
+        self.table = table
+        self._db: sqlite3.Connection | None = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None
+        )
+        self._thread_lock = threading.Lock()
+        with self._thread_lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} "
+                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL)"
+            )
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._thread_lock:
+            if self._db is None:
+                raise RuntimeError("checkpoint store closed")
+            return self._db.execute(sql, args).fetchall()
+
+    async def load(self, key: str) -> str | None:
+        rows = await anyio.to_thread.run_sync(
+            self._run, f"SELECT value FROM {self.table} WHERE key = ?", (key,)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def save(self, key: str, value: str) -> None:
+        await anyio.to_thread.run_sync(
+            self._run,
+            f"INSERT INTO {self.table} (key, value, updated) VALUES (?, ?, julianday('now')) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            (key, value),
+        )
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(self._run, f"DELETE FROM {self.table} WHERE key = ?", (key,))
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteCheckpointStore({self.path!r})"
+
+
+class _AsyncRedis(Protocol):
+    async def get(self, name: str) -> Any: ...
+
+    async def set(self, name: str, value: str) -> Any: ...
+
+    async def delete(self, *names: str) -> Any: ...
+
+
+class RedisCheckpointStore:
+    """Keys ``{prefix}{key}`` in Redis, through a ``redis.asyncio`` client (not closed here).
+
+    ``RedisCheckpointStore(redis.asyncio.Redis.from_url("redis://localhost"))``.
+    """
+
+    def __init__(self, redis: _AsyncRedis, *, prefix: str = "agupshup:cursor:") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "agupshup:cursor:") -> RedisCheckpointStore:
+        """Needs the ``redis`` extra (``pip install agupshup[redis]``)."""
+        import redis.asyncio as aioredis
+
+        client: Any = aioredis.Redis.from_url(url)
+        return cls(client, prefix=prefix)
+
+    async def load(self, key: str) -> str | None:
+        value = await self.redis.get(self.prefix + key)
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def save(self, key: str, value: str) -> None:
+        await self.redis.set(self.prefix + key, value)
+
+    async def delete(self, key: str) -> None:
+        await self.redis.delete(self.prefix + key)

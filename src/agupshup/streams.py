@@ -1,0 +1,641 @@
+"""Paginated and live streams as async iterators: ``async for m in client.group_stream("jumpy")``.
+
+Rules this module enforces:
+
+* One iterator per paginated call, as a :class:`Client` method (via :class:`StreamsMixin`):
+  ``public_stream``, ``group_stream``, ``replies``, ``joined_groups_stream`` (id-ordered
+  messages and replies) and ``my_groups``, ``joined_groups`` (groups, told apart by name).
+  Each reads the largest page its method allows, asks for no page after a short one, and never
+  reads a page for items it already has, apart from the positions new items pushed down
+  (see :mod:`agupshup.paging`).
+* Exactly once: an id-ordered stream yields its backlog newest first, then (``follow=True``) what
+  arrives, oldest first; each item once, none skipped, however the stream moves meanwhile.
+* ``limit`` caps the items yielded; no call is made once it is reached.
+* ``follow=True`` streams poll through the client's :class:`~agupshup.polling.Hub`: followers of
+  one stream share one poller and its calls; the pace adapts to activity and quota.
+* Every iterator exposes ``cursor`` (a :class:`~agupshup.checkpoint.Cursor`) covering exactly the
+  items yielded so far; ``resume_from=cursor`` yields only what that cursor does not cover:
+  the rest of the backlog, then (live) what is newer. With a
+  :class:`~agupshup.checkpoint.Checkpoint` the acknowledged cursor is saved as the stream goes and
+  loaded when the stream starts without ``resume_from`` (what "acknowledged" means:
+  :mod:`agupshup.checkpoint`).
+* Iterators are closed by ``aclose()``, ``async with``, or :func:`contextlib.aclosing`: that ends
+  the page walk, leaves the poller (which stops with its last follower) and saves the checkpoint.
+  No task outlives an iterator. ``merged_stream`` runs one task per group in an anyio task group
+  and must be used as ``async with``.
+* This module sits above paging, polling and checkpoint and below the client: it never imports
+  :mod:`agupshup.client`; what it needs of the client is the :class:`PageCalls` protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor, MergedCursor
+from agupshup.clock import Clock
+from agupshup.models import Group, Message, QuotaWindow, Reply
+from agupshup.paging import (
+    IdState,
+    NameState,
+    Reader,
+    Source,
+    catch_up,
+    walk_back,
+    walk_names,
+)
+from agupshup.polling import Hub, PollPolicy
+
+__all__ = ["MergedStream", "PageCalls", "Stream", "StreamsMixin"]
+
+log = logging.getLogger("agupshup.streams")
+T = TypeVar("T")
+
+#: Largest page per method (WIRE.md §5).
+STREAM_PAGE = 15
+LIST_PAGE = 30
+
+
+class PageCalls(Protocol):
+    """What the streams need of a client: its clock, its quota and the one-page calls."""
+
+    clock: Clock
+
+    def quota(self) -> list[QuotaWindow]: ...
+
+    async def get_public_stream(
+        self, start: int = 0, count: int = 15, *, skip_adult: bool = True
+    ) -> list[Message]: ...
+
+    async def get_stream(self, group: str, start: int = 0, count: int = 15) -> list[Message]: ...
+
+    async def get_replies(
+        self, group: str, start: int = 0, count: int = 30, *, include_hidden: bool = False
+    ) -> list[Reply]: ...
+
+    async def get_my_groups(self, start: int = 0, count: int = 30) -> list[Group]: ...
+
+    async def get_joined_groups(self, start: int = 0, count: int = 30) -> list[Group]: ...
+
+    async def get_joined_groups_stream(self, start: int = 0, count: int = 30) -> list[Message]: ...
+
+
+ResumeFrom = Cursor | str | bytes | None
+#: What a merged stream's producers send: (lower-cased group, message, cursor after it); the
+#: message is None in a stream's last delivery, which only carries its final cursor.
+_Delivery = tuple[str, Message | None, Cursor]
+
+
+def _item_id(item: Message | Reply) -> int:
+    return item.id
+
+
+def _group_name(item: Group) -> str:
+    return item.group_name
+
+
+# -- one stream -------------------------------------------------------------------------------
+
+
+class Stream(Generic[T]):
+    """An async iterator over one paginated call, with a cursor. Close it (``async with``)."""
+
+    def __init__(
+        self,
+        source: Source[T],
+        body: Callable[[IdState | NameState], AsyncIterator[T]],
+        *,
+        clock: Clock,
+        resume_from: ResumeFrom = None,
+        limit: int | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        self.source = source
+        self.limit = limit
+        self._body = body
+        self._start: Cursor | None = _cursor(resume_from, source.key)
+        self._state: IdState | NameState | None = None
+        self._gen: AsyncIterator[T] | None = None
+        self._count = 0
+        self._closed = False
+        self._checkpoint = (
+            Checkpointer(checkpoint, source.key, clock) if checkpoint is not None else None
+        )
+
+    @property
+    def key(self) -> str:
+        """The stream's source, as named in its cursors."""
+        return self.source.key
+
+    @property
+    def count(self) -> int:
+        """Items yielded so far."""
+        return self._count
+
+    @property
+    def cursor(self) -> Cursor:
+        """Covers exactly the items yielded so far; pass it as ``resume_from`` to go on."""
+        if self._state is None:
+            return self._start or Cursor(source=self.source.key)
+        return Cursor.of(self.source.key, self._state)
+
+    def _cursor(self) -> Cursor:
+        return self.cursor
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._closed:
+            raise StopAsyncIteration
+        cp = self._checkpoint
+        if self._gen is None:
+            await self._open()
+        elif cp is not None:
+            await cp.acknowledge(self._cursor)
+        assert self._gen is not None
+        if self.limit is not None and self._count >= self.limit:
+            await self.aclose()
+            raise StopAsyncIteration
+        try:
+            item = await self._gen.__anext__()
+        except StopAsyncIteration:
+            self._closed = True
+            if cp is not None:
+                await cp.acknowledge(self._cursor, force=True)
+                await cp.flush()
+            raise
+        self._count += 1
+        if cp is not None:
+            cp.sent()
+        return item
+
+    async def _open(self) -> None:
+        if self._start is None and self._checkpoint is not None:
+            raw = await self._checkpoint.load()
+            if raw is not None:
+                self._start = _cursor(raw, self.source.key)
+                log.info("%s: resuming from checkpoint %s", self.key, raw)
+        start = self._start or Cursor(source=self.source.key)
+        self._state = start.id_state() if self.source.ident is not None else start.name_state()
+        self._gen = self._body(self._state)
+
+    async def commit(self) -> None:
+        """Save the cursor now, including the last item yielded (the consumer is done with it)."""
+        if self._checkpoint is not None and self._state is not None:
+            await self._checkpoint.acknowledge(self._cursor, force=True)
+            await self._checkpoint.flush()
+
+    async def aclose(self) -> None:
+        """Stop: end the walk, leave the poller, save what was acknowledged. Idempotent.
+
+        The last item yielded counts as unacknowledged (use ``commit()`` first, or leave an
+        ``async with`` block normally, to acknowledge it)."""
+        await self._close(ack=False)
+
+    async def _close(self, *, ack: bool) -> None:
+        self._closed = True
+        gen, self._gen = self._gen, None
+        try:
+            if gen is not None:
+                await cast(Any, gen).aclose()
+        finally:
+            if self._checkpoint is not None and self._state is not None:
+                await self._checkpoint.close(self._cursor, ack=ack)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close; leaving normally (``break`` included) acknowledges the last item."""
+        await self._close(ack=exc_type is None)
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.key} yielded={self._count} {self.cursor.to_json()}>"
+
+
+def _cursor(value: ResumeFrom, key: str) -> Cursor | None:
+    if value is None:
+        return None
+    cursor = value if isinstance(value, Cursor) else Cursor.from_json(value)
+    if cursor.source != key:
+        raise ValueError(f"cursor of {cursor.source!r} cannot resume {key!r}")
+    return cursor
+
+
+async def _id_body(
+    source: Source[T], state: IdState, *, follow: bool, reader: Reader, hub: Hub
+) -> AsyncIterator[T]:
+    """Backlog newest first; then (follow, or resuming a finished backlog) newer items."""
+    ident = source.ident
+    assert ident is not None
+    if state.phase == "backlog":
+        async for item in walk_back(source, state, reader):
+            yield item
+        state.phase = "live"
+        if not follow:
+            return
+        immediate = False
+    else:
+        if not follow:  # a finished walk resumed: what arrived since, once
+            for item in await catch_up(source, state.newest, reader):
+                state.newest = ident(item)
+                yield item
+            return
+        immediate = True
+    sub = hub.subscribe(source, state.newest, immediate=immediate)
+    try:
+        while True:
+            for item in await sub.next():
+                i = ident(item)
+                if state.newest is not None and i <= state.newest:
+                    continue
+                state.newest = i
+                yield item
+    finally:
+        sub.close()
+
+
+async def _name_body(source: Source[T], state: NameState, *, reader: Reader) -> AsyncIterator[T]:
+    if state.phase == "live":  # a finished walk resumed: walk again for names not yielded
+        state.phase, state.offset = "backlog", 0
+    async for item in walk_names(source, state, reader):
+        yield item
+    state.phase = "live"
+
+
+# -- merged streams ---------------------------------------------------------------------------
+
+
+class MergedStream:
+    """Many group streams as one.
+
+    ``async with client.merged_stream(groups) as s: async for m in s: ...``
+
+    One task per group, in an anyio task group, feeding a memory object stream of ``buffer``
+    items: a slow consumer holds every producer back (and each holds at most one page).
+    ``cursor`` is a :class:`~agupshup.checkpoint.MergedCursor` of the items delivered.
+    """
+
+    def __init__(
+        self,
+        streams: StreamsMixin,
+        groups: Iterable[str],
+        *,
+        follow: bool = False,
+        limit: int | None = None,
+        resume_from: MergedCursor | str | bytes | None = None,
+        checkpoint: Checkpoint | None = None,
+        buffer: int = 16,
+    ) -> None:
+        names: dict[str, str] = {}
+        for g in groups:
+            names.setdefault(g.strip().lower(), g.strip())
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        self.groups = list(names.values())
+        self.follow = follow
+        self.limit = limit
+        self._streams = streams
+        self._buffer = buffer
+        start = _merged(resume_from)
+        self._cursors: dict[str, Cursor] = dict(start.streams) if start else {}
+        self._resumed = start is not None
+        self._tg: TaskGroup | None = None
+        self._recv: MemoryObjectReceiveStream[_Delivery] | None = None
+        self._count = 0
+        self._done = False
+        self._checkpoint = (
+            Checkpointer(checkpoint, self._default_key(), cast(PageCalls, streams).clock)
+            if checkpoint is not None
+            else None
+        )
+
+    @property
+    def cursor(self) -> MergedCursor:
+        return MergedCursor(streams=dict(self._cursors))
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def _cursor(self) -> MergedCursor:
+        return self.cursor
+
+    def _default_key(self) -> str:
+        digest = hashlib.sha1("\n".join(sorted(g.lower() for g in self.groups)).encode())
+        return "merged:" + digest.hexdigest()[:16]
+
+    async def __aenter__(self) -> Self:
+        if self._checkpoint is not None and not self._resumed:
+            raw = await self._checkpoint.load()
+            if raw is not None:
+                self._cursors = dict(MergedCursor.from_json(raw).streams)
+        send, recv = anyio.create_memory_object_stream[_Delivery](self._buffer)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg, self._recv = tg, recv
+        with send:
+            for group in self.groups:
+                tg.start_soon(self._pump, group, send.clone(), name=f"merged:{group}")
+        return self
+
+    async def _pump(self, group: str, send: MemoryObjectSendStream[_Delivery]) -> None:
+        key = group.lower()
+        stream = self._streams.group_stream(
+            group, follow=self.follow, resume_from=self._cursors.get(key)
+        )
+        async with send, stream:
+            async for message in stream:
+                await send.send((key, message, stream.cursor))
+            await send.send((key, None, stream.cursor))
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Message:
+        if self._recv is None:
+            raise RuntimeError("use 'async with client.merged_stream(...) as stream'")
+        if self._done:
+            raise StopAsyncIteration
+        cp = self._checkpoint
+        if cp is not None:
+            await cp.acknowledge(self._cursor)
+        if self.limit is not None and self._count >= self.limit:
+            self._done = True
+            raise StopAsyncIteration
+        while True:
+            try:
+                key, message, cursor = await self._recv.receive()
+            except anyio.EndOfStream:
+                self._done = True
+                if cp is not None:
+                    await cp.acknowledge(self._cursor, force=True)
+                    await cp.flush()
+                raise StopAsyncIteration from None
+            self._cursors[key] = cursor
+            if message is not None:
+                self._count += 1
+                if cp is not None:
+                    cp.sent()
+                return message
+
+    async def commit(self) -> None:
+        """Save the cursor now, including the last item delivered."""
+        if self._checkpoint is not None:
+            await self._checkpoint.acknowledge(self._cursor, force=True)
+            await self._checkpoint.flush()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg, recv = self._tg, self._recv
+        self._tg = None
+        self._done = True
+        if tg is None or recv is None:
+            return None
+        tg.cancel_scope.cancel()
+        try:
+            return await tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            recv.close()
+            if self._checkpoint is not None:
+                await self._checkpoint.close(self._cursor, ack=exc_type is None)
+
+
+def _merged(value: MergedCursor | str | bytes | None) -> MergedCursor | None:
+    if value is None or isinstance(value, MergedCursor):
+        return value
+    return MergedCursor.from_json(value)
+
+
+# -- the mixin --------------------------------------------------------------------------------
+
+
+class _Engine:
+    """Per-client machinery: the page reader (quota-patient) and the poller hub."""
+
+    def __init__(self, pages: PageCalls) -> None:
+        self.reader = Reader(pages.clock, pages.quota)
+        self.hub = Hub(pages.clock, pages.quota, self.reader)
+
+
+class StreamsMixin:
+    """Async iterators over the paginated calls; mixed into :class:`agupshup.Client`."""
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def stream_hub(self) -> Hub:
+        """The pollers of this client's followed streams (one per stream)."""
+        return self._stream_engine().hub
+
+    @property
+    def poll_policy(self) -> PollPolicy:
+        """How followed streams poll; assign a :class:`PollPolicy` to change it."""
+        return self._stream_engine().hub.policy
+
+    @poll_policy.setter
+    def poll_policy(self, policy: PollPolicy) -> None:
+        self._stream_engine().hub.policy = policy
+
+    @property
+    def stream_pages(self) -> int:
+        """Pages read by this client's streams (successful calls)."""
+        return self._stream_engine().reader.calls
+
+    def _stream_engine(self) -> _Engine:
+        engine: _Engine | None = self.__dict__.get("_agupshup_stream_engine")
+        if engine is None:
+            engine = _Engine(cast(PageCalls, self))
+            self.__dict__["_agupshup_stream_engine"] = engine
+        return engine
+
+    def _id_stream(
+        self,
+        source: Source[T],
+        follow: bool,
+        limit: int | None,
+        resume_from: ResumeFrom,
+        checkpoint: Checkpoint | None,
+    ) -> Stream[T]:
+        engine = self._stream_engine()
+
+        def body(state: IdState | NameState) -> AsyncIterator[T]:
+            assert isinstance(state, IdState)
+            return _id_body(source, state, follow=follow, reader=engine.reader, hub=engine.hub)
+
+        return Stream(
+            source,
+            body,
+            clock=engine.reader.clock,
+            resume_from=resume_from,
+            limit=limit,
+            checkpoint=checkpoint,
+        )
+
+    def _name_stream(
+        self,
+        source: Source[T],
+        limit: int | None,
+        resume_from: ResumeFrom,
+        checkpoint: Checkpoint | None,
+    ) -> Stream[T]:
+        engine = self._stream_engine()
+
+        def body(state: IdState | NameState) -> AsyncIterator[T]:
+            assert isinstance(state, NameState)
+            return _name_body(source, state, reader=engine.reader)
+
+        return Stream(
+            source,
+            body,
+            clock=engine.reader.clock,
+            resume_from=resume_from,
+            limit=limit,
+            checkpoint=checkpoint,
+        )
+
+    # -- id-ordered streams ---------------------------------------------------------------
+
+    def public_stream(
+        self,
+        *,
+        skip_adult: bool = True,
+        follow: bool = False,
+        limit: int | None = None,
+        resume_from: ResumeFrom = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Stream[Message]:
+        """Messages of every public group (``gupshup.getPublicStream``, 15 a page)."""
+        pages = cast(PageCalls, self)
+
+        async def fetch(start: int, count: int) -> list[Message]:
+            return await pages.get_public_stream(start, count, skip_adult=skip_adult)
+
+        key = "public" if skip_adult else "public+adult"
+        source = Source(key, fetch, STREAM_PAGE, ident=_item_id)
+        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+
+    def group_stream(
+        self,
+        group: str,
+        *,
+        follow: bool = False,
+        limit: int | None = None,
+        resume_from: ResumeFrom = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Stream[Message]:
+        """A public group's messages (``groups.getStream``, 15 a page)."""
+        pages = cast(PageCalls, self)
+        name = group.strip()
+
+        async def fetch(start: int, count: int) -> list[Message]:
+            return await pages.get_stream(name, start, count)
+
+        source = Source(f"group:{name.lower()}", fetch, STREAM_PAGE, ident=_item_id)
+        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+
+    def replies(
+        self,
+        group: str,
+        *,
+        include_hidden: bool = False,
+        follow: bool = False,
+        limit: int | None = None,
+        resume_from: ResumeFrom = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Stream[Reply]:
+        """Replies to a group (``groups.getReplies``, 30 a page; hidden ones: owner only)."""
+        pages = cast(PageCalls, self)
+        name = group.strip()
+
+        async def fetch(start: int, count: int) -> list[Reply]:
+            return await pages.get_replies(name, start, count, include_hidden=include_hidden)
+
+        kind = "replies+hidden" if include_hidden else "replies"
+        source = Source(f"{kind}:{name.lower()}", fetch, LIST_PAGE, ident=_item_id)
+        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+
+    def joined_groups_stream(
+        self,
+        *,
+        follow: bool = False,
+        limit: int | None = None,
+        resume_from: ResumeFrom = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Stream[Message]:
+        """Messages of the groups the user joined (``users.getJoinedGroupsStream``, 30 a page)."""
+        pages = cast(PageCalls, self)
+        source = Source("joined-stream", pages.get_joined_groups_stream, LIST_PAGE, ident=_item_id)
+        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+
+    # -- group lists ----------------------------------------------------------------------
+
+    def my_groups(
+        self,
+        *,
+        limit: int | None = None,
+        resume_from: ResumeFrom = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Stream[Group]:
+        """The groups the user owns (``users.getMyGroups``, 30 a page), each once by name."""
+        pages = cast(PageCalls, self)
+        source = Source("my-groups", pages.get_my_groups, LIST_PAGE, name=_group_name)
+        return self._name_stream(source, limit, resume_from, checkpoint)
+
+    def joined_groups(
+        self,
+        *,
+        limit: int | None = None,
+        resume_from: ResumeFrom = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Stream[Group]:
+        """The groups the user joined (``users.getJoinedGroups``, 30 a page), each once by name."""
+        pages = cast(PageCalls, self)
+        source = Source("joined-groups", pages.get_joined_groups, LIST_PAGE, name=_group_name)
+        return self._name_stream(source, limit, resume_from, checkpoint)
+
+    # -- fan-out --------------------------------------------------------------------------
+
+    def merged_stream(
+        self,
+        groups: Iterable[str],
+        *,
+        follow: bool = False,
+        limit: int | None = None,
+        resume_from: MergedCursor | str | bytes | None = None,
+        checkpoint: Checkpoint | None = None,
+        buffer: int = 16,
+    ) -> MergedStream:
+        """Many groups' streams as one, with backpressure: use as ``async with``."""
+        return MergedStream(
+            self,
+            groups,
+            follow=follow,
+            limit=limit,
+            resume_from=resume_from,
+            checkpoint=checkpoint,
+            buffer=buffer,
+        )
