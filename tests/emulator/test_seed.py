@@ -51,3 +51,16 @@ def test_ids_grow_with_time() -> None:
     assert stamps == sorted(stamps)
     assert [m.id for m in world.timeline] == list(range(100001, 100001 + 180))
     assert world.groups["jumpy"].messages[0].text == "jumpy message 1"
+
+
+def test_insert_message_adds_to_the_head_without_a_call() -> None:
+    from agupshup.emulator import Emulator
+
+    emulator = Emulator()
+    new_id = emulator.insert_message("jumpy", "inserted by a test")
+    answer = emulator.request(
+        {"method": "groups.getMessage", "v": "1.0", "format": "json", "group": "jumpy"}, "1.2.3.4"
+    )
+    assert str(new_id) in answer.body.decode()
+    assert "inserted by a test" in answer.body.decode()
+    assert emulator.calls["groups.getmessage"] == 1  # the insert itself was not a call

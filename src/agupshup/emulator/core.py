@@ -150,6 +150,17 @@ class Emulator:
         """A login token for ``phone`` without the API (no call is counted)."""
         return self.site.sessions.issue_token(phone, self.timebase.now())
 
+    def insert_message(self, group: str, text: str, sender_phone: str | None = None) -> int:
+        """Store a message in ``group`` as if its owner (or ``sender_phone``) posted it, without
+        a call: for tests and demos that need traffic. Returns the new message's id."""
+        target = self.world.group(group)
+        if target is None:
+            raise KeyError(f"no group {group!r}")
+        message = self.world.post(
+            target, text, sender_phone or target.owner, self.timebase.now_ms()
+        )
+        return message.id
+
     # -- calls ----------------------------------------------------------------------------
 
     def receive(self, params: Mapping[str, str] | Iterable[tuple[str, str]], ip: str) -> Call:
