@@ -1,0 +1,5 @@
+"""``python -m agupshup``: the CLI."""
+
+from agupshup.cli import main
+
+main()

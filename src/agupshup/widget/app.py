@@ -1,0 +1,361 @@
+"""The featured widget: an aiohttp.web app in front of one :class:`~agupshup.Client`.
+
+Routes::
+
+    GET  /                      the customizer: group name, colour, live preview, embed code
+    GET  /api/groups/{group}    {"ok": bool, "group": str, "error": str|null, "count": int}
+    GET  /embed/{group}?color=  the embedded view: latest messages (+ a post box)
+    POST /embed/{group}?color=  post ``text`` to the group through the Client, then 303 back
+    GET  /static/…              stylesheet and scripts
+    GET  /healthz               "ok" and the cache counters
+
+Rules this module enforces:
+
+* Visitors never cost quota directly: every read goes through a :class:`TTLCache` (one fetch per
+  group per ``ttl``, single-flight, refusals cached too), and at most ``max_pending`` groups are
+  fetched at once. A group name that cannot exist is refused without a call.
+* Posts go through the Client with the owner's credentials, only to groups the owner owns
+  (checked against ``get_my_groups``, cached), at most ``max_posts`` a minute in all; a post
+  drops that group's cached page so the new message shows at once.
+* Unknown and private groups look the same: :data:`~agupshup.widget.templates.NOT_FOUND`.
+* Every page is escaped (see :mod:`agupshup.widget.templates`) and served under a strict CSP
+  with a per-response nonce; only ``/embed/`` may be framed by other sites.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from aiohttp import web
+
+from agupshup import errors as E
+from agupshup.clock import Clock, SystemClock
+from agupshup.models import Group, Message
+from agupshup.widget import templates as T
+from agupshup.widget.cache import Busy, TTLCache
+
+__all__ = ["WIDGET_KEY", "Widget", "WidgetClient", "make_app", "serve", "serving"]
+
+log = logging.getLogger("agupshup.widget")
+
+#: Group names the API could know: letters, digits, ``_``, ``-``, ``.`` (as in ``@group``).
+_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+BUSY = "The widget is busy right now. Please try again in a moment."
+NO_POST = "Could not post right now. Please try again in a moment."
+
+
+class WidgetClient(Protocol):
+    """What the widget needs of :class:`agupshup.Client`."""
+
+    async def get_stream(self, group: str, start: int = 0, count: int = 15) -> list[Message]: ...
+
+    async def get_my_groups(self, start: int = 0, count: int = 30) -> list[Group]: ...
+
+    async def post_message(self, group: str, text: str) -> int: ...
+
+
+class Widget:
+    """The widget's state: the client, the caches and the post limiter."""
+
+    def __init__(
+        self,
+        client: WidgetClient,
+        *,
+        ttl: float = 10.0,
+        count: int = 15,
+        public_url: str | None = None,
+        read_only: bool = False,
+        max_posts: int = 5,
+        view_timeout: float = 15.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self.clock: Clock = clock or SystemClock()
+        self.count = count
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.read_only = read_only
+        self.max_posts = max_posts
+        self.view_timeout = view_timeout
+        self.pages: TTLCache[list[Message]] = TTLCache(ttl, clock=self.clock)
+        self.owned: TTLCache[frozenset[str]] = TTLCache(
+            300.0, clock=self.clock, cache_errors=(E.GupshupError,)
+        )
+        self._posts: collections.deque[float] = collections.deque()
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def messages(self, group: str) -> list[Message]:
+        """The group's latest messages, from the cache. Raises ``GroupNotFound`` for bad names."""
+        if not _GROUP.fullmatch(group):
+            raise E.GroupNotFound("widget", 2, T.NOT_FOUND)
+        key = group.lower()
+
+        async def fetch() -> list[Message]:
+            return await self.client.get_stream(group, 0, self.count)
+
+        async with asyncio.timeout(self.view_timeout):
+            return await self.pages.get(key, fetch)
+
+    async def can_post(self, group: str) -> bool:
+        if self.read_only:
+            return False
+
+        async def fetch() -> frozenset[str]:
+            mine = await self.client.get_my_groups(0, 30)
+            return frozenset(g.group_name.lower() for g in mine)
+
+        try:
+            async with asyncio.timeout(self.view_timeout):
+                owned = await self.owned.get("mine", fetch)
+        except (E.GupshupError, Busy, TimeoutError) as exc:
+            log.info("widget is read-only: %s", type(exc).__name__)
+            return False
+        return group.lower() in owned
+
+    async def view(self, group: str) -> tuple[list[Message] | None, str | None]:
+        """(messages, None) or (None, what to tell the visitor)."""
+        try:
+            return await self.messages(group), None
+        except (E.GroupNotFound, E.PrivateGroup):
+            return None, T.NOT_FOUND
+        except E.GroupDisabled:
+            return None, "This group has been disabled."
+        except (E.ValidationError, E.InvalidRequest):
+            return None, T.NOT_FOUND
+        except (Busy, TimeoutError, E.GupshupError) as exc:
+            log.warning("widget view of %r failed: %s", group, exc)
+            return None, BUSY
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def post(self, group: str, text: str) -> tuple[int | None, str]:
+        """(new id, notice) or (None, why it was not posted)."""
+        text = text.strip()
+        if not text:
+            return None, "Write something first."
+        if not await self.can_post(group):
+            return None, "This widget doesn't take posts for this group."
+        now = self.clock.monotonic()
+        while self._posts and now - self._posts[0] >= 60.0:
+            self._posts.popleft()
+        if len(self._posts) >= self.max_posts:
+            return None, "Too many posts right now. Please try again in a minute."
+        self._posts.append(now)
+        try:
+            async with asyncio.timeout(self.view_timeout):
+                post_id = await self.client.post_message(group, text)
+        except E.ValidationError as exc:
+            return None, f"Not posted: {exc.reason}."
+        except E.DuplicateMessage:
+            return None, "Not posted: that is the same as the previous message."
+        except E.PosterThrottled:
+            return None, "Too many posts right now. Please try again in a minute."
+        except E.MessageRejected as exc:
+            return None, f"Not posted: {exc.msg}"
+        except (E.PermissionDenied, E.GroupNotFound, E.PrivateGroup):
+            return None, "This widget doesn't take posts for this group."
+        except E.GroupDisabled:
+            return None, "This group has been disabled."
+        except (E.GupshupError, TimeoutError) as exc:
+            log.warning("widget post to %r failed: %s", group, exc)
+            return None, NO_POST
+        self.pages.invalidate(group.lower())
+        return post_id, "Posted!"
+
+    def updated(self, group: str) -> str:
+        age = self.pages.age(group.lower())
+        if age is None:
+            return ""
+        return "Updated just now" if age < 1.5 else f"Updated {age:.0f} s ago"
+
+
+WIDGET_KEY = web.AppKey("widget", Widget)
+
+
+def make_app(target: WidgetClient | Widget) -> web.Application:
+    """The widget's web application, for a :class:`Widget` or a client (default options)."""
+    widget = target if isinstance(target, Widget) else Widget(target)
+    app = web.Application(middlewares=[_security_headers])
+    app[WIDGET_KEY] = widget
+    app.router.add_get("/", _customizer)
+    app.router.add_get("/api/groups/{group}", _check)
+    app.router.add_get("/embed/{group}", _embed)
+    app.router.add_post("/embed/{group}", _post)
+    app.router.add_get("/static/widget.css", _static(T.CSS, "text/css"))
+    app.router.add_get("/static/widget.js", _static(T.JS, "text/javascript"))
+    app.router.add_get("/static/embed.js", _static(T.EMBED_JS, "text/javascript"))
+    app.router.add_get("/healthz", _health)
+    return app
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _base(request: web.Request) -> str:
+    widget = request.app[WIDGET_KEY]
+    return widget.public_url or str(request.url.origin())
+
+
+async def _customizer(request: web.Request) -> web.Response:
+    widget = request.app[WIDGET_KEY]
+    group = request.query.get("group", "").strip()
+    color = T.normalize_color(request.query.get("color"))
+    error = None
+    if group:
+        _, error = await widget.view(group)
+    nonce = _nonce()
+    page = T.customizer_page(base=_base(request), group=group, color=color, error=error,
+                             nonce=nonce)
+    return _html(page, nonce, framed=False)
+
+
+async def _check(request: web.Request) -> web.Response:
+    widget = request.app[WIDGET_KEY]
+    group = request.match_info["group"].strip()
+    messages, error = await widget.view(group)
+    return web.json_response(
+        {"ok": messages is not None, "group": group, "error": error,
+         "count": len(messages or ())},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _embed(request: web.Request) -> web.Response:
+    widget = request.app[WIDGET_KEY]
+    group = request.match_info["group"]
+    color = T.normalize_color(request.query.get("color"))
+    messages, error = await widget.view(group)
+    notice = "Posted!" if request.query.get("posted") else None
+    return await _render_embed(request, widget, group, color, messages, error, notice, "")
+
+
+async def _post(request: web.Request) -> web.StreamResponse:
+    widget = request.app[WIDGET_KEY]
+    group = request.match_info["group"]
+    form = await request.post()
+    color = T.normalize_color(str(form.get("color") or request.query.get("color") or ""))
+    text = str(form.get("text") or "")
+    post_id, notice = await widget.post(group, text)
+    if post_id is not None:
+        raise web.HTTPSeeOther(T.embed_url("", group, color) + f"&posted={post_id}")
+    messages, error = await widget.view(group)
+    return await _render_embed(
+        request, widget, group, color, messages, error or notice, None, text, status=400
+    )
+
+
+async def _render_embed(
+    request: web.Request,
+    widget: Widget,
+    group: str,
+    color: str,
+    messages: list[Message] | None,
+    error: str | None,
+    notice: str | None,
+    text: str,
+    *,
+    status: int | None = None,
+) -> web.Response:
+    can_post = messages is not None and await widget.can_post(group)
+    nonce = _nonce()
+    page = T.embed_page(
+        group=group, color=color, messages=messages, error=error, notice=notice,
+        can_post=can_post, text=text, updated=widget.updated(group), nonce=nonce,
+    )
+    if status is None:
+        status = 200 if messages is not None else (503 if error == BUSY else 404)
+    return _html(page, nonce, framed=True, status=status)
+
+
+async def _health(request: web.Request) -> web.Response:
+    widget = request.app[WIDGET_KEY]
+    pages = widget.pages
+    return web.json_response(
+        {"ok": True, "cached": len(pages), "fetches": pages.fetches, "hits": pages.hits}
+    )
+
+
+def _static(body: str, content_type: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            text=body, content_type=content_type,
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    return handler
+
+
+# -- headers ----------------------------------------------------------------------------------
+
+
+def _nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _html(page: str, nonce: str, *, framed: bool, status: int = 200) -> web.Response:
+    csp = (
+        "default-src 'none'; "
+        f"style-src 'self' 'nonce-{nonce}'; "
+        "script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; "
+        + ("frame-ancestors *" if framed else "frame-src 'self'; frame-ancestors 'self'")
+    )
+    response = web.Response(text=page, content_type="text/html", status=status)
+    response.headers["Content-Security-Policy"] = csp
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    return response
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def serving(
+    target: WidgetClient | Widget, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """Serve the widget on ``host:port`` (0: a free port) and yield its base URL."""
+    runner = web.AppRunner(make_app(target), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0][1] if runner.addresses else port
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{bound}"
+    finally:
+        await runner.cleanup()
+
+
+async def serve(
+    target: WidgetClient | Widget,
+    host: str = "127.0.0.1",
+    port: int = 8090,
+    *,
+    seconds: float | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until cancelled, or for ``seconds``."""
+    async with serving(target, host, port) as url:
+        if on_ready is not None:
+            on_ready(url)
+        if seconds is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(seconds)

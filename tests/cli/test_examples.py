@@ -1,0 +1,73 @@
+"""The examples, each run as a user runs it: one command, an embedded emulator, a quick end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ENV_KEYS
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def start(script: str, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen([sys.executable, str(EXAMPLES / script), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return out
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="no examples directory")
+def test_examples_run_with_one_command(tmp_path: Path) -> None:
+    # all three at once: each starts its own emulator on a free port
+    out1 = tmp_path / "agg.jsonl"
+    bot = start("echo_bot.py", "--seconds", "30", "--limit", "1")
+    widget = start("widget.py", "--seconds", "30")
+    agg = start("aggregator.py", "--out", str(out1), "--limit", "100", "--seconds", "30")
+    try:
+        assert widget.stdout is not None
+        lines = [widget.stdout.readline() for _ in range(3)]
+        url = lines[2].split("embedded:", 1)[1].strip()
+        with urllib.request.urlopen(url) as r:
+            page = r.read().decode()
+        assert "jumpy message 120" in page
+        assert '<form class="post"' in page  # runs as the demo user, who owns jumpy
+        widget.terminate()
+        widget.communicate(timeout=30)
+
+        text = finish(bot)
+        assert "(embedded emulator)" in text
+        assert "seen     #" in text
+        assert "replied  #" in text
+        assert "@demo-bot -> @cricket: @cricket echo: over 41" in text
+
+        text = finish(agg)
+        assert "aggregating 42 groups" in text
+        assert "new checkpoint" in text
+        first = [json.loads(x)["id"] for x in out1.read_text().splitlines()]
+        assert len(first) == 100
+        # a second run resumes from the checkpoint: nothing read twice
+        text = finish(start("aggregator.py", "--out", str(out1), "--limit", "100",
+                            "--seconds", "30"))
+        assert "resuming from" in text
+        both = [json.loads(x)["id"] for x in out1.read_text().splitlines()]
+        assert len(both) == 200
+        assert len(set(both)) == 200
+    finally:
+        for proc in (bot, widget, agg):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()

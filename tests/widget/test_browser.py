@@ -1,0 +1,139 @@
+"""The widget in headless Chromium (Playwright for Python, the system's chromium).
+
+Screenshots are kept under ``test-artifacts/`` at the repository root (gitignored).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from agupshup.emulator import EmulatorServer
+from agupshup.widget import NOT_FOUND, Widget, embed_snippet
+
+playwright_api = pytest.importorskip("playwright.async_api")
+expect = playwright_api.expect
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH")
+
+
+@pytest_asyncio.fixture
+async def page() -> AsyncIterator[playwright_api.Page]:
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            context = await browser.new_context(viewport={"width": 1100, "height": 720})
+            context.set_default_timeout(10_000)
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield page
+            assert errors == [], f"JavaScript errors: {errors}"
+        finally:
+            await browser.close()
+
+
+async def shot(page: playwright_api.Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+async def test_customize_preview_embed_and_post(
+    page: playwright_api.Page, widget_url: str, widget: Widget, gupshup_server: EmulatorServer
+) -> None:
+    # 1. The customizer: enter a group, choose a colour, read the embed code.
+    await page.goto(widget_url + "/")
+    await page.fill("#group", "jumpy")
+    embed = page.locator("#embed")
+    await expect(embed).to_have_value(re.compile(r"/embed/jumpy\?color="))
+    await page.fill("#color", "#10ac84")
+    expected = embed_snippet(widget_url, "jumpy", "#10ac84")
+    await expect(embed).to_have_value(expected)
+    await page.click(".swatch[data-color='#2e86de']")
+    expected = embed_snippet(widget_url, "jumpy", "#2e86de")
+    await expect(embed).to_have_value(expected)
+    await expect(page.locator("#copy")).to_be_enabled()
+    await expect(page.locator("#copy")).to_have_css("background-color", "rgb(46, 134, 222)")
+    await expect(page.locator("#group-error")).to_be_hidden()
+
+    # The live preview shows the group's latest messages in the chosen colour.
+    preview = page.frame_locator("#preview")
+    await expect(preview.locator(".message").first).to_contain_text("jumpy message 120")
+    await expect(preview.locator("header")).to_have_css("background-color", "rgb(46, 134, 222)")
+    await shot(page, "widget-customizer.png")
+
+    # 2. The embedded view, loaded from the embed code's own URL.
+    src = re.search(r'src="([^"]+)" width="(\d+)" height="(\d+)"', await embed.input_value())
+    assert src is not None
+    await page.set_viewport_size({"width": int(src.group(2)), "height": int(src.group(3))})
+    await page.goto(html.unescape(src.group(1)))
+    messages = page.locator(".message")
+    await expect(messages).to_have_count(15)
+    await expect(messages.first).to_contain_text("jumpy message 120")
+    await expect(page.locator("header")).to_have_css("background-color", "rgb(46, 134, 222)")
+
+    # 3. Post through the form; the new message appears on top (and is not markup).
+    text = "hello from chromium <b>bold?</b>"
+    await page.fill("input[name=text]", text)
+    await page.click("form.post button")
+    await expect(page.locator(".banner.ok")).to_have_text("Posted!")
+    await expect(messages.first.locator(".text")).to_have_text(text)
+    await expect(messages.first.locator("b")).to_have_count(0)
+    await expect(page.locator("input[name=text]")).to_have_value("")
+    assert gupshup_server.emulator.calls["groups.postmessage"] == 1
+    await shot(page, "widget-embed.png")
+
+
+async def test_private_group_shows_the_private_group_message(
+    page: playwright_api.Page, widget_url: str
+) -> None:
+    await page.goto(widget_url + "/")
+    await page.fill("#group", "secret")
+    error = page.locator("#group-error")
+    await expect(error).to_be_visible()
+    await expect(error).to_have_text(NOT_FOUND)
+    await expect(page.locator("#embed")).to_have_value("")
+    await expect(page.locator("#copy")).to_be_disabled()
+    preview = page.frame_locator("#preview")
+    await expect(preview.locator(".empty.error")).to_have_text(NOT_FOUND)
+    await shot(page, "widget-private.png")
+
+    # Back to a public group: the error goes away.
+    await page.fill("#group", "cricket")
+    await expect(error).to_be_hidden()
+    await expect(preview.locator(".message").first).to_contain_text("cricket score update 40")
+
+    # The embedded view of the private group says the same, with no post box.
+    await page.goto(widget_url + "/embed/secret")
+    await expect(page.locator(".empty.error")).to_have_text(NOT_FOUND)
+    await expect(page.locator("form")).to_have_count(0)
+
+
+async def test_hostile_input_never_runs(page: playwright_api.Page, widget_url: str) -> None:
+    payload = "<img src=x onerror=\"window.pwned=1\">"
+    await page.goto(widget_url + "/")
+    await page.fill("#group", payload)
+    await expect(page.locator("#group-error")).to_have_text(NOT_FOUND)
+    await page.goto(widget_url + "/embed/demo-bot")
+    await page.fill("input[name=text]", payload)
+    await page.click("form.post button")
+    await expect(page.locator(".message").first.locator(".text")).to_have_text(payload)
+    assert await page.evaluate("window.pwned") is None
