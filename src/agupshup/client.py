@@ -81,6 +81,10 @@ class Client(StreamsMixin):
 
     ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
     happens on the first call that needs a token; leaving the block logs out.
+
+    Every call method takes ``max_wait=``: the seconds it may wait for the throttle. A call that
+    cannot be admitted in that time raises :class:`~agupshup.errors.QuotaExhausted` before
+    anything is sent.
     """
 
     def __init__(
@@ -222,43 +226,57 @@ class Client(StreamsMixin):
     # -- public streams ---------------------------------------------------------------------
 
     async def get_public_stream(
-        self, start: int = 0, count: int = 15, *, skip_adult: bool = True
+        self,
+        start: int = 0,
+        count: int = 15,
+        *,
+        skip_adult: bool = True,
+        max_wait: float | None = None,
     ) -> list[Message]:
         """``gupshup.getPublicStream``: one page of the public stream, newest first."""
-        return await self._call(wire.public_stream(start, count, skip_adult=skip_adult))
+        return await self._call(
+            wire.public_stream(start, count, skip_adult=skip_adult), max_wait=max_wait
+        )
 
-    async def get_message(self, group: str) -> Message | None:
+    async def get_message(self, group: str, *, max_wait: float | None = None) -> Message | None:
         """``groups.getMessage``: the group's latest message (None when it has none)."""
-        return await self._call(wire.get_message(group))
+        return await self._call(wire.get_message(group), max_wait=max_wait)
 
-    async def get_stream(self, group: str, start: int = 0, count: int = 15) -> list[Message]:
+    async def get_stream(
+        self, group: str, start: int = 0, count: int = 15, *, max_wait: float | None = None
+    ) -> list[Message]:
         """``groups.getStream``: one page of a public group's messages, newest first."""
-        return await self._call(wire.get_stream(group, start, count))
+        return await self._call(wire.get_stream(group, start, count), max_wait=max_wait)
 
-    async def get_info(self, group: str) -> Group:
+    async def get_info(self, group: str, *, max_wait: float | None = None) -> Group:
         """``groups.getInfo``: a public group's details."""
-        return await self._call(wire.get_info(group))
+        return await self._call(wire.get_info(group), max_wait=max_wait)
 
     # -- subscription -----------------------------------------------------------------------
 
-    async def subscribe(self, phone: str, group: str) -> SubscribeTicket:
+    async def subscribe(
+        self, phone: str, group: str, *, max_wait: float | None = None
+    ) -> SubscribeTicket:
         """``groups.subscribeGroupToken`` phase I: the server texts a code to ``phone``."""
         request = wire.subscribe(phone, group)
-        token = await self._call(request)
+        token = await self._call(request, max_wait=max_wait)
         params = dict(request.params)
         return SubscribeTicket(phone=params["phone"], group=params["group"], token=token)
 
-    async def confirm_subscription(self, ticket: SubscribeTicket, code: str) -> str:
+    async def confirm_subscription(
+        self, ticket: SubscribeTicket, code: str, *, max_wait: float | None = None
+    ) -> str:
         """``groups.subscribeGroupToken`` phase II: confirm with the texted code."""
         return await self._call(
-            wire.confirm_subscription(ticket.phone, ticket.group, ticket.token, code)
+            wire.confirm_subscription(ticket.phone, ticket.group, ticket.token, code),
+            max_wait=max_wait,
         )
 
     # -- users ------------------------------------------------------------------------------
 
-    async def get_challenge(self) -> Challenge:
+    async def get_challenge(self, *, max_wait: float | None = None) -> Challenge:
         """``users.getChallenge``: a salt and a single-use challenge (login does this itself)."""
-        return await self._call(wire.get_challenge())
+        return await self._call(wire.get_challenge(), max_wait=max_wait)
 
     async def login(self) -> None:
         """``users.login``, now rather than lazily on the first call that needs it."""
@@ -268,21 +286,27 @@ class Client(StreamsMixin):
         """``users.logout``. Idempotent; a dead token is not an error."""
         await self.session.logout(self._send)
 
-    async def get_my_groups(self, start: int = 0, count: int = 30) -> list[Group]:
+    async def get_my_groups(
+        self, start: int = 0, count: int = 30, *, max_wait: float | None = None
+    ) -> list[Group]:
         """``users.getMyGroups``: one page of the groups the user owns."""
-        return await self._call(wire.my_groups(start, count))
+        return await self._call(wire.my_groups(start, count), max_wait=max_wait)
 
-    async def get_joined_groups(self, start: int = 0, count: int = 30) -> list[Group]:
+    async def get_joined_groups(
+        self, start: int = 0, count: int = 30, *, max_wait: float | None = None
+    ) -> list[Group]:
         """``users.getJoinedGroups``: one page of the groups the user has joined."""
-        return await self._call(wire.joined_groups(start, count))
+        return await self._call(wire.joined_groups(start, count), max_wait=max_wait)
 
-    async def get_joined_groups_stream(self, start: int = 0, count: int = 30) -> list[Message]:
+    async def get_joined_groups_stream(
+        self, start: int = 0, count: int = 30, *, max_wait: float | None = None
+    ) -> list[Message]:
         """``users.getJoinedGroupsStream``: one page of messages from joined groups."""
-        return await self._call(wire.joined_groups_stream(start, count))
+        return await self._call(wire.joined_groups_stream(start, count), max_wait=max_wait)
 
     # -- posting ----------------------------------------------------------------------------
 
-    async def post_message(self, group: str, text: str) -> int:
+    async def post_message(self, group: str, text: str, *, max_wait: float | None = None) -> int:
         """``groups.postMessage``: post ``text`` to a group the user owns; the new id.
 
         Delivered once, never twice. When the outcome is unknown (a timeout or a broken
@@ -300,7 +324,7 @@ class Client(StreamsMixin):
                     request.spec.name, "text", "same text as your previous post here (128)"
                 )
             try:
-                post_id = await self._call(request)
+                post_id = await self._call(request, max_wait=max_wait)
             except (E.TransportError, E.ServerError) as exc:
                 if isinstance(exc, E.TransportError) and not exc.maybe_sent:
                     raise
@@ -338,23 +362,36 @@ class Client(StreamsMixin):
             return None
         return next((m.id for m in head if m.text == text), None)
 
-    async def post_reply(self, text: str, group: str | None = None) -> ReplyResult:
+    async def post_reply(
+        self, text: str, group: str | None = None, *, max_wait: float | None = None
+    ) -> ReplyResult:
         """``groups.postReply``: ``text`` names its destinations as ``@group``."""
-        return await self._call(wire.post_reply(text, group))
+        return await self._call(wire.post_reply(text, group), max_wait=max_wait)
 
     async def get_replies(
-        self, group: str, start: int = 0, count: int = 30, *, include_hidden: bool = False
+        self,
+        group: str,
+        start: int = 0,
+        count: int = 30,
+        *,
+        include_hidden: bool = False,
+        max_wait: float | None = None,
     ) -> list[Reply]:
         """``groups.getReplies``: one page of replies to ``group``, newest first."""
         return await self._call(
-            wire.get_replies(group, start, count, include_hidden=include_hidden)
+            wire.get_replies(group, start, count, include_hidden=include_hidden),
+            max_wait=max_wait,
         )
 
     async def invite_friends(
-        self, phones: str | Iterable[str], group: str | None = None
+        self,
+        phones: str | Iterable[str],
+        group: str | None = None,
+        *,
+        max_wait: float | None = None,
     ) -> InviteResult:
         """``groups.inviteFriends``: invite Indian mobile numbers to a group the user owns."""
-        return await self._call(wire.invite_friends(phones, group))
+        return await self._call(wire.invite_friends(phones, group), max_wait=max_wait)
 
 
 def _default_scheduler(base_url: str, clock: Clock, throttle: bool) -> Admission:
