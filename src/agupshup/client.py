@@ -212,7 +212,9 @@ class Client(StreamsMixin):
         fields = request.fields(self.format, token)
         async with self.scheduler.slot(spec.lane, max_wait=max_wait) as slot:
             try:
-                raw = await self._transport.send(fields, timeout=self.timeout)
+                raw = await self._transport.send(
+                    fields, http_method=spec.http_method, timeout=self.timeout
+                )
                 response = wire.decode(request, raw.body, raw.content_type)
             except E.APIError as exc:
                 slot.learn(exc.throttle, isinstance(exc, E.ThrottleLimitExceeded))

@@ -6,10 +6,11 @@ Rules this module enforces:
   nothing more: it never decodes, retries or waits for quota.
 * Every aiohttp failure becomes a :class:`~agupshup.errors.TransportError`; nothing of aiohttp
   leaks out, and no URL in an error carries a query string (secrets live there).
-* Every call is a POST with a form body (WIRE.md §1 gives GET and POST one meaning). So no
-  parameter, secret or not, is ever part of a URL; and aiohttp never silently resends a call:
-  it retries *idempotent* requests once when a reused connection is reset, and a resend the
-  scheduler did not admit could be the very call that earns a 113.
+* Calls that carry a secret arrive as POST (the wire layer decides), so no secret is ever in a
+  URL; the rest go as GET, which aiohttp sends in one write.
+* Nothing is ever resent here. aiohttp silently retries an idempotent request once when a
+  reused connection is reset; that switch is turned off, because a resend the scheduler did not
+  admit could be the very call that earns a 113.
 * A body larger than ``max_body`` is refused without being read to the end.
 * Non-200 answers are :class:`~agupshup.errors.HTTPStatusError` with a short excerpt.
 """
@@ -19,16 +20,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
 
 from agupshup import errors as E
 
-__all__ = ["API_PATH", "AiohttpTransport", "MockTransport", "RawResponse", "Transport"]
+__all__ = ["API_PATH", "AiohttpTransport", "HTTPMethod", "MockTransport", "RawResponse", "Transport"]
 
 API_PATH = "/GupshupAPI/rest"
+HTTPMethod = Literal["GET", "POST"]
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _EXCERPT = 120
 
@@ -44,7 +46,11 @@ class Transport(Protocol):
     """Sends one API call. ``fields`` include ``method``, ``v``, ``format`` and any token."""
 
     async def send(
-        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        http_method: HTTPMethod = "POST",
+        timeout: float | None = None,
     ) -> RawResponse: ...
 
     async def aclose(self) -> None: ...
@@ -79,15 +85,20 @@ class AiohttpTransport:
                 raise_for_status=False,
                 auto_decompress=True,
             )
+            _no_hidden_resend(self._session)
         return self._session
 
     async def send(
-        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        http_method: HTTPMethod = "POST",
+        timeout: float | None = None,
     ) -> RawResponse:
         limit = self._timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(limit):
-                return await self._exchange(fields)
+                return await self._exchange(fields, http_method)
         except TimeoutError:
             raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
         except aiohttp.ClientConnectorError as exc:
@@ -95,29 +106,47 @@ class AiohttpTransport:
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             raise E.ConnectError(_clean(exc), url=self.url) from None
 
-    async def _exchange(self, fields: Sequence[tuple[str, str]]) -> RawResponse:
-        # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
-        body = urlencode(fields).encode("ascii")
-        async with self._client().post(self.url, data=body, headers=_FORM) as resp:
-            body = await self._read(resp)
+    async def _exchange(
+        self, fields: Sequence[tuple[str, str]], http_method: HTTPMethod
+    ) -> RawResponse:
+        session = self._client()
+        if http_method == "GET":
+            ctx = session.get(self.url, params=fields)
+        else:
+            # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
+            body = urlencode(fields).encode("ascii")
+            ctx = session.post(self.url, data=body, headers=_FORM)
+        async with ctx as resp:
+            data = await self._read(resp)
             ctype = resp.headers.get("Content-Type")
             if resp.status != 200:
-                excerpt = body[:_EXCERPT].decode("utf-8", "replace")
+                excerpt = data[:_EXCERPT].decode("utf-8", "replace")
                 raise E.HTTPStatusError(resp.status, url=self.url, excerpt=excerpt)
-            return RawResponse(resp.status, ctype, body)
+            return RawResponse(resp.status, ctype, data)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         declared = resp.content_length
-        if declared is not None and declared > self.max_body:
+        if declared is None:
+            return await self._read_unsized(resp)
+        if declared > self.max_body:
             raise E.DecodeError(f"body of {declared} bytes exceeds {self.max_body}", url=self.url)
-        body = await resp.content.read(self.max_body + 1)
-        if len(body) > self.max_body:
-            raise E.DecodeError(f"body exceeds {self.max_body} bytes", url=self.url)
-        if declared is not None and len(body) < declared:
-            raise E.DecodeError(
-                f"truncated body: {len(body)} of {declared} bytes", excerpt=body[:_EXCERPT]
-            )
-        return body
+        try:
+            return await resp.read()
+        except aiohttp.ClientPayloadError as exc:
+            raise E.DecodeError(f"truncated body ({_clean(exc)})", url=self.url) from None
+
+    async def _read_unsized(self, resp: aiohttp.ClientResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in resp.content.iter_any():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise E.DecodeError(f"body exceeds {self.max_body} bytes", url=self.url)
+                chunks.append(chunk)
+        except aiohttp.ClientPayloadError as exc:
+            raise E.DecodeError(f"truncated body ({_clean(exc)})", url=self.url) from None
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         if self._session is not None and self._owns_session:
@@ -126,6 +155,13 @@ class AiohttpTransport:
 
     def __repr__(self) -> str:
         return f"AiohttpTransport({self.url!r})"
+
+
+def _no_hidden_resend(session: aiohttp.ClientSession) -> None:
+    # No public switch exists; tests/client/test_faults.py counts the calls the server sees, so
+    # a future aiohttp that renames this attribute fails loudly there.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
 
 
 def _clean(exc: BaseException) -> str:
@@ -154,7 +190,11 @@ class MockTransport:
         self.calls: list[list[tuple[str, str]]] = []
 
     async def send(
-        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        http_method: HTTPMethod = "POST",
+        timeout: float | None = None,
     ) -> RawResponse:
         self.calls.append(list(fields))
         out = self.handler(fields)

@@ -13,7 +13,7 @@ from agupshup import Client, FakeClock, WrongPassword
 from agupshup.emulator import ThrottleConfig
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.session import Credentials
-from agupshup.transport import AiohttpTransport, RawResponse
+from agupshup.transport import AiohttpTransport, HTTPMethod, RawResponse
 
 
 def _client(server: Any, **kw: Any) -> Client:
@@ -109,10 +109,16 @@ class _Recorder(AiohttpTransport):
     secrets: set[str]
 
     async def send(
-        self, fields: Sequence[tuple[str, str]], *, timeout: float | None = None
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        http_method: HTTPMethod = "POST",
+        timeout: float | None = None,
     ) -> RawResponse:
-        self.secrets.update(v for k, v in fields if k in ("token", "rand"))
-        return await super().send(fields, timeout=timeout)
+        sent = {v for k, v in fields if k in ("token", "rand")}
+        assert not sent or http_method == "POST", "a secret would have been put in a URL"
+        self.secrets.update(sent)
+        return await super().send(fields, http_method=http_method, timeout=timeout)
 
 
 async def test_secrets_never_appear_in_logs_or_errors(

@@ -6,8 +6,8 @@
 
 from agupshup.wire.envelope import Body, decode_json, decode_xml
 from agupshup.wire.methods import (
-    LOGIN,
     COMMON,
+    LOGIN,
     METHODS,
     Format,
     Lane,
@@ -35,8 +35,8 @@ from agupshup.wire.methods import (
 )
 
 __all__ = [
-    "LOGIN",
     "COMMON",
+    "LOGIN",
     "METHODS",
     "Body",
     "Format",

@@ -7,8 +7,11 @@ Rules this module enforces:
   object where an array was) does it fall back to the slow path below.
 * XML is parsed once, by the C ElementTree parser (expat), into plain dicts of strings, and
   converted with the same Structs. DOCTYPE and ENTITY declarations are refused before parsing,
-  so entity-expansion bombs never reach the parser.
-* Both slow paths normalise to one shape: every leaf a string, every collection a list.
+  so entity-expansion bombs never reach the parser. The records of a collection are flat, so
+  each is read in one pass (falling back to the general walk when it is not); children of a
+  collection other than its item tag are unknown elements, and ignored.
+* Both slow paths normalise to one shape: every leaf a string, every collection a list (the
+  XML walk yields that shape directly).
 * Whatever the body, the result is an :class:`Envelope` or a :class:`DecodeError`; nothing else
   escapes.
 """
@@ -33,6 +36,7 @@ COLLECTIONS: dict[str, str] = {
     "invited": "phone",
     "failed": "entry",
 }
+_COLLECTION_TAGS = frozenset(COLLECTIONS)
 #: Tags that may repeat: an object for one and an array for several (WIRE.md §2).
 REPEATABLE = frozenset({"error", "throttle"})
 
@@ -104,26 +108,33 @@ def decode_json(body: bytes) -> Body:
         return _json_decoder.decode(body).response
     except msgspec.ValidationError:
         pass  # shape bent by a lenient server: take the slow path below
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # msgspec reports invalid UTF-8 in a string and excessive nesting with builtins
         raise DecodeError(f"malformed JSON ({exc})", excerpt=body[:_EXCERPT]) from None
     try:
         tree = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:  # pragma: no cover - the fast path saw it parse
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # pragma: no cover
         raise DecodeError(f"malformed JSON ({exc})", excerpt=body[:_EXCERPT]) from None
     return _convert(tree, body)
 
 
 def decode_xml(body: bytes) -> Body:
-    head = body[:4096]
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in body:
+    if body.find(b"<!DOCTYPE", 0, 4096) != -1 or b"<!ENTITY" in body:  # no copy of the head
         raise DecodeError("XML with a DTD or entities is refused", excerpt=body[:_EXCERPT])
     try:
         root = ET.fromstring(body.strip())
-    except (ET.ParseError, ValueError) as exc:
+    except (ET.ParseError, ValueError, LookupError) as exc:  # LookupError: unknown encoding
         raise DecodeError(f"malformed XML ({exc})", excerpt=body[:_EXCERPT]) from None
     if root.tag != "response":
         raise DecodeError(f"root element is <{root.tag}>, not <response>", excerpt=body[:_EXCERPT])
-    return _convert({"response": _element_fields(root)}, body)
+    try:
+        # The walk already yields the normalised shape: no ``normalise`` pass.
+        tree = {"response": _element_fields(root)}
+        return msgspec.convert(tree, Envelope, strict=False).response
+    except msgspec.ValidationError as exc:
+        raise DecodeError(f"unexpected response shape ({exc})", excerpt=body[:_EXCERPT]) from None
+    except RecursionError:
+        raise DecodeError("elements nested too deeply", excerpt=body[:_EXCERPT]) from None
 
 
 def _convert(tree: Any, body: bytes) -> Body:
@@ -135,6 +146,8 @@ def _convert(tree: Any, body: bytes) -> Body:
         ).response
     except msgspec.ValidationError as exc:
         raise DecodeError(f"unexpected response shape ({exc})", excerpt=body[:_EXCERPT]) from None
+    except RecursionError:
+        raise DecodeError("values nested too deeply", excerpt=body[:_EXCERPT]) from None
 
 
 def normalise(node: dict[str, Any]) -> dict[str, Any]:
@@ -192,8 +205,32 @@ def _element_fields(elem: ET.Element) -> dict[str, Any]:
 
 
 def _element_value(elem: ET.Element) -> Any:
-    if elem.tag in COLLECTIONS:
-        return [_element_value(c) for c in elem]
+    item = COLLECTIONS.get(elem.tag)
+    if item is not None:
+        return _collection(elem, item)
     if len(elem) == 0:
         return elem.text or ""
     return _element_fields(elem)
+
+
+def _collection(elem: ET.Element, item: str) -> list[Any]:
+    """A collection's items. Children other than ``item`` are unknown elements, and ignored.
+
+    Records are flat (WIRE.md §4): when one C-level count over the container shows no field with
+    children, each record is read in a single pass; a record with a repeated or collection-named
+    field, or any nesting, takes the general walk, which gives the same result.
+    """
+    if len(list(elem.iter())) != 1 + len(elem) + sum(map(len, elem)):
+        return [_element_value(c) for c in elem if c.tag == item]
+    out: list[Any] = []
+    for record in elem:
+        if record.tag != item:
+            continue
+        fields: dict[str, Any] = {}
+        for field in record:
+            fields[field.tag] = field.text or ""
+        if len(fields) != len(record) or not _COLLECTION_TAGS.isdisjoint(fields):
+            out.append(_element_fields(record))
+        else:
+            out.append(fields or record.text or "")
+    return out

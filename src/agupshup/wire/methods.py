@@ -77,6 +77,12 @@ class MethodSpec(Generic[T]):
     idempotent: bool = True
     max_range: int = 0
 
+    @property
+    def http_method(self) -> Literal["GET", "POST"]:
+        """POST for calls that carry a secret (a token, ``rand``), so no secret is ever in a
+        URL; GET for the rest, which costs aiohttp one write (and CPU) less."""
+        return "POST" if self.auth != "none" or self.name == "users.login" else "GET"
+
     def error_class(self, code: int) -> type[E.APIError]:
         return self.errors.get(code) or COMMON.get(code) or E.APIError
 
