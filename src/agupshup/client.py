@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Protocol, Self, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
@@ -36,6 +36,7 @@ from agupshup.models import (
 from agupshup.retry import NO_RETRY, RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import StreamsMixin
+from agupshup.throttle import DEFAULT_WINDOWS, Ledger, Scheduler, Window
 from agupshup.transport import AiohttpTransport, Transport
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
@@ -99,6 +100,8 @@ class Client(StreamsMixin):
         clock: Clock | None = None,
         scheduler: Admission | None = None,
         throttle: bool = True,
+        windows: Sequence[Window] = DEFAULT_WINDOWS,
+        ledger: Ledger | None = None,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         token_store: TokenStore | None = None,
@@ -117,7 +120,7 @@ class Client(StreamsMixin):
             self.base_url, timeout=timeout, max_body=max_body
         )
         self.scheduler: Admission = scheduler or _default_scheduler(
-            self.base_url, self.clock, throttle
+            self.base_url, self.clock, throttle, windows, ledger
         )
         self.session = Session(
             credentials, clock=self.clock, key=f"{self.base_url}|{phone or ''}", store=token_store
@@ -396,12 +399,10 @@ class Client(StreamsMixin):
         return await self._call(wire.invite_friends(phones, group), max_wait=max_wait)
 
 
-def _default_scheduler(base_url: str, clock: Clock, throttle: bool) -> Admission:
+def _default_scheduler(
+    base_url: str, clock: Clock, throttle: bool, windows: Sequence[Window], ledger: Ledger | None
+) -> Admission:
     if not throttle:
         return _Unthrottled()
-    try:
-        from agupshup.throttle import Scheduler
-    except ImportError:  # pragma: no cover - the throttle package is part of the wheel
-        return _Unthrottled()
-    scheduler: Any = Scheduler.shared(base_url, clock=clock)
-    return scheduler  # type: ignore[no-any-return]
+    # One ledger per egress: every Client of this process that talks to base_url shares it.
+    return Scheduler.shared(base_url, windows, clock=clock, ledger=ledger)

@@ -23,6 +23,5 @@ async def client(gupshup_server: Any, fmt: str) -> AsyncIterator[Client]:
         phone=DEMO_PHONE,
         password=DEMO_PASSWORD,
         format=fmt,  # type: ignore[arg-type]
-        throttle=False,
     ) as c:
         yield c

@@ -1,0 +1,279 @@
+"""A ledger in Redis, shared by processes on any number of hosts behind one egress.
+
+Rules this module enforces (beyond those of ``_ledger``):
+
+* Time is Redis's own ``TIME``, read inside each script, so hosts with skewed clocks agree.
+* Every read-modify-write is one Lua script, which Redis runs atomically.
+* ``{key}:calls`` is a sorted set of call ids scored by ``until`` (lease expiry while in
+  flight, completion after); ``{key}:live`` a hash of the ids still in flight → admission time;
+  ``{key}:ph:{period}`` the phantom entries of one window scored by when they were learnt;
+  ``{key}:holds`` a hash of period → hold end. As in SQLite, an entry's release in window ``w``
+  is ``min(until, now) + length_w``, and entries are deleted a lease after no window counts
+  them. Give ``key`` a ``{hash tag}`` to use Redis Cluster.
+* Scores are written with microsecond precision (``%.6f``); Lua's default formatting would
+  round epoch seconds to 0.1 ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agupshup.clock import Clock
+
+from ._lease import LeaseKeeper
+from ._ledger import Admission, View, implied_counts
+from ._windows import Window
+
+__all__ = ["RedisLedger"]
+
+# KEYS: calls, live, seq, holds, then one phantom set per window.
+# ARGV: now ('' for Redis TIME), n, n x (period, length, full limit, lane limit), then the
+# script's own arguments from index `tail`.
+_PRELUDE = """
+local function fmt(x) return string.format('%.6f', x) end
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
+local n = tonumber(ARGV[2])
+local W = {}
+for i = 1, n do
+  local b = 2 + (i - 1) * 4
+  W[i] = {period = ARGV[b + 1], length = tonumber(ARGV[b + 2]),
+          full = tonumber(ARGV[b + 3]), lane = tonumber(ARGV[b + 4])}
+end
+local tail = 3 + n * 4
+
+-- Entries of window i released after `t` (or that entered since).
+local function count(i, t)
+  local lo = '(' .. fmt(t - W[i].length)
+  return redis.call('ZCOUNT', KEYS[1], lo, '+inf') + redis.call('ZCOUNT', KEYS[4 + i], lo, '+inf')
+end
+
+-- Seconds until window i holds fewer than `limit` entries, given its count c.
+local function free_in(i, c, limit)
+  if c < limit then return 0 end
+  local k = c - limit + 1
+  local lo = '(' .. fmt(now - W[i].length)
+  local s = {}
+  for _, key in ipairs({KEYS[1], KEYS[4 + i]}) do
+    local r = redis.call('ZRANGEBYSCORE', key, lo, '+inf', 'WITHSCORES', 'LIMIT', 0, k)
+    for j = 2, #r, 2 do s[#s + 1] = tonumber(r[j]) end
+  end
+  table.sort(s)
+  return math.min(s[k], now) + W[i].length - now
+end
+"""
+
+_ADMIT = _PRELUDE + """
+local lease = tonumber(ARGV[tail + 1])
+local longest = 0
+for i = 1, n do longest = math.max(longest, W[i].length) end
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now - longest - lease),
+                       'LIMIT', 0, 1000)
+for _, id in ipairs(old) do
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+end
+for i = 1, n do
+  redis.call('ZREMRANGEBYSCORE', KEYS[4 + i], '-inf', fmt(now - W[i].length - lease))
+end
+
+local held, held_w = 0, -1
+local hv = redis.call('HGETALL', KEYS[4])
+for j = 1, #hv, 2 do
+  local u = tonumber(hv[j + 1])
+  if u <= now then
+    redis.call('HDEL', KEYS[4], hv[j])
+  elseif u - now > held then
+    held, held_w = u - now, 0
+    for i = 1, n do if W[i].period == hv[j] then held_w = i - 1 end end
+  end
+end
+
+local wait, win = held, held_w
+local counts, frees = {}, {}
+for i = 1, n do
+  counts[i] = count(i, now)
+  local f = free_in(i, counts[i], W[i].lane)
+  if f > wait then wait, win = f, i - 1 end
+end
+local ticket = -1
+if ARGV[tail] == 'admit' and win < 0 then
+  ticket = redis.call('INCR', KEYS[3])
+  redis.call('ZADD', KEYS[1], fmt(now + lease), ticket)
+  redis.call('HSET', KEYS[2], ticket, fmt(now))
+  for i = 1, n do counts[i] = counts[i] + 1 end
+end
+for i = 1, n do frees[i] = fmt(free_in(i, counts[i], W[i].full)) end
+local out = {ticket, fmt(wait), win, fmt(held), held_w}
+for i = 1, n do out[#out + 1] = counts[i] end
+for i = 1, n do out[#out + 1] = frees[i] end
+return out
+"""
+
+_RELEASE = _PRELUDE + """
+local ticket = ARGV[tail]
+local since = tonumber(redis.call('HGET', KEYS[2], ticket) or fmt(now))
+if redis.call('HDEL', KEYS[2], ticket) == 1 then
+  redis.call('ZADD', KEYS[1], 'XX', fmt(now), ticket)
+end
+local nl = tonumber(ARGV[tail + 1])
+for j = 1, nl do
+  local i = tonumber(ARGV[tail + 2 * j]) + 1
+  -- Ours the server could have counted: alive at dispatch, or admitted since.
+  local missing = tonumber(ARGV[tail + 2 * j + 1]) - count(i, since)
+  for _ = 1, missing do
+    redis.call('ZADD', KEYS[4 + i], fmt(now), 'p' .. redis.call('INCR', KEYS[3]))
+  end
+end
+local p = tail + 2 + 2 * nl
+for j = 1, tonumber(ARGV[p]) do
+  local i = tonumber(ARGV[p + j]) + 1
+  local u = now + W[i].length
+  if u > tonumber(redis.call('HGET', KEYS[4], W[i].period) or '-1') then
+    redis.call('HSET', KEYS[4], W[i].period, fmt(u))
+  end
+end
+return 1
+"""
+
+_RENEW = _PRELUDE + """
+local expiry = fmt(now + tonumber(ARGV[tail]))
+for j = tail + 1, #ARGV do
+  if redis.call('HEXISTS', KEYS[2], ARGV[j]) == 1 then
+    redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[j])
+  end
+end
+return 1
+"""
+
+_CANCEL = _PRELUDE + """
+if redis.call('HDEL', KEYS[2], ARGV[tail]) == 1 then redis.call('ZREM', KEYS[1], ARGV[tail]) end
+return 1
+"""
+
+
+class RedisLedger:
+    """Entries of one egress under ``key`` in Redis (a URL, or a ``redis.asyncio`` client).
+
+    ``server_time=False`` uses ``clock.time()`` instead of Redis ``TIME`` (for tests with a
+    fake clock).
+    """
+
+    __slots__ = ("_clock", "_keys", "_lease", "_leases", "_owns", "_prefix", "_redis",
+                 "_scripts", "_server_time", "_view", "_windows")
+
+    inline = False
+
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        key: str = "agupshup:throttle",
+        lease: float = 30.0,
+        server_time: bool = True,
+    ) -> None:
+        if isinstance(redis, str):
+            from redis.asyncio import Redis
+
+            redis, self._owns = Redis.from_url(redis), True
+        else:
+            self._owns = False
+        self._redis = redis
+        self._prefix = key
+        self._lease = lease
+        self._server_time = server_time
+        self._windows: tuple[Window, ...] = ()
+        self._keys: list[str] = []
+        self._clock: Clock | None = None
+        self._leases: LeaseKeeper | None = None
+        self._view: View | None = None
+        self._scripts: dict[str, Any] = {}
+
+    def bind(self, windows: Sequence[Window], clock: Clock) -> None:
+        if self._clock is not None:
+            raise ValueError("a RedisLedger serves one scheduler")
+        self._windows = tuple(windows)
+        self._clock = clock
+        p = self._prefix
+        self._keys = [f"{p}:calls", f"{p}:live", f"{p}:seq", f"{p}:holds"]
+        self._keys += [f"{p}:ph:{w.period}" for w in self._windows]
+        self._leases = LeaseKeeper(self._renew, clock, self._lease)
+        self._view = View(clock.monotonic(), [0] * len(windows), [0.0] * len(windows))
+        for name, lua in (("admit", _ADMIT), ("release", _RELEASE), ("renew", _RENEW),
+                          ("cancel", _CANCEL)):
+            self._scripts[name] = self._redis.register_script(lua)
+
+    async def admit(self, limits: Sequence[int]) -> Admission:
+        out = await self._eval("admit", ["admit", repr(self._lease)], limits)
+        admission = self._read(out)
+        if admission.ticket is not None:
+            assert self._leases is not None
+            self._leases.add(admission.ticket)
+        return admission
+
+    async def release(
+        self,
+        ticket: int,
+        learned: Sequence[tuple[int, int]] = (),
+        held: Sequence[int] = (),
+    ) -> None:
+        assert self._leases is not None
+        self._leases.discard(ticket)
+        implied = implied_counts(self._windows, learned)
+        tail: list[object] = [ticket, len(implied)]
+        for i, count in implied:
+            tail += [i, count]
+        tail += [len(held), *held]
+        await self._eval("release", tail)
+
+    async def cancel(self, ticket: int) -> None:
+        assert self._leases is not None
+        self._leases.discard(ticket)
+        await self._eval("cancel", [ticket])
+
+    def view(self) -> View:
+        assert self._view is not None, "bind() first"
+        return self._view
+
+    async def usage(self) -> View:
+        self._read(await self._eval("admit", ["view", repr(self._lease)]))
+        return self.view()
+
+    async def aclose(self) -> None:
+        if self._leases is not None:
+            await self._leases.aclose()
+        if self._owns:
+            await self._redis.aclose()
+
+    async def _renew(self, tickets: tuple[int, ...]) -> None:
+        await self._eval("renew", [repr(self._lease), *tickets])
+
+    async def _eval(
+        self, name: str, tail: Sequence[object], limits: Sequence[int] | None = None
+    ) -> Any:
+        assert self._clock is not None, "bind() first"
+        now = "" if self._server_time else f"{self._clock.time():.6f}"
+        args: list[object] = [now, len(self._windows)]
+        for i, w in enumerate(self._windows):
+            args += [w.period, repr(w.length), w.limit, w.limit if limits is None else limits[i]]
+        return await self._scripts[name](keys=self._keys, args=[*args, *tail])
+
+    def _read(self, out: Sequence[Any]) -> Admission:
+        """Decode the admit script's answer, and keep it as the latest view."""
+        assert self._clock is not None
+        n = len(self._windows)
+        ticket, wait, window = int(out[0]), float(out[1]), int(out[2])
+        counts = [int(c) for c in out[5:5 + n]]
+        frees = [float(f) for f in out[5 + n:5 + 2 * n]]
+        held = float(out[3])
+        self._view = View(self._clock.monotonic(), counts, frees, held, int(out[4]))
+        return Admission(None if ticket < 0 else ticket, wait, window, counts)
+
+    def __repr__(self) -> str:
+        return f"RedisLedger(key={self._prefix!r})"

@@ -1,0 +1,67 @@
+"""The vocabulary of throttling: windows, lanes and events.
+
+Rules this module enforces:
+
+* A :class:`Window` is a server limit: at most ``limit`` calls in any interval of ``length``
+  seconds. ``warn`` is the count at which the server starts appending ``throttle`` tags.
+* Window periods are unique within a scheduler, and every window admits at least one call.
+* Everything here is plain data: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["DEFAULT_WINDOWS", "EventKind", "Lane", "ThrottleEvent", "Window", "check_windows"]
+
+#: ``interactive`` calls (posts, replies, logins) go before ``bulk`` ones (reads, pages).
+Lane = Literal["interactive", "bulk"]
+
+#: ``warn``: a window reached its warn count; ``hold``: callers are being held because a window
+#: is full (or held after a 113); ``limited``: the server answered 113.
+EventKind = Literal["warn", "hold", "limited"]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most ``limit`` calls in any ``length`` seconds; the server warns from ``warn`` on."""
+
+    period: str
+    limit: int
+    length: float
+    warn: int
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or not self.length > 0 or not math.isfinite(self.length):
+            raise ValueError(f"window {self.period!r}: need limit >= 1 and a finite length > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleEvent:
+    """Something the scheduler wants an operator to know (see :data:`EventKind`)."""
+
+    kind: EventKind
+    period: str
+    detail: str
+
+
+#: The GupShup limits (WIRE.md §3).
+DEFAULT_WINDOWS: tuple[Window, ...] = (
+    Window("minute", 30, 60.0, 25),
+    Window("hour", 1000, 3600.0, 990),
+    Window("day", 10000, 86400.0, 9990),
+)
+
+
+def check_windows(windows: Sequence[Window]) -> tuple[Window, ...]:
+    """Return ``windows`` as a tuple, refusing an empty set or a repeated period."""
+    found = tuple(windows)
+    if not found:
+        raise ValueError("a scheduler needs at least one window")
+    periods = [w.period for w in found]
+    if len(set(periods)) != len(periods):
+        raise ValueError(f"repeated window period in {periods}")
+    return found
