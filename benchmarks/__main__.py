@@ -29,13 +29,14 @@ def _run(name: str, quick: bool) -> tuple[list[Figure], float, str]:
     cmd = [sys.executable, "-m", f"benchmarks.{name}", *(["--quick"] if quick else [])]
     started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent, env=env,
-                          timeout=600, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=HERE.parent, env=env, timeout=600, check=False
+    )
     elapsed = time.monotonic() - started
     figures: list[Figure] = []
     for line in proc.stdout.splitlines():
         if line.startswith(PREFIX):
-            figures += [Figure(**f) for f in json.loads(line[len(PREFIX):])["figures"]]
+            figures += [Figure(**f) for f in json.loads(line[len(PREFIX) :])["figures"]]
     status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr[-300:]}"
     return figures, elapsed, status
 
@@ -48,7 +49,8 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "quick": args.quick,
         "benchmarks": {},
     }

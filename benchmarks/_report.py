@@ -25,7 +25,9 @@ class Figure:
 
     def row(self) -> str:
         mark = {True: "yes", False: "NO", None: "-"}[self.met]
-        return f"| {self.name} | {self.value:,.3g} {self.unit} | {self.baseline} | {self.target} | {mark} |"
+        number = f"{self.value:,.0f}" if abs(self.value) >= 100 else f"{self.value:.4g}"
+        value = f"{number} {self.unit}".strip()
+        return f"| {self.name} | {value} | {self.baseline} | {self.target} | {mark} |"
 
 
 def emit(bench: str, figures: list[Figure]) -> None:

@@ -22,13 +22,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 import xmltodict
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for ``python benchmarks/...``
+
 from agupshup import wire
 from agupshup.models import Message
+from benchmarks._report import Figure, emit
 
 JSON_TARGET = 5.0
 XML_TARGET = 4.0
@@ -187,17 +191,20 @@ def main(argv: list[str] | None = None) -> int:
         ("JSON", json_ours, json_base, "json.loads + dataclasses", JSON_TARGET),
         ("XML", xml_ours, xml_base, "xmltodict + Structs", XML_TARGET),
     ]
-    missed = False
+    figures: list[Figure] = []
     for fmt, ours, base, label, target in rows:
         ratio = base / ours
         ok = ratio >= target
-        missed |= not ok
         print(f"  {fmt:<4} agupshup {ours:8.1f} µs   {label:<25} {base:8.1f} µs   "
               f"{ratio:5.2f}× faster (target ≥ {target:.0f}×: {'met' if ok else 'MISSED'})")
-    if args.quick:
-        return 0  # a smoke run on a shared CI box: figures only
-    return 1 if missed else 0
-
+        figures += [
+            Figure(f"decode {fmt}, 15-message page", ours, "µs", f"{label} {base:.1f} µs",
+                   f"≥ {target:.0f}× faster", ok),
+            Figure(f"decode {fmt} speed-up vs baseline", ratio, "×", "1.00×",
+                   f"≥ {target:.0f}×", ok),
+        ]
+    emit("decode", figures)
+    return 0  # benchmarks report; they do not fail on a missed target
 
 if __name__ == "__main__":
     sys.exit(main())

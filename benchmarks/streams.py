@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 from agupshup import Client
 from agupshup.emulator.seed import DEMO_PHONE, load_seed
 from agupshup.polling import PollPolicy
+from benchmarks._report import Figure, emit
 from benchmarks._server import emulator_process
 
 RSS_TARGET_MB = 150.0
@@ -154,6 +155,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{conc['tasks_left']} tasks left")
     print(f"  peak RSS: {conc['peak_rss_mb']:.1f} MB (target ≤ {RSS_TARGET_MB:.0f} MB; "
           f"{conc['rss_before_mb']:.1f} MB before the streams)")
+    emit("streams", [
+        Figure("stream calls per message vs ⌈N/15⌉", cpm["ratio"], "×",
+               f"⌈N/15⌉ = {cpm['pages']} for N = {cpm['messages']}", f"≤ {CALLS_TARGET}×",
+               cpm["ratio"] <= CALLS_TARGET),
+        Figure(f"{groups} concurrent streams: calls vs Σ⌈n/15⌉", walk_ratio, "×",
+               f"Σ⌈n/15⌉ = {conc['walk_pages']}", f"≤ {CALLS_TARGET}×",
+               walk_ratio <= CALLS_TARGET),
+        Figure(f"peak RSS, {groups} concurrent streams", conc["peak_rss_mb"], "MB",
+               f"{conc['rss_before_mb']:.1f} MB before the streams", f"≤ {RSS_TARGET_MB:.0f} MB",
+               conc["peak_rss_mb"] <= RSS_TARGET_MB),
+    ])
     result = {"calls_per_message": cpm, "concurrent": conc}
     if args.json:
         print(json.dumps(result, indent=2))

@@ -76,6 +76,8 @@ class MethodSpec(Generic[T]):
     #: Safe to resend after an unknown outcome.
     idempotent: bool = True
     max_range: int = 0
+    #: The answer carries a secret (a token): never quote its body in an error.
+    secret_answer: bool = False
 
     @property
     def http_method(self) -> Literal["GET", "POST"]:
@@ -146,24 +148,24 @@ def decode(
         result = spec.result(raw)
     except _Missing as exc:
         raise E.DecodeError(
-            f"success without {exc}", excerpt=body[:120], method=spec.name
+            f"success without {exc}", excerpt=_excerpt(spec, body), method=spec.name
         ) from None
     return Response(result, throttle, raw.status or "success")
 
 
 def _parse(spec: MethodSpec[Any], body: bytes, content_type: str | None) -> Body:
     fmt = _format_of(content_type) if content_type else sniff_format(body)
-    if fmt is None:
-        raise E.DecodeError(
-            f"unexpected content type {content_type or 'none'!r}",
-            excerpt=body[:120],
-            method=spec.name,
-        )
     try:
+        if fmt is None:
+            raise E.DecodeError(f"unexpected content type {content_type or 'none'!r}")
         return decode_json(body) if fmt == "json" else decode_xml(body)
     except E.DecodeError as exc:
         # Rebuilt rather than patched, so that the message names the method too.
-        raise E.DecodeError(exc.reason, excerpt=exc.excerpt, method=spec.name) from None
+        raise E.DecodeError(exc.reason, excerpt=_excerpt(spec, body), method=spec.name) from None
+
+
+def _excerpt(spec: MethodSpec[Any], body: bytes) -> bytes | str:
+    return "<redacted: this answer may carry a token>" if spec.secret_answer else body[:120]
 
 
 def _format_of(content_type: str) -> Format | None:
@@ -281,6 +283,7 @@ SUBSCRIBE = MethodSpec(
     errors=_SUBSCRIBE,
     lane="interactive",
     idempotent=False,
+    secret_answer=True,
 )
 CONFIRM = MethodSpec(
     "groups.subscribeGroupToken",
@@ -304,6 +307,7 @@ LOGIN = MethodSpec(
     },
     lane="interactive",
     idempotent=False,
+    secret_answer=True,
 )
 POST_MESSAGE = MethodSpec(
     "groups.postMessage",
