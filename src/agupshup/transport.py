@@ -27,7 +27,14 @@ import aiohttp
 
 from agupshup import errors as E
 
-__all__ = ["API_PATH", "AiohttpTransport", "HTTPMethod", "MockTransport", "RawResponse", "Transport"]
+__all__ = [
+    "API_PATH",
+    "AiohttpTransport",
+    "HTTPMethod",
+    "MockTransport",
+    "RawResponse",
+    "Transport",
+]
 
 API_PATH = "/GupshupAPI/rest"
 HTTPMethod = Literal["GET", "POST"]
