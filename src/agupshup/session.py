@@ -22,18 +22,19 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
 from agupshup.clock import Clock
+from agupshup.tokenstore import MemoryTokenStore
 from agupshup.wire import validate
 
 __all__ = [
     "Credentials",
     "CredentialsProvider",
-    "MemoryTokenStore",
     "Session",
     "TokenStore",
     "credentials_from_env",
@@ -79,31 +80,16 @@ def credentials_from_env() -> Credentials | None:
 
 
 class TokenStore(Protocol):
-    """Where the token lives; a shared store lets N processes use one login."""
+    """Where the token lives (:mod:`agupshup.tokenstore`); a shared one lets N processes use
+    one login."""
+
+    #: Other processes use its tokens: closing one client must not log them out.
+    shared: bool
 
     async def load(self, key: str) -> str | None: ...
     async def save(self, key: str, token: str) -> None: ...
     async def discard(self, key: str, token: str) -> None: ...
-
-
-class MemoryTokenStore:
-    __slots__ = ("_tokens",)
-
-    def __init__(self) -> None:
-        self._tokens: dict[str, str] = {}
-
-    async def load(self, key: str) -> str | None:
-        return self._tokens.get(key)
-
-    async def save(self, key: str, token: str) -> None:
-        self._tokens[key] = token
-
-    async def discard(self, key: str, token: str) -> None:
-        if self._tokens.get(key) == token:
-            del self._tokens[key]
-
-    def __repr__(self) -> str:
-        return f"MemoryTokenStore({len(self._tokens)} tokens)"
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]: ...
 
 
 class Session:
@@ -158,6 +144,13 @@ class Session:
             self._token = None
         await self._store.discard(self._key, token)
 
+    async def close(self, call: Call) -> None:
+        """The client is closing: log out, unless other processes share the token."""
+        if self._store.shared:
+            self._token = None
+            return
+        await self.logout(call)
+
     async def logout(self, call: Call) -> None:
         """End the session on the server. Idempotent; never raises for a dead token."""
         token, self._token = self._token, None
@@ -180,6 +173,16 @@ class Session:
         stored = await self._store.load(self._key)
         if stored is not None:
             return stored
+        async with self._store.lock(self._key):
+            # Another process may have logged in while we waited for the lock.
+            stored = await self._store.load(self._key)
+            if stored is not None:
+                return stored
+            token = await self._guarded_login(call)
+            await self._store.save(self._key, token)
+        return token
+
+    async def _guarded_login(self, call: Call) -> str:
         try:
             token = await self._fresh_login(call)
         except _TERMINAL as exc:
@@ -192,7 +195,6 @@ class Session:
                 self._open_until = self._clock.monotonic() + self._cooldown
             raise
         self._failures, self._terminal = 0, None
-        await self._store.save(self._key, token)
         return token
 
     async def _fresh_login(self, call: Call) -> str:

@@ -1,0 +1,59 @@
+"""Issue 5: N worker processes share one login through a SQLite or Redis token store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agupshup.emulator import ThrottleConfig
+from agupshup.emulator.seed import DEMO_PHONE
+from agupshup.tokenstore import SqliteTokenStore
+
+WORKER = Path(__file__).with_name("token_worker.py")
+
+
+async def _workers(base_url: str, kind: str, where: str, n: int) -> None:
+    procs = [
+        await asyncio.create_subprocess_exec(sys.executable, str(WORKER), base_url, kind, where)
+        for _ in range(n)
+    ]
+    codes = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), timeout=60)
+    assert codes == [0] * n
+
+
+@pytest.mark.gupshup(throttle=ThrottleConfig.off())
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+async def test_four_processes_log_in_once(
+    gupshup_server: Any, kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    where = (
+        str(tmp_path / "tokens.sqlite3")
+        if kind == "sqlite"
+        else request.getfixturevalue("redis_url")
+    )
+    if kind == "redis":  # a fresh key space per run
+        where = where.rsplit("/", 1)[0] + "/3"
+    await _workers(gupshup_server.base_url, kind, where, 4)
+    calls = gupshup_server.emulator.calls
+    assert calls["users.login"] == 1
+    assert calls["users.getmygroups"] == 4
+    assert calls["users.logout"] == 0  # the token is shared: leaving one client keeps it
+    assert gupshup_server.emulator.sessions.tokens_of(DEMO_PHONE)
+
+
+async def test_the_token_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.sqlite3"
+    store = SqliteTokenStore(path)
+    await store.save("k", "IIQiU1107028137")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert await store.load("k") == "IIQiU1107028137"
+    await store.discard("k", "someone-else's")  # not the token named: kept
+    assert await store.load("k") == "IIQiU1107028137"
+    await store.discard("k", "IIQiU1107028137")
+    assert await store.load("k") is None
