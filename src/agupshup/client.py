@@ -144,12 +144,13 @@ class Client(StreamsMixin):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Log out (if logged in) and release the connection pool. Safe to call twice."""
+        """Log out (if logged in, and the token is not shared) and release the connection
+        pool. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
         try:
-            await self.session.logout(self._send)
+            await self.session.close(self._send)
         finally:
             await self._transport.aclose()
 
