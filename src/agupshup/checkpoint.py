@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -71,10 +71,7 @@ class Cursor(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Cursor:
-        cursor = msgspec.json.decode(data, type=cls)
-        if cursor.v != CURSOR_VERSION:
-            raise ValueError(f"cursor version {cursor.v} is not {CURSOR_VERSION}")
-        return cursor
+        return _decode(cls, data)
 
     @classmethod
     def of(cls, source: str, state: IdState | NameState) -> Cursor:
@@ -108,10 +105,19 @@ class MergedCursor(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_json(cls, data: str | bytes) -> MergedCursor:
-        cursor = msgspec.json.decode(data, type=cls)
-        if cursor.v != CURSOR_VERSION:
-            raise ValueError(f"cursor version {cursor.v} is not {CURSOR_VERSION}")
-        return cursor
+        return _decode(cls, data)
+
+
+_C = TypeVar("_C", Cursor, MergedCursor)
+
+
+def _decode(kind: type[_C], data: str | bytes) -> _C:
+    """Decode a cursor; a malformed one (``msgspec.DecodeError``) or one of another version is a
+    ``ValueError``."""
+    cursor = msgspec.json.decode(data, type=kind)
+    if cursor.v != CURSOR_VERSION:
+        raise ValueError(f"cursor version {cursor.v} is not {CURSOR_VERSION}")
+    return cursor
 
 
 # -- stores -----------------------------------------------------------------------------------
@@ -237,22 +243,32 @@ class SQLiteCheckpointStore:
             raise ValueError(f"bad table name {table!r}")
         self.path = str(path)
         self.table = table
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None
-        )
+        # Opened by the first statement, on a worker thread: opening a file, switching it to WAL
+        # and creating the table all block, and may wait for another process's lock.
+        self._db: sqlite3.Connection | None = None
+        self._closed = False
         self._thread_lock = threading.Lock()
-        with self._thread_lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} "
-                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL)"
-            )
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         with self._thread_lock:
-            if self._db is None:
+            if self._closed:
                 raise RuntimeError("checkpoint store closed")
+            if self._db is None:
+                self._db = self._open()
             return self._db.execute(sql, args).fetchall()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} "
+                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL)"
+            )
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     async def load(self, key: str) -> str | None:
         rows = await anyio.to_thread.run_sync(
@@ -273,9 +289,10 @@ class SQLiteCheckpointStore:
 
     def close(self) -> None:
         with self._thread_lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            self._closed = True
+            db, self._db = self._db, None
+            if db is not None:
+                db.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -296,14 +313,17 @@ class _AsyncRedis(Protocol):
 
 
 class RedisCheckpointStore:
-    """Keys ``{prefix}{key}`` in Redis, through a ``redis.asyncio`` client (not closed here).
+    """Keys ``{prefix}{key}`` in Redis, through a ``redis.asyncio`` client.
 
-    ``RedisCheckpointStore(redis.asyncio.Redis.from_url("redis://localhost"))``.
+    ``RedisCheckpointStore(redis.asyncio.Redis.from_url("redis://localhost"))`` leaves the client
+    to its owner; ``RedisCheckpointStore.from_url(url)`` owns the one it makes, and ``aclose()``
+    (or ``async with``) closes it.
     """
 
     def __init__(self, redis: _AsyncRedis, *, prefix: str = "agupshup:cursor:") -> None:
         self.redis = redis
         self.prefix = prefix
+        self._owns = False
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "agupshup:cursor:") -> RedisCheckpointStore:
@@ -311,7 +331,21 @@ class RedisCheckpointStore:
         import redis.asyncio as aioredis
 
         client: Any = aioredis.Redis.from_url(url)
-        return cls(client, prefix=prefix)
+        store = cls(client, prefix=prefix)
+        store._owns = True
+        return store
+
+    async def aclose(self) -> None:
+        """Close the client if this store made it (``from_url``); else leave it open."""
+        if self._owns:
+            self._owns = False
+            await cast(Any, self.redis).aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     async def load(self, key: str) -> str | None:
         value = await self.redis.get(self.prefix + key)

@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -218,6 +217,9 @@ def run(coro: Awaitable[T], *, interrupt_ok: bool = False) -> T:
         _fail(_one_line(exc), EXIT_API)
     except OSError as exc:  # files (export --out) and sockets outside the client
         _fail(_one_line(exc), EXIT_API)
+    except Exception as exc:  # e.g. sqlite3.Error from an unusable --ledger file
+        logging.getLogger("agupshup.cli").debug("failed", exc_info=True)
+        _fail(f"{type(exc).__name__}: {_one_line(exc)}", EXIT_API)
 
 
 def _scheduler(settings: Settings) -> Any:
@@ -262,13 +264,13 @@ async def open_client(settings: Settings, *, login: bool = False) -> AsyncIterat
     """A Client for ``settings``; with ``login``, credentials are asked for up front."""
     credentials = settings.credentials() if login else None
     scheduler = _scheduler(settings)
-    client = Client(
-        settings.base_url,
-        credentials=credentials,
-        format="xml" if settings.format == "xml" else "json",
-        scheduler=scheduler,
-    )
     try:
+        client = Client(
+            settings.base_url,
+            credentials=credentials,
+            format="xml" if settings.format == "xml" else "json",
+            scheduler=scheduler,
+        )
         async with client:
             yield client
     finally:
@@ -584,8 +586,9 @@ async def _follow(
 ) -> None:
     """New messages after id ``after``, oldest first, as the stream's poller finds them."""
     from agupshup.checkpoint import Cursor
+    from agupshup.streams import group_key
 
-    live = Cursor(source=f"group:{group.strip().lower()}", phase="live", newest=after or None)
+    live = Cursor(source=group_key(group), phase="live", newest=after or None)
     async with client.group_stream(group, follow=True, limit=count, resume_from=live) as stream:
         async for m in stream:
             show_message(m, settings)
@@ -874,9 +877,8 @@ class _ExportStatus:
         if event.kind not in ("hold", "limited"):
             return
         self.period = event.period
-        held = re.search(r"held ([0-9.]+)s", str(event.detail))
-        if held:
-            self.hold_until = self.client.clock.monotonic() + float(held.group(1))
+        if event.wait is not None:
+            self.hold_until = self.client.clock.monotonic() + event.wait
         self.refresh()
 
     def waiting(self, countdown: bool = True) -> str | None:

@@ -41,6 +41,7 @@ from agupshup import Client
 from agupshup.checkpoint import Cursor, MergedCursor
 from agupshup.models import Message, QuotaWindow
 from agupshup.polling import PollPolicy
+from agupshup.streams import group_key
 from agupshup.throttle import DEFAULT_WINDOWS, Scheduler, ThrottleEvent, Window
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ async def _aggregator(
         for m in reversed(latest):
             say("aggregator", _line(m))
         newest = latest[0].id if latest else None
-        cursors[group] = Cursor(source=f"group:{group}", phase="live", newest=newest)
+        cursors[group] = Cursor(source=group_key(group), phase="live", newest=newest)
     say("aggregator", f"following {', '.join(DEMO_GROUPS)} (merged_stream, follow=True) ...")
     resume = MergedCursor(streams=cursors)
     async with client.merged_stream(DEMO_GROUPS, follow=True, resume_from=resume) as stream:

@@ -8,7 +8,7 @@ Rules this module enforces:
 * A feed has no task of its own. The subscriber that finds its buffer empty and no poll under
   way becomes the leader: it sleeps until the poll is due, polls, publishes and steps down. If
   it is cancelled, the next waiting subscriber takes over; nothing is left running when the last
-  subscriber leaves, and the feed is dropped.
+  subscriber leaves, and the feed is dropped (its pace is kept for the next follower).
 * A poll is a catch-up from the feed's head (:func:`agupshup.paging.catch_up`): one call when
   fewer than a page of items arrived, more only to fill a gap.
 * The interval adapts to activity: an empty poll multiplies it by ``backoff`` up to
@@ -123,6 +123,9 @@ class Hub:
         self.read = read
         self.policy = policy or PollPolicy()
         self._feeds: dict[str, Feed[Any]] = {}
+        #: (last poll, interval) of feeds whose followers all left: a follower that comes back
+        #: (a stream re-subscribing after a cancelled ``anext``) keeps the stream's pace.
+        self._paces: dict[str, tuple[float, float]] = {}
 
     def subscribe(
         self, source: Source[T], after: int | None, *, immediate: bool = False
@@ -145,6 +148,7 @@ class Hub:
     def _drop(self, feed: Feed[Any]) -> None:
         if self._feeds.get(feed.source.key) is feed:
             del self._feeds[feed.source.key]
+            self._paces[feed.source.key] = (feed.last_poll, feed.interval)
 
 
 class Feed(Generic[T]):
@@ -157,9 +161,13 @@ class Feed(Generic[T]):
         self.source = source
         #: Every item with an id up to ``head`` has been published (or predates the feed).
         self.head = head
-        self.interval = hub.policy.min_interval
-        now = hub.clock.monotonic()
-        self.last_poll = now if not immediate else now - hub.policy.max_interval
+        paced = hub._paces.pop(source.key, None)
+        if paced is not None:
+            self.last_poll, self.interval = paced
+        else:
+            now = hub.clock.monotonic()
+            self.last_poll = now - hub.policy.max_interval if immediate else now
+            self.interval = hub.policy.min_interval
         self.polls = 0
         self._subs: weakref.WeakSet[Subscription[T]] = weakref.WeakSet()
         self._leader: Subscription[T] | None = None

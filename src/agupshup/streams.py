@@ -53,7 +53,7 @@ from agupshup.paging import (
 )
 from agupshup.polling import Hub, PollPolicy
 
-__all__ = ["MergedStream", "PageCalls", "Stream", "StreamsMixin"]
+__all__ = ["MergedStream", "PageCalls", "Stream", "StreamsMixin", "group_key"]
 
 log = logging.getLogger("agupshup.streams")
 T = TypeVar("T")
@@ -91,6 +91,11 @@ ResumeFrom = Cursor | str | bytes | None
 #: What a merged stream's producers send: (lower-cased group, message, cursor after it); the
 #: message is None in a stream's last delivery, which only carries its final cursor.
 _Delivery = tuple[str, Message | None, Cursor]
+
+
+def group_key(group: str) -> str:
+    """The key of ``group_stream(group)`` (its cursors' ``source``, its feed in the hub)."""
+    return f"group:{group.strip().lower()}"
 
 
 def _item_id(item: Message | Reply) -> int:
@@ -158,14 +163,15 @@ class Stream(Generic[T]):
         if self._closed:
             raise StopAsyncIteration
         cp = self._checkpoint
-        if self._gen is None:
-            await self._open()
+        if self._state is None:
+            self._state = await self._open()
         elif cp is not None:
             await cp.acknowledge(self._cursor)
-        assert self._gen is not None
         if self.limit is not None and self._count >= self.limit:
             await self.aclose()
             raise StopAsyncIteration
+        if self._gen is None:
+            self._gen = self._body(self._state)
         try:
             item = await self._gen.__anext__()
         except StopAsyncIteration:
@@ -174,20 +180,24 @@ class Stream(Generic[T]):
                 await cp.acknowledge(self._cursor, force=True)
                 await cp.flush()
             raise
+        except BaseException:
+            # An error or a cancellation (a timeout around ``anext``) finishes the generator;
+            # its state is exact, so the next call walks on from it instead of ending the stream.
+            self._gen = None
+            raise
         self._count += 1
         if cp is not None:
             cp.sent()
         return item
 
-    async def _open(self) -> None:
+    async def _open(self) -> IdState | NameState:
         if self._start is None and self._checkpoint is not None:
             raw = await self._checkpoint.load()
             if raw is not None:
                 self._start = _cursor(raw, self.source.key)
                 log.info("%s: resuming from checkpoint %s", self.key, raw)
         start = self._start or Cursor(source=self.source.key)
-        self._state = start.id_state() if self.source.ident is not None else start.name_state()
-        self._gen = self._body(self._state)
+        return start.id_state() if self.source.ident is not None else start.name_state()
 
     async def commit(self) -> None:
         """Save the cursor now, including the last item yielded (the consumer is done with it)."""
@@ -472,7 +482,7 @@ class StreamsMixin:
             self.__dict__["_agupshup_stream_engine"] = engine
         return engine
 
-    def _id_stream(
+    def _stream(
         self,
         source: Source[T],
         follow: bool,
@@ -480,32 +490,12 @@ class StreamsMixin:
         resume_from: ResumeFrom,
         checkpoint: Checkpoint | None,
     ) -> Stream[T]:
+        """A :class:`Stream` over ``source``: an id walk (``follow`` applies) or a name walk."""
         engine = self._stream_engine()
 
         def body(state: IdState | NameState) -> AsyncIterator[T]:
-            assert isinstance(state, IdState)
-            return _id_body(source, state, follow=follow, reader=engine.reader, hub=engine.hub)
-
-        return Stream(
-            source,
-            body,
-            clock=engine.reader.clock,
-            resume_from=resume_from,
-            limit=limit,
-            checkpoint=checkpoint,
-        )
-
-    def _name_stream(
-        self,
-        source: Source[T],
-        limit: int | None,
-        resume_from: ResumeFrom,
-        checkpoint: Checkpoint | None,
-    ) -> Stream[T]:
-        engine = self._stream_engine()
-
-        def body(state: IdState | NameState) -> AsyncIterator[T]:
-            assert isinstance(state, NameState)
+            if isinstance(state, IdState):
+                return _id_body(source, state, follow=follow, reader=engine.reader, hub=engine.hub)
             return _name_body(source, state, reader=engine.reader)
 
         return Stream(
@@ -536,7 +526,7 @@ class StreamsMixin:
 
         key = "public" if skip_adult else "public+adult"
         source = Source(key, fetch, STREAM_PAGE, ident=_item_id)
-        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+        return self._stream(source, follow, limit, resume_from, checkpoint)
 
     def group_stream(
         self,
@@ -554,8 +544,8 @@ class StreamsMixin:
         async def fetch(start: int, count: int) -> list[Message]:
             return await pages.get_stream(name, start, count)
 
-        source = Source(f"group:{name.lower()}", fetch, STREAM_PAGE, ident=_item_id)
-        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+        source = Source(group_key(name), fetch, STREAM_PAGE, ident=_item_id)
+        return self._stream(source, follow, limit, resume_from, checkpoint)
 
     def replies(
         self,
@@ -576,7 +566,7 @@ class StreamsMixin:
 
         kind = "replies+hidden" if include_hidden else "replies"
         source = Source(f"{kind}:{name.lower()}", fetch, LIST_PAGE, ident=_item_id)
-        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+        return self._stream(source, follow, limit, resume_from, checkpoint)
 
     def joined_groups_stream(
         self,
@@ -589,7 +579,7 @@ class StreamsMixin:
         """Messages of the groups the user joined (``users.getJoinedGroupsStream``, 30 a page)."""
         pages = cast(PageCalls, self)
         source = Source("joined-stream", pages.get_joined_groups_stream, LIST_PAGE, ident=_item_id)
-        return self._id_stream(source, follow, limit, resume_from, checkpoint)
+        return self._stream(source, follow, limit, resume_from, checkpoint)
 
     # -- group lists ----------------------------------------------------------------------
 
@@ -603,7 +593,7 @@ class StreamsMixin:
         """The groups the user owns (``users.getMyGroups``, 30 a page), each once by name."""
         pages = cast(PageCalls, self)
         source = Source("my-groups", pages.get_my_groups, LIST_PAGE, name=_group_name)
-        return self._name_stream(source, limit, resume_from, checkpoint)
+        return self._stream(source, False, limit, resume_from, checkpoint)
 
     def joined_groups(
         self,
@@ -615,7 +605,7 @@ class StreamsMixin:
         """The groups the user joined (``users.getJoinedGroups``, 30 a page), each once by name."""
         pages = cast(PageCalls, self)
         source = Source("joined-groups", pages.get_joined_groups, LIST_PAGE, name=_group_name)
-        return self._name_stream(source, limit, resume_from, checkpoint)
+        return self._stream(source, False, limit, resume_from, checkpoint)
 
     # -- fan-out --------------------------------------------------------------------------
 

@@ -160,6 +160,12 @@ def test_quota_counts_calls_across_runs(run: Cli, tmp_path: Path) -> None:
     assert fresh[0]["used"] == 0
 
 
+def test_an_unusable_ledger_is_one_clean_error(run: Cli, tmp_path: Path) -> None:
+    """A --ledger path SQLite cannot open fails at the first call, with one line, no traceback."""
+    result = run("info", "jumpy", "--ledger", str(tmp_path))  # a directory
+    assert_clean_error(result, 1, "OperationalError")
+
+
 # -- writing ----------------------------------------------------------------------------------
 
 

@@ -394,3 +394,39 @@ async def test_followers_keep_within_the_real_schedulers_windows() -> None:
     for g in groups:
         assert sinks[g][-10:] == landed[g]
         assert len(sinks[g]) == len(set(sinks[g]))
+
+
+async def test_a_timed_out_next_does_not_end_the_stream(fake_client: FakeEnv) -> None:
+    """``wait_for(anext(stream), t)`` with ``t`` shorter than the poll interval: each timeout
+    cancels the walk, the next call goes on from the stream's state at the stream's pace."""
+    client, clock, emulator, log = fake_client
+    got: list[int] = []
+    timeouts = 0
+
+    new: list[int] = []
+
+    async def ticker() -> None:
+        for second in range(60):
+            await asyncio.sleep(0.02)  # real time, so that some waits for the next item time out
+            if second == 12:
+                new.extend(insert(emulator, "few", 3))
+            await clock.advance(1)
+            await settle()
+
+    async with anyio.create_task_group() as tg, client.group_stream("few", follow=True) as stream:
+        while len(got) < 7:
+            got.append((await anext(stream)).id)
+        tg.start_soon(ticker)
+        while len(got) < 10:
+            try:
+                got.append((await asyncio.wait_for(anext(stream), 0.01)).id)
+            except TimeoutError:
+                timeouts += 1
+        assert got[7:] == new
+        tg.cancel_scope.cancel()
+    assert timeouts > 0
+    assert len(got) == len(set(got)) == 10
+    # the backlog page, then polls at the idle pace (5 s, 10 s, 20 s after the previous one),
+    # not one per timeout
+    assert len(polls(log)) <= 4
+    assert client.stream_hub.feeds == {}

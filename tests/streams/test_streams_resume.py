@@ -289,3 +289,23 @@ async def test_what_counts_as_acknowledged(gupshup_server: EmulatorServer) -> No
         assert saved().oldest == seen[-1]
         await stream.aclose()
         assert store.saves == 3  # one per normal exit or failure, one for the commit
+
+
+async def test_a_store_from_url_closes_its_own_redis_client() -> None:
+    pytest.importorskip("redis")
+    store = RedisCheckpointStore.from_url("redis://127.0.0.1:1/0")  # never connected
+    closed: list[bool] = []
+    real_aclose = store.redis.aclose  # type: ignore[attr-defined]
+
+    async def aclose() -> None:
+        closed.append(True)
+        await real_aclose()
+
+    store.redis.aclose = aclose  # type: ignore[attr-defined]
+    async with store:
+        pass
+    await store.aclose()  # idempotent
+    assert closed == [True]
+    borrowed = RedisCheckpointStore(store.redis)
+    await borrowed.aclose()  # a client the caller owns stays open
+    assert closed == [True]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import traceback
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -13,6 +14,7 @@ import pytest_asyncio
 
 from agupshup import Client, FakeClock
 from agupshup.emulator import EmulatorServer
+from agupshup.errors import GroupNotFound
 from agupshup.widget import NOT_FOUND, Busy, TTLCache, Widget, embed_snippet, normalize_color
 
 STREAM = "groups.getstream"
@@ -225,3 +227,35 @@ def test_colours_are_normalised() -> None:
     assert normalize_color("red") == "#e4572e"
     assert normalize_color("#123456;}body{x:y") == "#e4572e"
     assert normalize_color(None) == "#e4572e"
+
+
+async def test_cached_refusals_do_not_grow_their_traceback() -> None:
+    cache: TTLCache[int] = TTLCache(10.0, clock=FakeClock())
+
+    async def refuse() -> int:
+        raise GroupNotFound("groups.getStream", 2, "no such group")
+
+    depths = []
+    for _ in range(20):
+        with pytest.raises(GroupNotFound) as info:
+            await cache.get("g", refuse)
+        depths.append(len(traceback.extract_tb(info.value.__traceback__)))
+    assert cache.fetches == 1
+    assert depths[-1] == depths[1]  # every hit raises with its own frames only
+
+
+async def test_closing_the_cache_cancels_fetches_in_flight() -> None:
+    cache: TTLCache[int] = TTLCache(10.0)
+    started = asyncio.Event()
+
+    async def forever() -> int:
+        started.set()
+        await asyncio.Event().wait()
+        return 1
+
+    waiter = asyncio.ensure_future(cache.get("g", forever))
+    await started.wait()
+    await cache.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert asyncio.all_tasks() == {asyncio.current_task()}

@@ -75,7 +75,11 @@ class EmulatorServer:
         runner = web.AppRunner(
             make_app(self.emulator), access_log=None, shutdown_timeout=self._shutdown_timeout
         )
-        await runner.setup()
+        try:
+            await runner.setup()
+        except BaseException:
+            sock.close()
+            raise
         try:
             await web.SockSite(runner, sock).start()
         except BaseException:

@@ -11,17 +11,23 @@ Rules this module enforces:
   was cancelled half-way) is never renewed, so it expires like a dead process's.
 * A failed renewal is logged, not raised. A lease that lapses while its call still runs ends
   that call's count early, so the lease must stay well above the longest request.
+* :class:`SharedLedger` is what the SQLite and Redis ledgers have in common: binding, keeping the
+  leases of the tickets they hand out, and the last view; they supply the storage (``_admit``,
+  ``_release``, ``_cancel``, ``_renew``, ``_close``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from agupshup.clock import Clock
 
-__all__ = ["LeaseKeeper"]
+from ._ledger import Admission, View
+from ._windows import Window
+
+__all__ = ["LeaseKeeper", "SharedLedger"]
 
 logger = logging.getLogger("agupshup.throttle")
 
@@ -74,3 +80,77 @@ class LeaseKeeper:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+class SharedLedger:
+    """A ledger kept outside this process, whose in-flight entries carry leases."""
+
+    __slots__ = ("_clock", "_lease", "_leases", "_view", "_windows")
+
+    inline = False
+
+    def __init__(self, lease: float) -> None:
+        self._lease = lease
+        self._windows: tuple[Window, ...] = ()
+        self._clock: Clock | None = None
+        self._leases: LeaseKeeper | None = None
+        self._view: View | None = None
+
+    def bind(self, windows: Sequence[Window], clock: Clock) -> None:
+        if self._clock is not None:
+            raise ValueError(f"a {type(self).__name__} serves one scheduler")
+        self._windows = tuple(windows)
+        self._clock = clock
+        self._leases = LeaseKeeper(self._renew, clock, self._lease)
+        self._view = View(clock.monotonic(), [0] * len(windows), [0.0] * len(windows))
+
+    def _keeper(self) -> LeaseKeeper:
+        assert self._leases is not None, "bind() first"
+        return self._leases
+
+    async def admit(self, limits: Sequence[int]) -> Admission:
+        admission = await self._admit(tuple(limits))
+        if admission.ticket is not None:
+            self._keeper().add(admission.ticket)
+        return admission
+
+    async def release(
+        self,
+        ticket: int,
+        learned: Sequence[tuple[int, int]] = (),
+        held: Sequence[int] = (),
+    ) -> None:
+        self._keeper().discard(ticket)
+        await self._release(ticket, tuple(learned), tuple(held))
+
+    async def cancel(self, ticket: int) -> None:
+        self._keeper().discard(ticket)
+        await self._cancel(ticket)
+
+    def view(self) -> View:
+        assert self._view is not None, "bind() first"
+        return self._view
+
+    async def aclose(self) -> None:
+        if self._leases is not None:
+            await self._leases.aclose()
+        await self._close()
+
+    # -- the storage ------------------------------------------------------------------------
+
+    async def _admit(self, limits: tuple[int, ...]) -> Admission:
+        raise NotImplementedError
+
+    async def _release(
+        self, ticket: int, learned: tuple[tuple[int, int], ...], held: tuple[int, ...]
+    ) -> None:
+        raise NotImplementedError
+
+    async def _cancel(self, ticket: int) -> None:
+        raise NotImplementedError
+
+    async def _renew(self, tickets: tuple[int, ...]) -> None:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        raise NotImplementedError

@@ -21,7 +21,7 @@ from typing import Any
 
 from agupshup.clock import Clock
 
-from ._lease import LeaseKeeper
+from ._lease import SharedLedger
 from ._ledger import Admission, View, implied_counts
 from ._windows import Window
 
@@ -158,17 +158,14 @@ return 1
 """
 
 
-class RedisLedger:
+class RedisLedger(SharedLedger):
     """Entries of one egress under ``key`` in Redis (a URL, or a ``redis.asyncio`` client).
 
     ``server_time=False`` uses ``clock.time()`` instead of Redis ``TIME`` (for tests with a
     fake clock).
     """
 
-    __slots__ = ("_clock", "_keys", "_lease", "_leases", "_owns", "_prefix", "_redis",
-                 "_scripts", "_server_time", "_view", "_windows")
-
-    inline = False
+    __slots__ = ("_keys", "_owns", "_prefix", "_redis", "_scripts", "_server_time")
 
     def __init__(
         self,
@@ -178,6 +175,7 @@ class RedisLedger:
         lease: float = 30.0,
         server_time: bool = True,
     ) -> None:
+        super().__init__(lease)
         if isinstance(redis, str):
             from redis.asyncio import Redis
 
@@ -186,45 +184,25 @@ class RedisLedger:
             self._owns = False
         self._redis = redis
         self._prefix = key
-        self._lease = lease
         self._server_time = server_time
-        self._windows: tuple[Window, ...] = ()
         self._keys: list[str] = []
-        self._clock: Clock | None = None
-        self._leases: LeaseKeeper | None = None
-        self._view: View | None = None
         self._scripts: dict[str, Any] = {}
 
     def bind(self, windows: Sequence[Window], clock: Clock) -> None:
-        if self._clock is not None:
-            raise ValueError("a RedisLedger serves one scheduler")
-        self._windows = tuple(windows)
-        self._clock = clock
+        super().bind(windows, clock)
         p = self._prefix
         self._keys = [f"{p}:calls", f"{p}:live", f"{p}:seq", f"{p}:holds"]
         self._keys += [f"{p}:ph:{w.period}" for w in self._windows]
-        self._leases = LeaseKeeper(self._renew, clock, self._lease)
-        self._view = View(clock.monotonic(), [0] * len(windows), [0.0] * len(windows))
         for name, lua in (("admit", _ADMIT), ("release", _RELEASE), ("renew", _RENEW),
                           ("cancel", _CANCEL)):
             self._scripts[name] = self._redis.register_script(lua)
 
-    async def admit(self, limits: Sequence[int]) -> Admission:
-        out = await self._eval("admit", ["admit", repr(self._lease)], limits)
-        admission = self._read(out)
-        if admission.ticket is not None:
-            assert self._leases is not None
-            self._leases.add(admission.ticket)
-        return admission
+    async def _admit(self, limits: tuple[int, ...]) -> Admission:
+        return self._read(await self._eval("admit", ["admit", repr(self._lease)], limits))
 
-    async def release(
-        self,
-        ticket: int,
-        learned: Sequence[tuple[int, int]] = (),
-        held: Sequence[int] = (),
+    async def _release(
+        self, ticket: int, learned: tuple[tuple[int, int], ...], held: tuple[int, ...]
     ) -> None:
-        assert self._leases is not None
-        self._leases.discard(ticket)
         implied = implied_counts(self._windows, learned)
         tail: list[object] = [ticket, len(implied)]
         for i, count in implied:
@@ -232,27 +210,19 @@ class RedisLedger:
         tail += [len(held), *held]
         await self._eval("release", tail)
 
-    async def cancel(self, ticket: int) -> None:
-        assert self._leases is not None
-        self._leases.discard(ticket)
+    async def _cancel(self, ticket: int) -> None:
         await self._eval("cancel", [ticket])
 
-    def view(self) -> View:
-        assert self._view is not None, "bind() first"
-        return self._view
+    async def _renew(self, tickets: tuple[int, ...]) -> None:
+        await self._eval("renew", [repr(self._lease), *tickets])
 
     async def usage(self) -> View:
         self._read(await self._eval("admit", ["view", repr(self._lease)]))
         return self.view()
 
-    async def aclose(self) -> None:
-        if self._leases is not None:
-            await self._leases.aclose()
+    async def _close(self) -> None:
         if self._owns:
             await self._redis.aclose()
-
-    async def _renew(self, tickets: tuple[int, ...]) -> None:
-        await self._eval("renew", [repr(self._lease), *tickets])
 
     async def _eval(
         self, name: str, tail: Sequence[object], limits: Sequence[int] | None = None

@@ -452,7 +452,7 @@ class Scheduler:
         for i in held:
             w = self._windows[i]
             self._emit("limited", w.period, f"the server refused a call (113); "
-                                            f"holding every caller for {w.length:g}s")
+                                            f"holding every caller for {w.length:g}s", w.length)
         return learned, held
 
     # -- events -----------------------------------------------------------------------------
@@ -476,14 +476,15 @@ class Scheduler:
         if armed[1]:
             armed[1] = False
             w = self._windows[admission.window]
-            self._emit("hold", w.period, f"window full; callers held {admission.wait:.3f}s")
+            self._emit("hold", w.period, f"window full; callers held {admission.wait:.3f}s",
+                       admission.wait)
 
-    def _emit(self, kind: EventKind, period: str, detail: str) -> None:
+    def _emit(self, kind: EventKind, period: str, detail: str, wait: float | None = None) -> None:
         logger.log(_LOG_LEVELS[kind], "throttle %s: %s: %s", kind, period, detail)
         if self._on_event is None:
             return
         try:
-            self._on_event(ThrottleEvent(kind, period, detail))
+            self._on_event(ThrottleEvent(kind, period, detail, wait))
         except Exception:
             logger.exception("throttle on_event hook failed")
 

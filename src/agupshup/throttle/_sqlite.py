@@ -19,16 +19,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from agupshup.clock import Clock
-
-from ._lease import LeaseKeeper
+from ._lease import SharedLedger
 from ._ledger import Admission, View, implied_counts
-from ._windows import Window
 
 __all__ = ["SqliteLedger"]
 
@@ -54,13 +51,10 @@ CREATE TABLE IF NOT EXISTS throttle_holds (
 _IN_WINDOW = "egress = ? AND until > ? AND (period IS NULL OR period = ?)"
 
 
-class SqliteLedger:
+class SqliteLedger(SharedLedger):
     """Entries of one egress (``key``) in the SQLite file at ``path``."""
 
-    __slots__ = ("_busy_timeout", "_clock", "_conn", "_executor", "_key", "_lease", "_leases",
-                 "_path", "_view", "_windows")
-
-    inline = False
+    __slots__ = ("_busy_timeout", "_conn", "_executor", "_key", "_path")
 
     def __init__(
         self,
@@ -70,66 +64,37 @@ class SqliteLedger:
         lease: float = 30.0,
         busy_timeout: float = 30.0,
     ) -> None:
+        super().__init__(lease)
         self._path = os.fspath(path)
         self._key = key
-        self._lease = lease
         self._busy_timeout = busy_timeout
-        self._windows: tuple[Window, ...] = ()
-        self._clock: Clock | None = None
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._leases: LeaseKeeper | None = None
-        self._view: View | None = None
-
-    def bind(self, windows: Sequence[Window], clock: Clock) -> None:
-        if self._clock is not None:
-            raise ValueError("a SqliteLedger serves one scheduler")
-        self._windows = tuple(windows)
-        self._clock = clock
-        self._leases = LeaseKeeper(self._renew, clock, self._lease)
-        self._view = View(clock.monotonic(), [0] * len(windows), [0.0] * len(windows))
 
     # -- async face -------------------------------------------------------------------------
 
-    async def admit(self, limits: Sequence[int]) -> Admission:
-        admission = await self._run(self._admit, tuple(limits))
-        if admission.ticket is not None:
-            assert self._leases is not None
-            self._leases.add(admission.ticket)
-        return admission
+    async def _admit(self, limits: tuple[int, ...]) -> Admission:
+        return await self._run(self._admit_now, limits)
 
-    async def release(
-        self,
-        ticket: int,
-        learned: Sequence[tuple[int, int]] = (),
-        held: Sequence[int] = (),
+    async def _release(
+        self, ticket: int, learned: tuple[tuple[int, int], ...], held: tuple[int, ...]
     ) -> None:
-        assert self._leases is not None
-        self._leases.discard(ticket)
-        await self._run(self._release, ticket, tuple(learned), tuple(held))
+        await self._run(self._release_now, ticket, learned, held)
 
-    async def cancel(self, ticket: int) -> None:
-        assert self._leases is not None
-        self._leases.discard(ticket)
-        await self._run(self._cancel, ticket)
+    async def _cancel(self, ticket: int) -> None:
+        await self._run(self._cancel_now, ticket)
 
-    def view(self) -> View:
-        assert self._view is not None, "bind() first"
-        return self._view
+    async def _renew(self, tickets: tuple[int, ...]) -> None:
+        await self._run(self._renew_now, tickets)
 
     async def usage(self) -> View:
         return await self._run(self._usage)
 
-    async def aclose(self) -> None:
-        if self._leases is not None:
-            await self._leases.aclose()
+    async def _close(self) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
             executor.shutdown(wait=False)
-
-    async def _renew(self, tickets: tuple[int, ...]) -> None:
-        await self._run(self._renew_now, tickets)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._executor is None:
@@ -167,7 +132,7 @@ class SqliteLedger:
             raise
         db.execute("COMMIT")
 
-    def _admit(self, limits: tuple[int, ...]) -> Admission:
+    def _admit_now(self, limits: tuple[int, ...]) -> Admission:
         with self._transaction() as (db, now):
             self._sweep(db, now)
             counts = [self._count(db, now, i) for i in range(len(self._windows))]
@@ -189,7 +154,7 @@ class SqliteLedger:
             self._view = self._measure(db, now, counts)
             return Admission(cursor.lastrowid, 0.0, -1, counts)
 
-    def _release(
+    def _release_now(
         self, ticket: int, learned: tuple[tuple[int, int], ...], held: tuple[int, ...]
     ) -> None:
         with self._transaction() as (db, now):
@@ -215,7 +180,7 @@ class SqliteLedger:
                 )
             self._view = self._measure(db, now)
 
-    def _cancel(self, ticket: int) -> None:
+    def _cancel_now(self, ticket: int) -> None:
         with self._transaction() as (db, _):
             db.execute("DELETE FROM throttle_calls WHERE id = ? AND live = 1", (ticket,))
 

@@ -46,6 +46,8 @@ class ThrottleEvent:
     kind: EventKind
     period: str
     detail: str
+    #: ``hold`` and ``limited``: seconds callers are held from now (``None`` for ``warn``).
+    wait: float | None = None
 
 
 #: The GupShup limits (WIRE.md §3).

@@ -84,9 +84,9 @@ class Widget:
         self.max_posts = max_posts
         self.view_timeout = view_timeout
         self.pages: TTLCache[list[Message]] = TTLCache(ttl, clock=self.clock)
-        self.owned: TTLCache[frozenset[str]] = TTLCache(
-            300.0, clock=self.clock, cache_errors=(E.GupshupError,)
-        )
+        # API refusals are kept for 5 minutes; a transport fault is not, or one network blip
+        # would take the post box away for that long.
+        self.owned: TTLCache[frozenset[str]] = TTLCache(300.0, clock=self.clock)
         self._posts: collections.deque[float] = collections.deque()
 
     # -- reads ------------------------------------------------------------------------------
@@ -169,6 +169,11 @@ class Widget:
         self.pages.invalidate(group.lower())
         return post_id, "Posted!"
 
+    async def aclose(self) -> None:
+        """Cancel the fetches still in flight (the app calls this on cleanup)."""
+        await self.pages.aclose()
+        await self.owned.aclose()
+
     def updated(self, group: str) -> str:
         age = self.pages.age(group.lower())
         if age is None:
@@ -192,7 +197,12 @@ def make_app(target: WidgetClient | Widget) -> web.Application:
     app.router.add_get("/static/widget.js", _static(T.JS, "text/javascript"))
     app.router.add_get("/static/embed.js", _static(T.EMBED_JS, "text/javascript"))
     app.router.add_get("/healthz", _health)
+    app.on_cleanup.append(_close_widget)
     return app
+
+
+async def _close_widget(app: web.Application) -> None:
+    await app[WIDGET_KEY].aclose()
 
 
 # -- handlers ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Rules this module enforces:
   :class:`Busy` at once instead of queueing more calls behind the throttle.
 * At most ``max_entries`` keys are kept; the oldest are dropped first.
 * Time comes from an injected :class:`~agupshup.clock.Clock`.
+* ``aclose()`` cancels the fetches in flight, so none outlives the app (or the client) it serves.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class TTLCache(Generic[V]):
         if entry is not None and entry.expires > self.clock.monotonic():
             self.hits += 1
             if entry.error is not None:
-                raise entry.error
+                # Without its old traceback: raising one exception object again and again would
+                # add every raise's frames to it, and keep them, for as long as it is cached.
+                raise entry.error.with_traceback(None)
             return entry.value  # type: ignore[return-value]
         pending = self._pending.get(key)
         if pending is None:
@@ -82,6 +85,13 @@ class TTLCache(Generic[V]):
             self.hits += 1
         # Shielded: a visitor who leaves must not cancel the fetch others are waiting for.
         return await asyncio.shield(pending)
+
+    async def aclose(self) -> None:
+        """Cancel the fetches in flight (their waiters see the cancellation)."""
+        pending = list(self._pending.values())
+        for fut in pending:
+            fut.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def _done(self, key: str, fut: asyncio.Future[V]) -> None:
         self._pending.pop(key, None)
