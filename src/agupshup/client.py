@@ -120,10 +120,10 @@ class Client(StreamsMixin):
             self.base_url, timeout=timeout, max_body=max_body
         )
         self.scheduler: Admission = scheduler or _default_scheduler(
-            self.base_url, self.clock, throttle, windows, ledger
+            self.base_url, clock, throttle, windows, ledger
         )
         self.session = Session(
-            credentials, clock=self.clock, key=f"{self.base_url}|{phone or ''}", store=token_store
+            credentials, clock=self.clock, scope=self.base_url, store=token_store
         )
         self._closed = False
         #: group → the text of this client's last post there (the server refuses repeats).
@@ -323,7 +323,7 @@ class Client(StreamsMixin):
         with 113 or 129 did not run and is simply sent again.
         """
         request = wire.post_message(group, text)
-        name = request.params[0][1]
+        name = request.params[0][1].lower()  # the server matches group names in any case
         async with self._post_locks.setdefault(name, asyncio.Lock()):
             if self._last_post.get(name) == text:
                 raise E.ValidationError(
@@ -401,9 +401,17 @@ class Client(StreamsMixin):
 
 
 def _default_scheduler(
-    base_url: str, clock: Clock, throttle: bool, windows: Sequence[Window], ledger: Ledger | None
+    base_url: str,
+    clock: Clock | None,
+    throttle: bool,
+    windows: Sequence[Window],
+    ledger: Ledger | None,
 ) -> Admission:
     if not throttle:
         return _Unthrottled()
+    if clock is not None or ledger is not None:
+        # An injected clock or ledger is this client's own: sharing would silently drop it
+        # (a ledger still shares the budget, with every process that opens it).
+        return Scheduler(windows, clock=clock, ledger=ledger)
     # One ledger per egress: every Client of this process that talks to base_url shares it.
-    return Scheduler.shared(base_url, windows, clock=clock, ledger=ledger)
+    return Scheduler.shared(f"{base_url} {tuple(windows)!r}", windows)

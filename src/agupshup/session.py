@@ -100,7 +100,7 @@ class Session:
         credentials: Credentials | CredentialsProvider | None,
         *,
         clock: Clock,
-        key: str = "",
+        scope: str = "",
         store: TokenStore | None = None,
         idle_timeout: float = 29 * 60,
         max_failures: int = 3,
@@ -110,7 +110,8 @@ class Session:
         self._credentials = credentials
         self._clock = clock
         self._store = store or MemoryTokenStore()
-        self._key = key
+        self._scope = scope
+        self._key = scope
         self._idle_timeout = idle_timeout
         self._max_failures = max_failures
         self._cooldown = cooldown
@@ -170,6 +171,9 @@ class Session:
 
     async def _login(self, call: Call) -> str:
         self._check_circuit()
+        creds = await self._resolve()
+        # Keyed by the account actually used, whichever way its credentials arrived.
+        self._key = f"{self._scope}|{creds.phone}"
         stored = await self._store.load(self._key)
         if stored is not None:
             return stored
@@ -178,13 +182,13 @@ class Session:
             stored = await self._store.load(self._key)
             if stored is not None:
                 return stored
-            token = await self._guarded_login(call)
+            token = await self._guarded_login(call, creds)
             await self._store.save(self._key, token)
         return token
 
-    async def _guarded_login(self, call: Call) -> str:
+    async def _guarded_login(self, call: Call, creds: Credentials) -> str:
         try:
-            token = await self._fresh_login(call)
+            token = await self._fresh_login(call, creds)
         except _TERMINAL as exc:
             self._terminal = exc
             self._open_until = self._clock.monotonic() + self._terminal_cooldown
@@ -197,8 +201,7 @@ class Session:
         self._failures, self._terminal = 0, None
         return token
 
-    async def _fresh_login(self, call: Call) -> str:
-        creds = await self._resolve()
+    async def _fresh_login(self, call: Call, creds: Credentials) -> str:
         # Check the phone before the challenge, so a typo costs no call at all.
         validate.check_phone(wire.LOGIN.name, creds.phone)
         challenge = await call(wire.get_challenge(), None)
@@ -213,7 +216,7 @@ class Session:
         if now >= self._open_until:
             return
         if self._terminal is not None:
-            raise self._terminal
+            raise self._terminal.with_traceback(None)
         raise E.CircuitOpen(self._open_until, f"{self._failures} login failures in a row")
 
     async def _resolve(self) -> Credentials:

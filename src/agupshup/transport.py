@@ -106,6 +106,8 @@ class AiohttpTransport:
         try:
             async with asyncio.timeout(limit):
                 return await self._exchange(fields, http_method)
+        except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one too
+            raise E.ConnectError(_clean(exc), url=self.url, maybe_sent=False) from None
         except TimeoutError:
             raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
         except aiohttp.ClientConnectorError as exc:
@@ -133,7 +135,8 @@ class AiohttpTransport:
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         declared = resp.content_length
-        if declared is None:
+        if declared is None or "Content-Encoding" in resp.headers:
+            # Count what decompression yields, not what the header declares.
             return await self._read_unsized(resp)
         if declared > self.max_body:
             raise E.DecodeError(f"body of {declared} bytes exceeds {self.max_body}", url=self.url)

@@ -57,3 +57,19 @@ async def test_the_token_file_is_private(tmp_path: Path) -> None:
     assert await store.load("k") == "IIQiU1107028137"
     await store.discard("k", "IIQiU1107028137")
     assert await store.load("k") is None
+
+
+async def test_accounts_never_share_a_token(gupshup_server: Any, tmp_path: Path) -> None:
+    from agupshup import Client
+    from agupshup.emulator.seed import ALICE_PASSWORD, ALICE_PHONE, DEMO_PASSWORD
+    from agupshup.session import Credentials
+
+    store = SqliteTokenStore(tmp_path / "tokens.sqlite3")
+    mine: dict[str, set[str]] = {}
+    for phone, password in ((DEMO_PHONE, DEMO_PASSWORD), (ALICE_PHONE, ALICE_PASSWORD)):
+        creds = Credentials(phone, password)  # no phone= given: the key comes from these
+        async with Client(gupshup_server.base_url, credentials=creds, token_store=store) as c:
+            mine[phone] = {g.group_name for g in await c.get_my_groups()}
+    assert "jumpy" in mine[DEMO_PHONE]
+    assert "cricket" in mine[ALICE_PHONE]
+    assert gupshup_server.emulator.calls["users.login"] == 2
