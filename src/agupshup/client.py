@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
@@ -60,18 +60,29 @@ class Admission(Protocol):
     def quota(self) -> list[QuotaWindow]: ...
 
 
+class _OpenSlot:
+    """The slot of :class:`_Unthrottled`: a plain class, as a generator-based context
+    manager would cost more than the rest of the unthrottled call path."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> _OpenSlot:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
+        return None
+
+
 class _Unthrottled:
     """Admits everything at once: for benchmarks and servers without a throttle."""
 
-    class _Slot:
-        def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
-            return None
+    _slot = _OpenSlot()
 
-    @asynccontextmanager
-    async def slot(
-        self, lane: wire.Lane = "bulk", *, max_wait: float | None = None
-    ) -> AsyncIterator[Slot]:
-        yield self._Slot()
+    def slot(self, lane: wire.Lane = "bulk", *, max_wait: float | None = None) -> _OpenSlot:
+        return self._slot
 
     def quota(self) -> list[QuotaWindow]:
         return []

@@ -7,6 +7,9 @@ Rules this module enforces:
   field, so the JSON decoder fills these Structs straight from bytes.
 * Times are epoch milliseconds (``int``) as on the wire; ``.time`` gives an aware datetime.
 * Fields a lenient server might omit have defaults; identities (``id``, ``group_name``) do not.
+* Models hold only scalars and tuples of models, so they can never be part of a reference
+  cycle: they are created untracked by the garbage collector (``gc=False``), which keeps a
+  page of 15 messages from feeding the collector 15 more objects to scan.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ __all__ = [
 ]
 
 
-class _Model(msgspec.Struct, frozen=True, rename="camel", kw_only=True):
+class _Model(msgspec.Struct, frozen=True, rename="camel", kw_only=True, gc=False):
     pass
 
 

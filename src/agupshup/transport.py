@@ -17,7 +17,6 @@ Rules this module enforces:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -83,6 +82,7 @@ class AiohttpTransport:
         self._limit = limit
         self._session = session
         self._owns_session = session is None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -104,8 +104,7 @@ class AiohttpTransport:
     ) -> RawResponse:
         limit = self._timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(limit):
-                return await self._exchange(fields, http_method)
+            return await self._exchange(fields, http_method, self._timeout_of(limit))
         except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one too
             raise E.ConnectError(_clean(exc), url=self.url, maybe_sent=False) from None
         except TimeoutError:
@@ -115,16 +114,28 @@ class AiohttpTransport:
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
             raise E.ConnectError(_clean(exc), url=self.url) from None
 
+    def _timeout_of(self, limit: float) -> aiohttp.ClientTimeout:
+        # aiohttp's own timer bounds connect, send and the whole body read; one object per
+        # distinct limit, as building one per call shows up in the client's CPU per call.
+        found = self._timeouts.get(limit)
+        if found is None:
+            found = aiohttp.ClientTimeout(total=limit, connect=self._connect_timeout)
+            self._timeouts[limit] = found
+        return found
+
     async def _exchange(
-        self, fields: Sequence[tuple[str, str]], http_method: HTTPMethod
+        self,
+        fields: Sequence[tuple[str, str]],
+        http_method: HTTPMethod,
+        timeout: aiohttp.ClientTimeout,
     ) -> RawResponse:
         session = self._client()
         if http_method == "GET":
-            ctx = session.get(self.url, params=fields)
+            ctx = session.get(self.url, params=fields, timeout=timeout)
         else:
             # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
             body = urlencode(fields).encode("ascii")
-            ctx = session.post(self.url, data=body, headers=_FORM)
+            ctx = session.post(self.url, data=body, headers=_FORM, timeout=timeout)
         async with ctx as resp:
             data = await self._read(resp)
             ctype = resp.headers.get("Content-Type")

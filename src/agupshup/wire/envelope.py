@@ -41,7 +41,7 @@ _COLLECTION_TAGS = frozenset(COLLECTIONS)
 REPEATABLE = frozenset({"error", "throttle"})
 
 
-class RawError(msgspec.Struct, frozen=True):
+class RawError(msgspec.Struct, frozen=True, gc=False):
     """An ``error`` tag as sent: ``code``/``msg`` or their aliases ``errorCode``/``errorString``."""
 
     code: int | None = None
@@ -55,7 +55,7 @@ class RawError(msgspec.Struct, frozen=True):
         return ErrorDetail(code=code if code is not None else 0, msg=msg or "")
 
 
-class Body(msgspec.Struct, frozen=True):
+class Body(msgspec.Struct, frozen=True, gc=False):
     """The ``response`` element: every field any method may send, all optional."""
 
     status: str | None = None
@@ -89,7 +89,7 @@ class Body(msgspec.Struct, frozen=True):
         return (raw,) if isinstance(raw, ThrottleTag) else tuple(raw)
 
 
-class Envelope(msgspec.Struct, frozen=True):
+class Envelope(msgspec.Struct, frozen=True, gc=False):
     response: Body
 
 
