@@ -182,7 +182,7 @@ class Client(StreamsMixin):
     ) -> wire.Response[T]:
         if self._closed:
             # A straggler (a follower outliving the block) must not reopen the pool.
-            raise E.GupshupError("the client is closed")
+            raise E.Closed("the client is closed")
         policy = self.retry if request.spec.idempotent else NO_RETRY
         started = self.clock.monotonic()
         attempt = throttled = 0

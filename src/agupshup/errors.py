@@ -7,6 +7,9 @@ The whole tree, in one place::
     ├── QuotaExhausted                 the scheduler would not admit the call within max_wait:
     │                                  nothing was sent; names the window and when it frees
     ├── CircuitOpen                    repeated login failures; no call sent until it closes
+    ├── Closed (RuntimeError)          the client or its scheduler was closed; nothing sent
+    ├── LedgerError                    a shared throttle ledger (SQLite, Redis) failed;
+    │                                  nothing sent; ``__cause__`` is the backend's error
     ├── TransportError                 no API answer could be read (the call may have run)
     │   ├── ConnectError                  connection refused / reset / closed early
     │   ├── TimeoutError (TimeoutError)   no complete answer in time
@@ -64,6 +67,7 @@ __all__ = [
     "AlreadySubscribed",
     "AuthenticationError",
     "CircuitOpen",
+    "Closed",
     "ConnectError",
     "DecodeError",
     "DuplicateMessage",
@@ -77,6 +81,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidToken",
     "InviteFailed",
+    "LedgerError",
     "MessageRejected",
     "NotActivated",
     "PermissionDenied",
@@ -128,6 +133,14 @@ class CircuitOpen(GupshupError):
     def __init__(self, retry_at: float, cause: str) -> None:
         self.retry_at = retry_at
         super().__init__(f"login circuit open until t={retry_at:.3f}: {cause}")
+
+
+class Closed(GupshupError, RuntimeError):
+    """The client, or the scheduler it shares, has been closed; nothing was sent."""
+
+
+class LedgerError(GupshupError):
+    """The shared throttle ledger failed, so no call could be admitted (nothing was sent)."""
 
 
 class TransportError(GupshupError):

@@ -12,7 +12,7 @@ import pytest
 from throttle_sim import settle
 
 from agupshup.clock import FakeClock
-from agupshup.errors import QuotaExhausted
+from agupshup.errors import LedgerError, QuotaExhausted
 from agupshup.models import ThrottleTag
 from agupshup.throttle import (
     DEFAULT_WINDOWS,
@@ -381,7 +381,9 @@ async def test_a_failing_ledger_fails_the_waiters(clock: FakeClock) -> None:
     assert set(log.admitted) == {"a", "b"}
     ledger.broken = True
     await log.until(20)
-    assert isinstance(log.tasks["c"].exception(), ConnectionError)
+    failure = log.tasks["c"].exception()
+    assert isinstance(failure, LedgerError)  # typed, with the backend's error as its cause
+    assert isinstance(failure.__cause__, ConnectionError)
     ledger.broken = False
     log.start("d")
     await log.until(21)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from aiolimiter import AsyncLimiter
 
 from agupshup.clock import Clock, SystemClock
-from agupshup.errors import QuotaExhausted
+from agupshup.errors import Closed, LedgerError, QuotaExhausted
 from agupshup.models import QuotaWindow, ThrottleTag
 
 from ._ledger import Admission, Ledger, MemoryLedger, View
@@ -211,7 +211,7 @@ class Scheduler:
             self._adopt(loop)  # what ran in another loop is over
         if self._key is not None and self._registry.get(self._key) is self:
             del self._registry[self._key]
-        self._fail_waiters(RuntimeError("the scheduler was closed"))
+        self._fail_waiters(Closed("the scheduler was closed"))
         task = self._task
         if task is not None and not task.done():
             task.cancel()
@@ -231,7 +231,7 @@ class Scheduler:
 
     async def _acquire(self, lane: Lane, since: float, max_wait: float | None) -> int:
         if self._closed:
-            raise RuntimeError("the scheduler is closed")
+            raise Closed("the scheduler is closed")
         if self._loop is not (loop := asyncio.get_running_loop()):
             self._adopt(loop)
         if self._pacing and lane == "bulk":
@@ -330,7 +330,9 @@ class Scheduler:
                     admission = await self._ledger.admit(self._limits[waiter.lane])
                 except Exception as exc:
                     logger.error("throttle ledger failed: %r", exc)
-                    self._fail_waiters(exc)
+                    failure = LedgerError(f"the throttle ledger failed: {exc!r}")
+                    failure.__cause__ = exc
+                    self._fail_waiters(failure)
                     return
                 if admission.ticket is not None:
                     self._hand_over(waiter, admission.ticket, admission)
