@@ -155,3 +155,19 @@ async def test_secrets_never_appear_in_logs_or_errors(
     everything = "\n".join(texts)
     for secret in secrets:
         assert secret not in everything, "a secret leaked"
+
+
+async def test_repeated_login_failures_open_the_circuit(gupshup_server: Any) -> None:
+    from agupshup import CircuitOpen, ServerError
+    from agupshup.emulator import FaultSpec
+
+    emulator = gupshup_server.emulator
+    emulator.faults.add(FaultSpec("error129", methods=("users.login",)))
+    async with _client(gupshup_server) as client:
+        for _ in range(3):
+            with pytest.raises(ServerError):
+                await client.get_my_groups()
+        with pytest.raises(CircuitOpen):
+            await client.get_my_groups()
+    assert emulator.calls["users.login"] == 3  # the open circuit cost no call
+    assert emulator.calls["users.getmygroups"] == 0
