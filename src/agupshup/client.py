@@ -13,6 +13,7 @@ Rules this module enforces:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -33,7 +34,7 @@ from agupshup.models import (
     SubscribeTicket,
     ThrottleTag,
 )
-from agupshup.retry import NO_RETRY, RETRYABLE, RetryPolicy
+from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import StreamsMixin
 from agupshup.throttle import DEFAULT_WINDOWS, Ledger, Scheduler, Window
@@ -127,6 +128,7 @@ class Client(StreamsMixin):
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
+        self._write_policy = dataclasses.replace(self.retry, attempts=1)
         self._transport: Transport = transport or AiohttpTransport(
             self.base_url, timeout=timeout, max_body=max_body
         )
@@ -183,7 +185,8 @@ class Client(StreamsMixin):
         if self._closed:
             # A straggler (a follower outliving the block) must not reopen the pool.
             raise E.Closed("the client is closed")
-        policy = self.retry if request.spec.idempotent else NO_RETRY
+        # A write is never resent after a fault, but a 113 proves it did not run.
+        policy = self.retry if request.spec.idempotent else self._write_policy
         started = self.clock.monotonic()
         attempt = throttled = 0
         relogged = False

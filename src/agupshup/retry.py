@@ -48,4 +48,3 @@ class RetryPolicy:
         return wait
 
 
-NO_RETRY = RetryPolicy(attempts=1, throttle_attempts=0)

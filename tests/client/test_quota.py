@@ -20,8 +20,8 @@ SERVER_WINDOWS = (ServerWindow("minute", 1.0, 6, 8), ServerWindow("hour", 3.0, 1
 
 
 def _client(server: Any, **kw: Any) -> Client:
-    return Client(server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD,
-                  windows=CLIENT_WINDOWS, **kw)
+    kw.setdefault("windows", CLIENT_WINDOWS)
+    return Client(server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, **kw)
 
 
 @pytest.mark.parametrize("mode", ["sliding", "fixed"])
@@ -65,3 +65,18 @@ async def test_other_programs_on_the_same_ip_are_learned(gupshup_server: Any) ->
         with pytest.raises(QuotaExhausted):
             await client.get_message("jumpy", max_wait=0.05)
     assert sum(emulator.throttled.values()) == 0
+
+
+async def test_a_post_refused_with_113_goes_again_after_the_hold(gupshup_server: Any) -> None:
+    """The client believes in 10 calls a second, the server allows 2: the 113 proves the post
+    did not run, the scheduler holds until the window rolls over, and the post lands once."""
+    emulator = gupshup_server.emulator
+    emulator.throttle.configure(ThrottleConfig(windows=(ServerWindow("minute", 1.0, 2, 2),)))
+    optimistic = (Window("minute", 10, 1.0, 10),)
+    async with _client(gupshup_server, windows=optimistic) as client:
+        await client.login()  # before the tight window
+        await asyncio.sleep(1.1)
+        ids = [await client.post_message("jumpy", f"post {i}") for i in range(3)]
+    assert len(set(ids)) == 3
+    assert emulator.posts == 3
+    assert sum(emulator.throttled.values()) == 1  # one 113, learned, then no more
