@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from throttle_http import full_demand, optimum
+from benchmarks.throttle import optimum
+from throttle_http import full_demand
 
 from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.server import EmulatorServer

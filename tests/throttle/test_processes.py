@@ -14,8 +14,8 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
+from benchmarks.throttle import optimum
 from test_emulator import WINDOWS, server_config
-from throttle_http import optimum
 
 from agupshup.emulator.server import EmulatorServer
 

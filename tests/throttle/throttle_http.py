@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
 
 from agupshup.errors import QuotaExhausted
 from agupshup.models import ThrottleTag
-from agupshup.throttle import Scheduler, Window
+from agupshup.throttle import Scheduler
 
 PARAMS = {"method": "groups.getMessage", "v": "1.0", "format": "json", "group": "jumpy"}
 
@@ -66,18 +65,3 @@ async def full_demand(
     async with aiohttp.ClientSession(connector=connector) as http:
         await asyncio.gather(*(caller(http) for _ in range(callers)))
     return admitted, limited_seen
-
-
-def optimum(windows: Sequence[Window], duration: float) -> int:
-    """Admissions in [0, duration) of a zero-latency client at full demand from 0 that keeps
-    every sliding window within its limit: call n goes at
-    max(call n-1, max over windows of call (n - limit) + length)."""
-    times: list[float] = []
-    while True:
-        t = times[-1] if times else 0.0
-        for w in windows:
-            if len(times) >= w.limit:
-                t = max(t, times[-w.limit] + w.length)
-        if t >= duration:
-            return len(times)
-        times.append(t)
