@@ -180,60 +180,77 @@ async def run_demo(
 
     async with api_target(env=False, time_scale=time_scale, on_event=on_event) as api:
         assert api.server is not None
-        say(
-            "emulator", f"GupShup emulator running in-process at {api.base_url} (no account needed)"
-        )
-        if time_scale != 1:
-            say(
-                "emulator",
-                f"time runs {time_scale:g}x faster, in the emulator and in the "
-                f"throttle windows (a minute's quota of 30 calls lasts "
-                f"{60 / time_scale:g}s)",
-            )
-        say(
-            "emulator",
-            f"seeded: demo user {DEMO_PHONE} owns jumpy and demo-bot; "
-            f"alice {ALICE_PHONE} owns cricket",
-        )
+        _introduce(say, api.base_url, time_scale, DEMO_PHONE, ALICE_PHONE)
         # Three clients, one scheduler (api.scheduler): they share this machine's quota.
         reader = api.client()
         bot = api.client(DEMO_PHONE, DEMO_PASSWORD)
         alice = api.client(ALICE_PHONE, ALICE_PASSWORD)
         reader.poll_policy = PollPolicy(min_interval=2.0, max_interval=8.0)
-        inbox: asyncio.Queue[Message] = asyncio.Queue()
         async with reader, bot, alice:
-            tasks = [
-                asyncio.create_task(_aggregator(reader, inbox, say), name="aggregator"),
-                asyncio.create_task(_bot(bot, inbox, say), name="bot"),
-                asyncio.create_task(_alice(alice, say, forever=seconds is None), name="alice"),
-            ]
-            try:
-                done, _ = await asyncio.wait(
-                    tasks, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION
-                )
-                for task in done:
-                    task.result()  # a failed task fails the demo
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-            replies = await reader.get_replies("cricket", 0, 3)
-            say("replies", "latest replies to cricket, as the server has them:")
-            for r in replies:
-                say("replies", f"  #{r.id} @{r.from_group} -> @{r.group_name}  {r.text}")
-        say("quota", "the shared scheduler's view of the throttle windows:")
-        for line in quota_table(api.scheduler.quota(), reader.clock.monotonic()):
-            say("quota", "  " + line)
-        stats = api.server.emulator.stats()
-        say(
-            "quota",
-            f"the emulator served {stats['total_calls']} calls, "
-            f"{sum(stats['throttled'].values())} refused with 113",
-        )
+            await _run_actors(reader, bot, alice, say, seconds)
+            await _show_replies(reader, say)
+        _show_quota(api, reader, say)
     say(
         "emulator",
         "done. Next: `agupshup emulator` in one terminal, "
         "`agupshup --base-url http://127.0.0.1:8080 stream jumpy` in another.",
+    )
+
+
+def _introduce(
+    say: Callable[[str, str], None], base_url: str, time_scale: float, demo: str, alice: str
+) -> None:
+    say("emulator", f"GupShup emulator running in-process at {base_url} (no account needed)")
+    if time_scale != 1:
+        say(
+            "emulator",
+            f"time runs {time_scale:g}x faster, in the emulator and in the "
+            f"throttle windows (a minute's quota of 30 calls lasts "
+            f"{60 / time_scale:g}s)",
+        )
+    say("emulator", f"seeded: demo user {demo} owns jumpy and demo-bot; alice {alice} owns cricket")
+
+
+async def _run_actors(
+    reader: Client,
+    bot: Client,
+    alice: Client,
+    say: Callable[[str, str], None],
+    seconds: float | None,
+) -> None:
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    tasks = [
+        asyncio.create_task(_aggregator(reader, inbox, say), name="aggregator"),
+        asyncio.create_task(_bot(bot, inbox, say), name="bot"),
+        asyncio.create_task(_alice(alice, say, forever=seconds is None), name="alice"),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # a failed task fails the demo
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _show_replies(reader: Client, say: Callable[[str, str], None]) -> None:
+    replies = await reader.get_replies("cricket", 0, 3)
+    say("replies", "latest replies to cricket, as the server has them:")
+    for r in replies:
+        say("replies", f"  #{r.id} @{r.from_group} -> @{r.group_name}  {r.text}")
+
+
+def _show_quota(api: Api, reader: Client, say: Callable[[str, str], None]) -> None:
+    assert api.server is not None
+    say("quota", "the shared scheduler's view of the throttle windows:")
+    for line in quota_table(api.scheduler.quota(), reader.clock.monotonic()):
+        say("quota", "  " + line)
+    stats = api.server.emulator.stats()
+    say(
+        "quota",
+        f"the emulator served {stats['total_calls']} calls, "
+        f"{sum(stats['throttled'].values())} refused with 113",
     )
 
 
