@@ -36,6 +36,7 @@ import msgspec
 
 from agupshup import errors as E
 from agupshup.client import DEFAULT_BASE_URL, Client
+from agupshup.demo import quota_lines
 from agupshup.models import Group, Message, QuotaWindow, Reply
 from agupshup.session import Credentials
 
@@ -73,9 +74,12 @@ class Settings:
             time_scale = float(scale) if scale else None
         except ValueError:
             _fail(f"GUPSHUP_TIME_SCALE: not a number: {scale!r}", EXIT_USAGE)
-        return cls(base_url=env("GUPSHUP_BASE_URL") or DEFAULT_BASE_URL,
-                   phone=env("GUPSHUP_PHONE") or None, ledger=env("GUPSHUP_LEDGER") or None,
-                   time_scale=time_scale)
+        return cls(
+            base_url=env("GUPSHUP_BASE_URL") or DEFAULT_BASE_URL,
+            phone=env("GUPSHUP_PHONE") or None,
+            ledger=env("GUPSHUP_LEDGER") or None,
+            time_scale=time_scale,
+        )
 
     def credentials(self) -> Credentials:
         """Phone and password, from the environment or prompts (the password hidden)."""
@@ -333,28 +337,6 @@ def show_group(g: Group, settings: Settings, *, long: bool = False) -> None:
     click.echo(f"  posts:   {g.num_posts}")
     click.echo(f"  members: {g.num_members}")
     click.echo(f"  created: {_when(g.created_on)}")
-
-
-def quota_lines(windows: Sequence[QuotaWindow], now: float) -> list[str]:
-    """People-readable lines for ``client.quota()`` (``now`` on the scheduler's clock)."""
-    lines = []
-    for w in windows:
-        free = max(0.0, w.free_at - now)
-        state = "room now" if free <= 0 else f"next call in {free:.1f}s"
-        if w.held_until is not None and w.held_until > now:
-            state = f"held {w.held_until - now:.1f}s after a 113"
-        lines.append(
-            f"{w.period:<7} {w.used:>5}/{w.limit:<6} used  (window {_duration(w.length)}; {state})"
-        )
-    return lines
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g}min"
-    return f"{seconds:g}s"
 
 
 def _quota_json(windows: Sequence[QuotaWindow], now: float) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -153,15 +153,26 @@ def _line(m: Message) -> str:
     return f"{m.group_name:<9} #{m.id}  <{m.sender}>  {m.text}"
 
 
-def quota_table(windows: list[QuotaWindow], now: float) -> list[str]:
+def quota_lines(windows: Sequence[QuotaWindow], now: float) -> list[str]:
+    """People-readable lines for ``client.quota()`` (``now`` on the scheduler's clock)."""
     lines = []
     for w in windows:
         free = max(0.0, w.free_at - now)
-        when = "room now" if free <= 0 else f"next call in {free:.1f}s"
+        state = "room now" if free <= 0 else f"next call in {free:.1f}s"
+        if w.held_until is not None and w.held_until > now:
+            state = f"held {w.held_until - now:.1f}s after a 113"
         lines.append(
-            f"{w.period:<6} {w.used:>3}/{w.limit:<5} calls used (window {w.length:g}s; {when})"
+            f"{w.period:<7} {w.used:>5}/{w.limit:<6} used  (window {_duration(w.length)}; {state})"
         )
     return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}min"
+    return f"{seconds:g}s"
 
 
 async def run_demo(
@@ -244,7 +255,7 @@ async def _show_replies(reader: Client, say: Callable[[str, str], None]) -> None
 def _show_quota(api: Api, reader: Client, say: Callable[[str, str], None]) -> None:
     assert api.server is not None
     say("quota", "the shared scheduler's view of the throttle windows:")
-    for line in quota_table(api.scheduler.quota(), reader.clock.monotonic()):
+    for line in quota_lines(api.scheduler.quota(), reader.clock.monotonic()):
         say("quota", "  " + line)
     stats = api.server.emulator.stats()
     say(
