@@ -23,7 +23,8 @@ Rules this module enforces:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
@@ -155,10 +156,8 @@ async def walk_back(source: Source[T], state: IdState, read: ReadFn[T]) -> Async
     items resumes exactly after the last one yielded.
     """
     ident = _ident(source)
-    page = source.page
-    while True:
-        items = await read(source, state.offset)
-        full = len(items) >= page
+
+    def fresh_of(items: Sequence[T]) -> list[T]:
         fresh: list[T] = []
         boundary = state.oldest
         for item in items:
@@ -167,12 +166,35 @@ async def walk_back(source: Source[T], state: IdState, read: ReadFn[T]) -> Async
                 continue  # the shift: yielded already (or newer than the walk's start)
             boundary = i
             fresh.append(item)
+        return fresh
+
+    def mark(item: T) -> None:
+        i = ident(item)
+        state.oldest = i
+        if state.newest is None or i > state.newest:
+            state.newest = i
+
+    async with aclosing(_walk(source, state, read, fresh_of, mark)) as items:
+        async for item in items:
+            yield item
+
+
+async def _walk(
+    source: Source[T],
+    state: IdState | NameState,
+    read: ReadFn[T],
+    fresh_of: Callable[[Sequence[T]], list[T]],
+    mark: Callable[[T], None],
+) -> AsyncGenerator[T, None]:
+    """Page from ``state.offset`` until a short page, yielding what ``fresh_of`` keeps."""
+    page = source.page
+    while True:
+        items = await read(source, state.offset)
+        full = len(items) >= page
+        fresh = fresh_of(items)
         for n, item in enumerate(fresh):
-            i = ident(item)
-            state.oldest = i
-            if state.newest is None or i > state.newest:
-                state.newest = i
-            if n == len(fresh) - 1:  # the page is done once this one is out
+            mark(item)
+            if n == len(fresh) - 1:  # the page is done once its last item is out
                 _page_done(state, full, page)
             yield item
         if not fresh:
@@ -225,21 +247,13 @@ async def walk_names(source: Source[T], state: NameState, read: ReadFn[T]) -> As
     if source.name is None:
         raise TypeError(f"{source.key}: items have no name")
     name = source.name
-    page = source.page
-    while True:
-        items = await read(source, state.offset)
-        full = len(items) >= page
-        fresh = []
-        for item in items:
-            key = name(item).lower()
-            if key not in state.seen:
-                fresh.append((key, item))
-        for n, (key, item) in enumerate(fresh):
-            state.seen.add(key)
-            if n == len(fresh) - 1:
-                _page_done(state, full, page)
+
+    def fresh_of(items: Sequence[T]) -> list[T]:
+        return [item for item in items if name(item).lower() not in state.seen]
+
+    def mark(item: T) -> None:
+        state.seen.add(name(item).lower())
+
+    async with aclosing(_walk(source, state, read, fresh_of, mark)) as items:
+        async for item in items:
             yield item
-        if not fresh:
-            _page_done(state, full, page)
-        if not full:
-            return

@@ -99,6 +99,16 @@ class Ctx:
             self.fail(code, *(args or (name, "integer")))
         return value
 
+    def list_window(self) -> tuple[int, int]:
+        """``from`` and ``range`` of the 30-a-page list methods (150 and 131, not 110/111)."""
+        start = self.integer("from", 0, 150)
+        count = self.integer("range", 15, 131, 30)
+        if start < 0:
+            self.fail(150)
+        if not 1 <= count <= 30:
+            self.fail(131, 30)
+        return start, count
+
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.params.get(name)
         if raw is None:

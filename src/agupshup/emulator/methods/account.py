@@ -87,13 +87,7 @@ def get_my_groups(ctx: Ctx) -> Result:
 
 def _joined_window(ctx: Ctx) -> tuple[int, int]:
     ctx.require("token")
-    start = ctx.integer("from", 0, 150)
-    count = ctx.integer("range", 15, 131, 30)
-    if start < 0:
-        ctx.fail(150)
-    if not 1 <= count <= 30:
-        ctx.fail(131, 30)
-    return start, count
+    return ctx.list_window()
 
 
 def get_joined_groups(ctx: Ctx) -> Result:

@@ -137,12 +137,7 @@ def get_replies(ctx: Ctx) -> Result:
     get_all = raw_all is not None and raw_all.lower() == "true"
     if get_all:
         ctx.require("token")
-    start = ctx.integer("from", 0, 150)
-    count = ctx.integer("range", 15, 131, 30)
-    if start < 0:
-        ctx.fail(150)
-    if not 1 <= count <= 30:
-        ctx.fail(131, 30)
+    start, count = ctx.list_window()
     group = ctx.group("groupName", 1, visible_only=True)
     phone = ctx.token_phone(153) if ctx.params.get("token") else None
     owner = phone == group.owner
