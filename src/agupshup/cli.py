@@ -709,7 +709,7 @@ def invite_cmd(phones: tuple[str, ...], group: str | None) -> None:
 
 
 @command("subscribe")
-@click.argument("phone")
+@click.argument("subscriber", metavar="PHONE")
 @click.argument("group")
 @click.option(
     "--attempts",
@@ -718,13 +718,13 @@ def invite_cmd(phones: tuple[str, ...], group: str | None) -> None:
     show_default=True,
     help="How many times to ask for the code if it is wrong.",
 )
-def subscribe_cmd(phone: str, group: str, attempts: int) -> None:
+def subscribe_cmd(subscriber: str, group: str, attempts: int) -> None:
     """Subscribe PHONE to GROUP: texts a code to the phone, asks for it, then confirms."""
     settings = _settings()
 
     async def go() -> None:
         async with open_client(settings) as client:
-            ticket = await client.subscribe(phone, group)
+            ticket = await client.subscribe(subscriber, group)
             click.echo(f"A confirmation code was texted to {ticket.phone}.", err=True)
             for attempt in range(1, attempts + 1):
                 code = click.prompt("Code from the SMS", err=True).strip()

@@ -1,0 +1,42 @@
+"""Every command's ``--help`` renders without a single warning (click warns, for instance, when
+an argument and an option share a parameter name; the suite turns warnings into errors)."""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from agupshup import cli
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = [prefix]
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+COMMANDS = _commands(cli.main)
+
+
+def test_every_command_is_listed() -> None:
+    names = {path[-1] for path in COMMANDS if path}
+    assert {"subscribe", "post", "demo", "emulator", "export"} <= names
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "agupshup")
+def test_help_without_warnings(path: tuple[str, ...]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = CliRunner().invoke(cli.main, [*path, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    assert "warning" not in result.output.lower()
