@@ -1,42 +1,109 @@
-"""agupshup: an asyncio client for the GupShup Stream and Group API."""
+"""agupshup: an asyncio client for the GupShup Stream and Group API.
 
-from agupshup import errors, models
-from agupshup.checkpoint import (
-    Checkpoint,
-    Cursor,
-    MemoryCheckpointStore,
-    MergedCursor,
-    RedisCheckpointStore,
-    SQLiteCheckpointStore,
-)
-from agupshup.client import Client
-from agupshup.clock import Clock, FakeClock, SystemClock
-from agupshup.errors import *  # noqa: F403
-from agupshup.models import *  # noqa: F403
-from agupshup.polling import PollPolicy
-from agupshup.retry import RetryPolicy
-from agupshup.session import Credentials
-from agupshup.streams import MergedStream, Stream
+Names are imported lazily (PEP 562): ``import agupshup.emulator`` — and so the pytest plugin,
+loaded in every pytest session of an environment that has agupshup — executes this file, and
+must not pull in the client, aiohttp, anyio or aiolimiter. ``tests/test_imports.py`` checks
+that the lazy table, the ``TYPE_CHECKING`` imports and ``__all__`` agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agupshup import errors, models
+    from agupshup.checkpoint import (
+        Checkpoint,
+        Cursor,
+        MemoryCheckpointStore,
+        MergedCursor,
+        RedisCheckpointStore,
+        SQLiteCheckpointStore,
+    )
+    from agupshup.client import Client
+    from agupshup.clock import Clock, FakeClock, SystemClock
+    from agupshup.errors import *  # noqa: F403
+    from agupshup.models import *  # noqa: F403
+    from agupshup.polling import PollPolicy
+    from agupshup.retry import RetryPolicy
+    from agupshup.session import Credentials
+    from agupshup.streams import MergedStream, Stream
+
+    # For type checkers only: at run time ``__all__`` is computed by ``__getattr__`` from
+    # ``_HOME`` and the ``__all__`` of errors and models, so that it costs no import.
+    __all__ = [
+        "Checkpoint",
+        "Client",
+        "Clock",
+        "Credentials",
+        "Cursor",
+        "FakeClock",
+        "MemoryCheckpointStore",
+        "MergedCursor",
+        "MergedStream",
+        "PollPolicy",
+        "RedisCheckpointStore",
+        "RetryPolicy",
+        "SQLiteCheckpointStore",
+        "Stream",
+        "SystemClock",
+        "errors",
+        "models",
+    ]
+    __all__ += errors.__all__ + models.__all__
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Checkpoint",
-    "Client",
-    "Clock",
-    "Credentials",
-    "Cursor",
-    "FakeClock",
-    "MemoryCheckpointStore",
-    "MergedCursor",
-    "MergedStream",
-    "PollPolicy",
-    "RedisCheckpointStore",
-    "RetryPolicy",
-    "SQLiteCheckpointStore",
-    "Stream",
-    "SystemClock",
-    "errors",
-    "models",
-]
-__all__ += errors.__all__ + models.__all__
+#: name → the module that defines it. ``errors`` and ``models`` export everything in their
+#: own ``__all__``, looked up on first use.
+_HOME = {
+    "Checkpoint": "checkpoint",
+    "Cursor": "checkpoint",
+    "MemoryCheckpointStore": "checkpoint",
+    "MergedCursor": "checkpoint",
+    "RedisCheckpointStore": "checkpoint",
+    "SQLiteCheckpointStore": "checkpoint",
+    "Client": "client",
+    "Clock": "clock",
+    "FakeClock": "clock",
+    "SystemClock": "clock",
+    "PollPolicy": "polling",
+    "RetryPolicy": "retry",
+    "Credentials": "session",
+    "MergedStream": "streams",
+    "Stream": "streams",
+}
+_STAR = ("errors", "models")
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def _all() -> list[str]:
+    names = [*_HOME, *_STAR]
+    for star in _STAR:
+        names += _module(star).__all__
+    return names
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__all__":
+        value: Any = _all()
+    elif name in _STAR:
+        value = _module(name)
+    elif name in _HOME:
+        value = getattr(_module(_HOME[name]), name)
+    else:
+        value = next(
+            (getattr(m, name) for m in map(_module, _STAR) if name in m.__all__), None
+        )
+        if value is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_all()))
