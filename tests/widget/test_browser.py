@@ -137,3 +137,42 @@ async def test_hostile_input_never_runs(page: playwright_api.Page, widget_url: s
     await page.click("form.post button")
     await expect(page.locator(".message").first.locator(".text")).to_have_text(payload)
     assert await page.evaluate("window.pwned") is None
+
+
+async def failed_responses(page: playwright_api.Page) -> list[str]:
+    """Collects every answer of 400 or more the page gets (the favicon included)."""
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return failed
+
+
+async def test_the_customizer_fits_a_phone(page: playwright_api.Page, widget_url: str) -> None:
+    failed = await failed_responses(page)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(widget_url + "/?group=jumpy")
+    preview = page.frame_locator("#preview")
+    await expect(preview.locator(".message").first).to_contain_text("jumpy message 120")
+    await expect(page.locator("#embed")).to_have_value(re.compile("/embed/jumpy"))
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    for box in await page.locator(".card, #preview, #group, #copy").all():
+        bounds = await box.bounding_box()
+        assert bounds is not None
+        assert bounds["x"] >= 0, bounds
+        assert bounds["x"] + bounds["width"] <= 390, bounds
+    await shot(page, "widget-phone.png")
+    icon = "fetch(document.querySelector('link[rel=icon]').href).then(r => r.status)"
+    assert await page.evaluate(icon) == 200
+    assert await page.evaluate("fetch('/favicon.ico').then(r => r.status)") == 200
+    assert failed == []
+
+
+async def test_the_embed_code_works_in_a_page_opened_from_a_file(
+    page: playwright_api.Page, widget_url: str, tmp_path: Path
+) -> None:
+    blog = tmp_path / "blog.html"
+    snippet = embed_snippet(widget_url, "jumpy", "#10ac84")
+    blog.write_text(f"<!doctype html><title>my blog</title><h1>My blog</h1>{snippet}")
+    await page.goto(blog.as_uri())
+    frame = page.frame_locator("iframe")
+    await expect(frame.locator(".message").first).to_contain_text("jumpy message 120")
+    await expect(frame.locator("header")).to_have_css("background-color", "rgb(16, 172, 132)")

@@ -12,10 +12,23 @@ Rules this module enforces (beyond those of ``_ledger``):
   them. Give ``key`` a ``{hash tag}`` to use Redis Cluster.
 * Scores are written with microsecond precision (``%.6f``); Lua's default formatting would
   round epoch seconds to 0.1 ms.
+* ``{key}:epoch`` is written when the ledger is created: its ``id``, and the clock guard. A
+  process that has seen one id and then finds none, or another, knows the ledger was wiped
+  (a restart without persistence, a ``FLUSHALL``): the calls it forgot may still count, so
+  everyone is held for the longest window, and the process logs a warning once per wipe.
+  Tickets of a new ledger start at its creation time in milliseconds, so none collides with a
+  ticket handed out before the wipe.
+* The clock guard: ``TIME`` is Redis's wall clock, which can be stepped. The ledger's time is
+  ``TIME + off``, never below the highest time it has given out (a backward step stalls
+  nobody), and never above what this process saw at its previous script plus the seconds its
+  own monotonic clock counted since, plus a second of latency (a forward step admits nothing
+  early). Both corrections only ever hold calls longer.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +40,18 @@ from ._windows import Window
 
 __all__ = ["RedisLedger"]
 
-# KEYS: calls, live, seq, holds, then one phantom set per window.
-# ARGV: now ('' for Redis TIME), n, n x (period, length, full limit, lane limit), then the
-# script's own arguments from index `tail`.
+logger = logging.getLogger("agupshup.throttle")
+
+#: Seconds a script may take to reach Redis beyond what this process's clock counted.
+_LATENCY = 1.0
+_HEAD = 3
+
+# KEYS: calls, live, seq, holds, one phantom set per window, then the epoch.
+# ARGV: now ('' for Redis TIME), n, n x (period, length, full limit, lane limit), the epoch id
+# this process saw last ('' if none), the time it saw then ('' if none), the most seconds
+# that can have passed since, a fresh id in case the ledger is new, then the script's own
+# arguments from index `tail`.
+# Each script returns {epoch id, wiped (0/1), now, ...}.
 _PRELUDE = """
 local function fmt(x) return string.format('%.6f', x) end
 local now
@@ -47,6 +69,35 @@ for i = 1, n do
           full = tonumber(ARGV[b + 3]), lane = tonumber(ARGV[b + 4])}
 end
 local tail = 3 + n * 4
+local longest, longest_period = 0, ''
+for i = 1, n do
+  if W[i].length > longest then longest, longest_period = W[i].length, W[i].period end
+end
+
+local E = KEYS[5 + n]
+local expected, seen, bound = ARGV[tail], ARGV[tail + 1], ARGV[tail + 2]
+tail = tail + 4
+local st = redis.call('HMGET', E, 'id', 'off', 'top')
+local epoch = st[1]
+if not epoch then
+  epoch = ARGV[tail - 1]
+  redis.call('HSET', E, 'id', epoch)
+  redis.call('SET', KEYS[3], string.format('%.0f', math.floor(now * 1000)), 'NX')
+end
+local wiped = 0
+if expected ~= '' and expected ~= epoch then wiped = 1 end
+local raw = now
+now = raw + tonumber(st[2] or '0')
+if seen ~= '' then now = math.min(now, tonumber(seen) + tonumber(bound)) end
+if st[3] then now = math.max(now, tonumber(st[3])) end
+redis.call('HSET', E, 'off', fmt(now - raw), 'top', fmt(now))
+if wiped == 1 then
+  local u = now + longest
+  if u > tonumber(redis.call('HGET', KEYS[4], longest_period) or '-1') then
+    redis.call('HSET', KEYS[4], longest_period, fmt(u))
+  end
+end
+local head = {epoch, wiped, fmt(now)}
 
 -- Entries of window i released after `t` (or that entered since).
 local function count(i, t)
@@ -71,8 +122,6 @@ end
 
 _ADMIT = _PRELUDE + """
 local lease = tonumber(ARGV[tail + 1])
-local longest = 0
-for i = 1, n do longest = math.max(longest, W[i].length) end
 local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now - longest - lease),
                        'LIMIT', 0, 1000)
 for _, id in ipairs(old) do
@@ -110,7 +159,8 @@ if ARGV[tail] == 'admit' and win < 0 then
   for i = 1, n do counts[i] = counts[i] + 1 end
 end
 for i = 1, n do frees[i] = fmt(free_in(i, counts[i], W[i].full)) end
-local out = {ticket, fmt(wait), win, fmt(held), held_w}
+local out = head
+for _, x in ipairs({ticket, fmt(wait), win, fmt(held), held_w}) do out[#out + 1] = x end
 for i = 1, n do out[#out + 1] = counts[i] end
 for i = 1, n do out[#out + 1] = frees[i] end
 return out
@@ -139,7 +189,7 @@ for j = 1, tonumber(ARGV[p]) do
     redis.call('HSET', KEYS[4], W[i].period, fmt(u))
   end
 end
-return 1
+return head
 """
 
 _RENEW = _PRELUDE + """
@@ -149,12 +199,12 @@ for j = tail + 1, #ARGV do
     redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[j])
   end
 end
-return 1
+return head
 """
 
 _CANCEL = _PRELUDE + """
 if redis.call('HDEL', KEYS[2], ARGV[tail]) == 1 then redis.call('ZREM', KEYS[1], ARGV[tail]) end
-return 1
+return head
 """
 
 
@@ -165,7 +215,8 @@ class RedisLedger(SharedLedger):
     fake clock).
     """
 
-    __slots__ = ("_keys", "_owns", "_prefix", "_redis", "_scripts", "_server_time")
+    __slots__ = ("_epoch", "_keys", "_owns", "_prefix", "_redis", "_scripts", "_seen",
+                 "_server_time")
 
     def __init__(
         self,
@@ -187,12 +238,16 @@ class RedisLedger(SharedLedger):
         self._server_time = server_time
         self._keys: list[str] = []
         self._scripts: dict[str, Any] = {}
+        self._epoch = ""
+        # The ledger's time at this process's latest script, and when (monotonic) it was sent.
+        self._seen: tuple[str, float] | None = None
 
     def bind(self, windows: Sequence[Window], clock: Clock) -> None:
         super().bind(windows, clock)
         p = self._prefix
         self._keys = [f"{p}:calls", f"{p}:live", f"{p}:seq", f"{p}:holds"]
         self._keys += [f"{p}:ph:{w.period}" for w in self._windows]
+        self._keys.append(f"{p}:epoch")
         for name, lua in (("admit", _ADMIT), ("release", _RELEASE), ("renew", _RENEW),
                           ("cancel", _CANCEL)):
             self._scripts[name] = self._redis.register_script(lua)
@@ -232,7 +287,20 @@ class RedisLedger(SharedLedger):
         args: list[object] = [now, len(self._windows)]
         for i, w in enumerate(self._windows):
             args += [w.period, repr(w.length), w.limit, w.limit if limits is None else limits[i]]
-        return await self._scripts[name](keys=self._keys, args=[*args, *tail])
+        sent = self._clock.monotonic()
+        seen, bound = "", ""
+        if self._seen is not None:
+            seen, bound = self._seen[0], repr(sent - self._seen[1] + _LATENCY)
+        args += [self._epoch, seen, bound, uuid.uuid4().hex]
+        out = await self._scripts[name](keys=self._keys, args=[*args, *tail])
+        if int(out[1]):
+            logger.warning(
+                "the Redis throttle ledger %r was wiped (restart without persistence, flush): "
+                "every caller is held for the longest window, %.0f s", self._prefix,
+                max(w.length for w in self._windows))
+        self._epoch = _text(out[0])
+        self._seen = (_text(out[2]), sent)
+        return out[_HEAD:]
 
     def _read(self, out: Sequence[Any]) -> Admission:
         """Decode the admit script's answer, and keep it as the latest view."""
@@ -247,3 +315,7 @@ class RedisLedger(SharedLedger):
 
     def __repr__(self) -> str:
         return f"RedisLedger(key={self._prefix!r})"
+
+
+def _text(reply: Any) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)

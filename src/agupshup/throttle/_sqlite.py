@@ -2,9 +2,12 @@
 
 Rules this module enforces (beyond those of ``_ledger``):
 
-* Times are wall-clock seconds (``clock.time()``), read inside the transaction, after the write
-  lock is taken: the processes of one host share that clock, and the file survives restarts, so
-  a process that restarts in a loop still sees the calls it made before.
+* Times are host time (``_hosttime``: the boot id and ``CLOCK_BOOTTIME`` on Linux), read inside
+  the transaction, after the write lock is taken: the processes of one host share that clock, a
+  wall-clock step moves nothing, and the file survives restarts, so a process that restarts in a
+  loop still sees the calls it made before. Each row and hold records its era (boot); rows and
+  holds of another era are re-dated, conservatively, before anything is counted.
+* One host only: two hosts sharing the file would re-date each other's entries.
 * Every read-modify-write is one ``BEGIN IMMEDIATE`` transaction, so two processes can never
   both take the last place in a window.
 * One row per entry: ``since`` is its admission; ``until`` the lease expiry while the call is
@@ -19,13 +22,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
+from agupshup.clock import Clock
+
+from ._hosttime import HostTime, default_host_time, redate
 from ._lease import SharedLedger
 from ._ledger import Admission, View, implied_counts
+from ._windows import Window
 
 __all__ = ["SqliteLedger"]
 
@@ -49,12 +56,25 @@ CREATE TABLE IF NOT EXISTS throttle_holds (
 );
 """
 _IN_WINDOW = "egress = ? AND until > ? AND (period IS NULL OR period = ?)"
+# Files written before eras existed get the column; their rows (era '') are then re-dated.
+_ERA_TABLES = ("throttle_calls", "throttle_holds")
+_ERA_INDEX = "CREATE INDEX IF NOT EXISTS throttle_calls_boot ON throttle_calls (egress, boot)"
+# Two index ranges (below and above this era): nothing is scanned while every row is ours.
+_FOREIGN = (
+    "SELECT boot FROM throttle_calls WHERE egress = ?1 AND boot < ?2 "
+    "UNION SELECT boot FROM throttle_calls WHERE egress = ?1 AND boot > ?2 "
+    "UNION SELECT boot FROM throttle_holds WHERE egress = ?1 AND boot != ?2"
+)
 
 
 class SqliteLedger(SharedLedger):
-    """Entries of one egress (``key``) in the SQLite file at ``path``."""
+    """Entries of one egress (``key``) in the SQLite file at ``path``.
 
-    __slots__ = ("_busy_timeout", "_conn", "_executor", "_key", "_path")
+    ``host_time`` replaces the host clock (tests); by default it is boot time for the real
+    clock on Linux, and the injected clock's ``time()`` otherwise.
+    """
+
+    __slots__ = ("_busy_timeout", "_conn", "_era", "_executor", "_host_time", "_key", "_path")
 
     def __init__(
         self,
@@ -63,13 +83,21 @@ class SqliteLedger(SharedLedger):
         key: str = "default",
         lease: float = 30.0,
         busy_timeout: float = 30.0,
+        host_time: HostTime | None = None,
     ) -> None:
         super().__init__(lease)
+        self._host_time = host_time
+        self._era = ""
         self._path = os.fspath(path)
         self._key = key
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+
+    def bind(self, windows: Sequence[Window], clock: Clock) -> None:
+        super().bind(windows, clock)
+        if self._host_time is None:
+            self._host_time = default_host_time(clock)
 
     # -- async face -------------------------------------------------------------------------
 
@@ -112,6 +140,7 @@ class SqliteLedger(SharedLedger):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            _add_eras(conn)
             self._conn = conn
         return self._conn
 
@@ -122,15 +151,12 @@ class SqliteLedger(SharedLedger):
 
     @contextmanager
     def _transaction(self) -> Iterator[tuple[sqlite3.Connection, float]]:
-        assert self._clock is not None, "bind() first"
+        assert self._host_time is not None, "bind() first"
         db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db, self._clock.time()
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with _immediate(db):
+            self._era, now = self._host_time.read()
+            self._redate(db, now)
+            yield db, now
 
     def _admit_now(self, limits: tuple[int, ...]) -> Admission:
         with self._transaction() as (db, now):
@@ -145,9 +171,9 @@ class SqliteLedger(SharedLedger):
                 self._view = self._measure(db, now, counts)
                 return Admission(None, wait, window, counts)
             cursor = db.execute(
-                "INSERT INTO throttle_calls (egress, period, live, since, until) "
-                "VALUES (?, NULL, 1, ?, ?)",
-                (self._key, now, now + self._lease),
+                "INSERT INTO throttle_calls (egress, period, live, since, until, boot) "
+                "VALUES (?, NULL, 1, ?, ?, ?)",
+                (self._key, now, now + self._lease, self._era),
             )
             assert cursor.lastrowid is not None
             counts = [c + 1 for c in counts]
@@ -168,15 +194,15 @@ class SqliteLedger(SharedLedger):
                 # Ours the server could have counted: alive at dispatch, or admitted since.
                 missing = count - self._count(db, since, i)
                 db.executemany(
-                    "INSERT INTO throttle_calls (egress, period, live, since, until) "
-                    "VALUES (?, ?, 0, ?, ?)",
-                    [(self._key, self._windows[i].period, now, now)] * max(0, missing),
+                    "INSERT INTO throttle_calls (egress, period, live, since, until, boot) "
+                    "VALUES (?, ?, 0, ?, ?, ?)",
+                    [(self._key, self._windows[i].period, now, now, self._era)] * max(0, missing),
                 )
             for i in held:
                 db.execute(
-                    "INSERT INTO throttle_holds (egress, period, until) VALUES (?, ?, ?) "
+                    "INSERT INTO throttle_holds (egress, period, until, boot) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (egress, period) DO UPDATE SET until = max(until, excluded.until)",
-                    (self._key, self._windows[i].period, now + self._windows[i].length),
+                    (self._key, self._windows[i].period, now + self._windows[i].length, self._era),
                 )
             self._view = self._measure(db, now)
 
@@ -195,6 +221,24 @@ class SqliteLedger(SharedLedger):
         with self._transaction() as (db, now):
             self._view = self._measure(db, now)
             return self._view
+
+    def _redate(self, db: sqlite3.Connection, now: float) -> None:
+        """Rows and holds of another era (boot): ended at the latest at ``redate``, i.e. at the
+        start of this boot, or now when that cannot be proven; a hold lasts its window from
+        there (the longest one when its window is not ours)."""
+        key, era = self._key, self._era
+        foreign = db.execute(_FOREIGN, (key, era)).fetchall()
+        longest = max(w.length for w in self._windows)
+        lengths = {w.period: w.length for w in self._windows}
+        for (boot,) in foreign:
+            end = redate(era, boot, now)
+            db.execute("UPDATE throttle_calls SET live = 0, since = ?, until = ?, boot = ? "
+                       "WHERE egress = ? AND boot = ?", (end, end, era, key, boot))
+            holds = db.execute("SELECT period FROM throttle_holds WHERE egress = ? AND boot = ?",
+                               (key, boot)).fetchall()
+            db.executemany("UPDATE throttle_holds SET until = ?, boot = ? WHERE egress = ? "
+                           "AND period = ?",
+                           [(end + lengths.get(p, longest), era, key, p) for (p,) in holds])
 
     def _sweep(self, db: sqlite3.Connection, now: float) -> None:
         """Delete the rows nobody needs any more, and holds that ended."""
@@ -242,3 +286,25 @@ class SqliteLedger(SharedLedger):
         held, held_window = self._hold(db, now)
         return View(self._clock.monotonic(), counts, frees, held, held_window)
 
+
+
+def _add_eras(conn: sqlite3.Connection) -> None:
+    """Give a file of an earlier version its ``boot`` columns (its rows get era '')."""
+    with _immediate(conn):
+        for table in _ERA_TABLES:
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if "boot" not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN boot TEXT NOT NULL DEFAULT ''")
+        conn.execute(_ERA_INDEX)
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: the lock is taken before anything is read."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

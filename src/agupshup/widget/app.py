@@ -7,39 +7,52 @@ Routes::
     GET  /embed/{group}?color=  the embedded view: latest messages (+ a post box)
     POST /embed/{group}?color=  post ``text`` to the group through the Client, then 303 back
     GET  /static/…              stylesheet and scripts
+    GET  /favicon.ico, /favicon.svg   the icon
     GET  /healthz               "ok" and the cache counters
 
 Rules this module enforces:
 
 * Visitors never cost quota directly: every read goes through a :class:`TTLCache` (one fetch per
-  group per ``ttl``, single-flight, refusals cached too), and at most ``max_pending`` groups are
-  fetched at once. A group name that cannot exist is refused without a call.
+  group per ``ttl``, single-flight, refusals cached too, failures for ``fail_ttl``), and at most
+  ``max_pending`` groups are fetched at once. A group name that cannot exist, or that is not on
+  the allow-list (``groups``), is refused without a call.
+* Each visitor (IP address; an IPv6 /64) may cause at most ``visitor_misses`` cache misses a
+  minute, and all visitors together ``max_misses``: beyond that a visitor gets the last good
+  page if there is one, else a 429. Reads are sent once: the widget's client gets a
+  :class:`~agupshup.retry.RetryPolicy` of one attempt (``retries=True`` keeps the client's).
+* At start (``on_startup``) the owner's groups are read once: a failed login is logged as an
+  error, loudly, instead of silently serving pages without a post box.
 * Posts go through the Client with the owner's credentials, only to groups the owner owns
   (checked against ``get_my_groups``, cached), at most ``max_posts`` a minute in all; a post
   drops that group's cached page so the new message shows at once.
 * Unknown and private groups look the same: :data:`~agupshup.widget.templates.NOT_FOUND`.
 * Every page is escaped (see :mod:`agupshup.widget.templates`) and served under a strict CSP
-  with a per-response nonce; only ``/embed/`` may be framed by other sites.
+  with a per-response nonce; only ``/embed/`` may be framed by other sites (``frame_ancestors``:
+  any web page and local ``file:`` pages by default). A form body that is not valid UTF-8 is a
+  400.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import dataclasses
+import ipaddress
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Protocol
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from agupshup import errors as E
 from agupshup.clock import Clock, SystemClock
 from agupshup.models import Group, Message
+from agupshup.retry import RetryPolicy
 from agupshup.widget import templates as T
-from agupshup.widget.cache import Busy, TTLCache
+from agupshup.widget.cache import Busy, Limited, SlidingLimit, TTLCache
 
 __all__ = ["WIDGET_KEY", "Widget", "WidgetClient", "make_app", "serve", "serving"]
 
@@ -49,6 +62,7 @@ log = logging.getLogger("agupshup.widget")
 _GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 BUSY = "The widget is busy right now. Please try again in a moment."
 NO_POST = "Could not post right now. Please try again in a moment."
+LIMITED = "Too many new lookups from your address. Please try again in a minute."
 
 
 class WidgetClient(Protocol):
@@ -75,54 +89,98 @@ class Widget:
         max_posts: int = 5,
         view_timeout: float = 15.0,
         clock: Clock | None = None,
+        groups: Iterable[str] | None = None,
+        visitor_misses: int = 10,
+        max_misses: int = 20,
+        fail_ttl: float = 5.0,
+        frame_ancestors: str = "* file:",
+        visitor_header: str | None = None,
+        retries: bool = False,
     ) -> None:
         self.client = client
         self.clock: Clock = clock or SystemClock()
         self.count = count
         self.public_url = public_url.rstrip("/") if public_url else None
         self.read_only = read_only
-        self.max_posts = max_posts
         self.view_timeout = view_timeout
-        self.pages: TTLCache[list[Message]] = TTLCache(ttl, clock=self.clock)
-        # API refusals are kept for 5 minutes; a transport fault is not, or one network blip
-        # would take the post box away for that long.
-        self.owned: TTLCache[frozenset[str]] = TTLCache(300.0, clock=self.clock)
-        self._posts: collections.deque[float] = collections.deque()
+        #: Lower-case group names served (``None``: any public group).
+        self.groups = None if groups is None else frozenset(g.lower() for g in groups)
+        self.frame_ancestors = frame_ancestors
+        #: A header set by a trusted reverse proxy naming the visitor (e.g. ``X-Real-IP``).
+        self.visitor_header = visitor_header
+        self.pages: TTLCache[list[Message]] = TTLCache(ttl, clock=self.clock, fail_ttl=fail_ttl)
+        # API refusals are kept for 5 minutes; a transport fault only for ``fail_ttl``, or one
+        # network blip would take the post box away for that long.
+        self.owned: TTLCache[frozenset[str]] = TTLCache(300.0, clock=self.clock,
+                                                        fail_ttl=fail_ttl)
+        self._posts = SlidingLimit(max_posts, clock=self.clock)
+        self._visitor_misses = SlidingLimit(visitor_misses, clock=self.clock)
+        self._all_misses = SlidingLimit(max_misses, clock=self.clock)
+        if not retries:
+            _send_once(client)
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def messages(self, group: str) -> list[Message]:
-        """The group's latest messages, from the cache. Raises ``GroupNotFound`` for bad names."""
-        if not _GROUP.fullmatch(group):
-            raise E.GroupNotFound("widget", 2, T.NOT_FOUND)
+    async def messages(self, group: str, visitor: str = "") -> list[Message]:
+        """The group's latest messages, from the cache. Raises ``GroupNotFound`` for names that
+        cannot exist or are not allowed, :class:`Limited` when ``visitor`` may not cause a
+        miss now (and no earlier page is kept)."""
         key = group.lower()
+        if not _GROUP.fullmatch(group) or (self.groups is not None and key not in self.groups):
+            raise E.GroupNotFound("widget", 2, T.NOT_FOUND)
 
         async def fetch() -> list[Message]:
             return await self.client.get_stream(group, 0, self.count)
 
-        async with asyncio.timeout(self.view_timeout):
-            return await self.pages.get(key, fetch)
+        def admit() -> None:
+            self._visitor_misses.take(visitor)
+            self._all_misses.take()
 
-    async def can_post(self, group: str) -> bool:
-        if self.read_only:
-            return False
+        async with asyncio.timeout(self.view_timeout):
+            return await self.pages.get(key, fetch, admit)
+
+    async def own_groups(self) -> frozenset[str]:
+        """The owner's groups (lower case), cached; logs in the first time."""
 
         async def fetch() -> frozenset[str]:
             mine = await self.client.get_my_groups(0, 30)
             return frozenset(g.group_name.lower() for g in mine)
 
+        async with asyncio.timeout(self.view_timeout):
+            return await self.owned.get("mine", fetch)
+
+    async def can_post(self, group: str) -> bool:
+        if self.read_only:
+            return False
         try:
-            async with asyncio.timeout(self.view_timeout):
-                owned = await self.owned.get("mine", fetch)
+            owned = await self.own_groups()
         except (E.GupshupError, Busy, TimeoutError) as exc:
             log.info("widget is read-only: %s", type(exc).__name__)
             return False
         return group.lower() in owned
 
-    async def view(self, group: str) -> tuple[list[Message] | None, str | None]:
+    async def check_owner(self) -> None:
+        """At start: say loudly when the owner cannot log in (no post box anywhere then)."""
+        if self.read_only:
+            return
+        try:
+            await self.own_groups()
+        except E.AuthenticationError as exc:
+            log.error("WIDGET LOGIN FAILED (%s: %s): serving read-only pages without a post "
+                      "box; check the phone and password, or start it with --read-only",
+                      type(exc).__name__, exc)
+        except (E.GupshupError, Busy, TimeoutError) as exc:
+            log.warning("widget: could not read the owner's groups at start (%s: %s); "
+                        "post boxes appear once it works", type(exc).__name__, exc)
+
+    async def view(
+        self, group: str, visitor: str = ""
+    ) -> tuple[list[Message] | None, str | None]:
         """(messages, None) or (None, what to tell the visitor)."""
         try:
-            return await self.messages(group), None
+            return await self.messages(group, visitor), None
+        except Limited:
+            return None, LIMITED
         except (E.GroupNotFound, E.PrivateGroup):
             return None, T.NOT_FOUND
         except E.GroupDisabled:
@@ -142,12 +200,10 @@ class Widget:
             return None, "Write something first."
         if not await self.can_post(group):
             return None, "This widget doesn't take posts for this group."
-        now = self.clock.monotonic()
-        while self._posts and now - self._posts[0] >= 60.0:
-            self._posts.popleft()
-        if len(self._posts) >= self.max_posts:
+        try:
+            self._posts.take()
+        except Limited:
             return None, "Too many posts right now. Please try again in a minute."
-        self._posts.append(now)
         try:
             async with asyncio.timeout(self.view_timeout):
                 post_id = await self.client.post_message(group, text)
@@ -196,9 +252,16 @@ def make_app(target: WidgetClient | Widget) -> web.Application:
     app.router.add_get("/static/widget.css", _static(T.CSS, "text/css"))
     app.router.add_get("/static/widget.js", _static(T.JS, "text/javascript"))
     app.router.add_get("/static/embed.js", _static(T.EMBED_JS, "text/javascript"))
+    app.router.add_get("/favicon.svg", _static(T.FAVICON, "image/svg+xml"))
+    app.router.add_get("/favicon.ico", _static(T.FAVICON, "image/svg+xml"))
     app.router.add_get("/healthz", _health)
+    app.on_startup.append(_check_owner)
     app.on_cleanup.append(_close_widget)
     return app
+
+
+async def _check_owner(app: web.Application) -> None:
+    await app[WIDGET_KEY].check_owner()
 
 
 async def _close_widget(app: web.Application) -> None:
@@ -215,26 +278,47 @@ def _base(request: web.Request) -> str:
     return widget.public_url or str(request.url.origin())
 
 
+def _visitor(request: web.Request) -> str:
+    """Who is asking: the address (an IPv6 /64, which one visitor may rotate through), or the
+    trusted proxy's header when the widget is told to read one."""
+    widget = request.app[WIDGET_KEY]
+    if widget.visitor_header and request.headers.get(widget.visitor_header):
+        return request.headers[widget.visitor_header].strip()
+    remote = request.remote or ""
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return remote
+
+
+def _status(error: str | None) -> int:
+    return {None: 200, BUSY: 503, LIMITED: 429}.get(error, 404)
+
+
 async def _customizer(request: web.Request) -> web.Response:
     widget = request.app[WIDGET_KEY]
     group = request.query.get("group", "").strip()
     color = T.normalize_color(request.query.get("color"))
     error = None
     if group:
-        _, error = await widget.view(group)
+        _, error = await widget.view(group, _visitor(request))
     nonce = _nonce()
     page = T.customizer_page(base=_base(request), group=group, color=color, error=error,
                              nonce=nonce)
-    return _html(page, nonce, framed=False)
+    return _html(page, nonce, framed=None)
 
 
 async def _check(request: web.Request) -> web.Response:
     widget = request.app[WIDGET_KEY]
     group = request.match_info["group"].strip()
-    messages, error = await widget.view(group)
+    messages, error = await widget.view(group, _visitor(request))
     return web.json_response(
         {"ok": messages is not None, "group": group, "error": error,
          "count": len(messages or ())},
+        status=429 if error == LIMITED else 200,
         headers={"Cache-Control": "no-store"},
     )
 
@@ -243,7 +327,7 @@ async def _embed(request: web.Request) -> web.Response:
     widget = request.app[WIDGET_KEY]
     group = request.match_info["group"]
     color = T.normalize_color(request.query.get("color"))
-    messages, error = await widget.view(group)
+    messages, error = await widget.view(group, _visitor(request))
     notice = "Posted!" if request.query.get("posted") else None
     return await _render_embed(request, widget, group, color, messages, error, notice, "")
 
@@ -251,16 +335,28 @@ async def _embed(request: web.Request) -> web.Response:
 async def _post(request: web.Request) -> web.StreamResponse:
     widget = request.app[WIDGET_KEY]
     group = request.match_info["group"]
-    form = await request.post()
+    form = await _form(request)
     color = T.normalize_color(str(form.get("color") or request.query.get("color") or ""))
     text = str(form.get("text") or "")
     post_id, notice = await widget.post(group, text)
     if post_id is not None:
         raise web.HTTPSeeOther(T.embed_url("", group, color) + f"&posted={post_id}")
-    messages, error = await widget.view(group)
+    messages, error = await widget.view(group, _visitor(request))
     return await _render_embed(
         request, widget, group, color, messages, error or notice, None, text, status=400
     )
+
+
+async def _form(request: web.Request) -> Mapping[str, object]:
+    """The posted form, decoded strictly: text that is not UTF-8, raw or percent-encoded, is
+    the visitor's mistake (a 400), never a 500 nor a post of U+FFFD characters."""
+    try:
+        if request.content_type == "application/x-www-form-urlencoded":
+            body = (await request.read()).decode("utf-8")
+            return dict(parse_qsl(body, keep_blank_values=True, errors="strict"))
+        return await request.post()
+    except (UnicodeDecodeError, ValueError):
+        raise web.HTTPBadRequest(text="the form is not valid UTF-8") from None
 
 
 async def _render_embed(
@@ -282,8 +378,8 @@ async def _render_embed(
         can_post=can_post, text=text, updated=widget.updated(group), nonce=nonce,
     )
     if status is None:
-        status = 200 if messages is not None else (503 if error == BUSY else 404)
-    return _html(page, nonce, framed=True, status=status)
+        status = 200 if messages is not None else _status(error)
+    return _html(page, nonce, framed=widget.frame_ancestors, status=status)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -311,13 +407,14 @@ def _nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _html(page: str, nonce: str, *, framed: bool, status: int = 200) -> web.Response:
+def _html(page: str, nonce: str, *, framed: str | None, status: int = 200) -> web.Response:
+    """``framed``: who may frame the page (a ``frame-ancestors`` value); None: this site only."""
     csp = (
         "default-src 'none'; "
         f"style-src 'self' 'nonce-{nonce}'; "
         "script-src 'self'; connect-src 'self'; img-src 'self' data:; "
         "form-action 'self'; base-uri 'none'; "
-        + ("frame-ancestors *" if framed else "frame-src 'self'; frame-ancestors 'self'")
+        + (f"frame-ancestors {framed}" if framed else "frame-src 'self'; frame-ancestors 'self'")
     )
     response = web.Response(text=page, content_type="text/html", status=status)
     response.headers["Content-Security-Policy"] = csp
@@ -369,3 +466,10 @@ async def serve(
             await asyncio.Event().wait()
         else:
             await asyncio.sleep(seconds)
+
+
+def _send_once(client: WidgetClient) -> None:
+    """A widget read that fails is answered from the cache, never resent: one attempt only."""
+    retry = getattr(client, "retry", None)
+    if isinstance(retry, RetryPolicy) and retry.attempts > 1:
+        setattr(client, "retry", dataclasses.replace(retry, attempts=1))  # noqa: B010

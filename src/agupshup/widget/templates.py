@@ -24,6 +24,7 @@ from agupshup.models import Message
 __all__ = [
     "CSS",
     "DEFAULT_COLOR",
+    "FAVICON",
     "JS",
     "NOT_FOUND",
     "SWATCHES",
@@ -92,6 +93,7 @@ def _head(title: str, color: str, nonce: str) -> str:
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title>"
+        '<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/static/widget.css">'
         f"{_accent_style(color, nonce)}</head>"
     )
@@ -258,7 +260,17 @@ textarea{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-s
   resize:vertical;background:#fafbfc}
 .hint{color:#10ac84;font-weight:600;margin-right:auto}
 .frame{border-radius:12px;overflow:hidden;box-shadow:0 0 0 1px #e2e4ea}
-.frame iframe{display:block;border:0;background:#fff}
+.frame iframe{display:block;border:0;background:#fff;max-width:100%}
+.customize,.preview{min-width:0;max-width:100%}
+/* phones: the cards take the whole width, the preview shrinks to fit */
+@media (max-width:480px){
+  .customizer .layout{margin:12px auto;padding:0 8px;gap:12px}
+  .card{padding:16px}
+  .preview{flex:1 1 100%}
+  .frame iframe{width:100%}
+  .row{flex-wrap:wrap}
+  .row input{flex:1 1 160px;min-width:0}
+}
 
 /* the embedded view */
 .embed{background:transparent}
@@ -286,6 +298,15 @@ textarea{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-s
 .post input{padding:.45em .6em}
 .widget footer{padding:5px 14px;font-size:.72em;color:#9a9ea8;border-top:1px solid #f0f1f4}
 """
+
+#: A speech bubble in the accent's default colour (also served as /favicon.ico: browsers that
+#: ask for it get an icon, not a 404).
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<path fill="#e4572e" d="M4 4h24a3 3 0 0 1 3 3v14a3 3 0 0 1-3 3H13l-7 6v-6H4a3 3 0 0 1-3-3V7'
+    'a3 3 0 0 1 3-3z"/><circle cx="10" cy="14" r="2" fill="#fff"/>'
+    '<circle cx="16" cy="14" r="2" fill="#fff"/><circle cx="22" cy="14" r="2" fill="#fff"/></svg>'
+)
 
 JS = r"""
 (function () {
