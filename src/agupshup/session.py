@@ -3,12 +3,18 @@
 Rules this module enforces:
 
 * One login at a time: any number of concurrent callers share one ``getChallenge`` + ``login``.
+  Each waits for it only until its own deadline; a caller whose deadline is later than the one
+  the login ran under starts a login of its own when that one gives up on its deadline.
+* The login path is retried like a read (:class:`~agupshup.retry.RetryPolicy`): faults on
+  ``getChallenge`` by the client's call path, and a ``login`` whose outcome is unknown is redone
+  here with a fresh challenge (the old one is spent whatever happened).
 * A token idle longer than ``idle_timeout`` is dropped before use (the server would refuse it,
   and that refusal would waste a call); the server's token-invalid code drops it too.
 * Terminal login failures (wrong password, not activated, disabled, bad phone or country
   code) are remembered: later callers get the same error without another attempt until
-  ``terminal_cooldown`` has passed. Other failures open a circuit after ``max_failures`` in a
-  row, for ``cooldown`` seconds.
+  ``terminal_cooldown`` has passed. Other refusals of the login open a circuit after
+  ``max_failures`` in a row, for ``cooldown`` seconds; faults (transport errors, 129, 113, a
+  full quota) never count, as they say nothing about the credentials.
 * Secrets never leave: :class:`Credentials` and :class:`Session` reprs hide the password and
   the token, and nothing here logs either.
 
@@ -29,6 +35,7 @@ from typing import Protocol, TypeVar
 from agupshup import errors as E
 from agupshup import wire
 from agupshup.clock import Clock
+from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.tokenstore import MemoryTokenStore
 from agupshup.wire import validate
 
@@ -45,9 +52,12 @@ T = TypeVar("T")
 
 
 class Call(Protocol):
-    """The client's call path: send ``request`` (with ``token``, if any) and decode the result."""
+    """The client's call path: send ``request`` (with ``token``, if any) and decode the result,
+    starting nothing after ``deadline`` (``Clock.monotonic()`` time; None: no deadline)."""
 
-    async def __call__(self, request: wire.Request[T], token: str | None, /) -> T: ...
+    async def __call__(
+        self, request: wire.Request[T], token: str | None, deadline: float | None = None, /
+    ) -> T: ...
 
 
 _TERMINAL = (
@@ -58,6 +68,16 @@ _TERMINAL = (
     E.InvalidPhone,
     E.ValidationError,
 )
+#: Login failures that say nothing about the credentials: they never open the circuit.
+_TRANSIENT: tuple[type[E.GupshupError], ...] = (
+    *RETRYABLE,
+    E.ThrottleLimitExceeded,
+    E.QuotaExhausted,
+    E.LedgerError,
+    E.Closed,
+)
+#: How often a caller may move on to a login of its own after joining ones that gave up.
+_JOINS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +112,12 @@ class TokenStore(Protocol):
     def lock(self, key: str) -> AbstractAsyncContextManager[None]: ...
 
 
+def _retrieve(login: asyncio.Future[str]) -> None:
+    """Mark a login's failure as seen: every waiter may have given up on it."""
+    if not login.cancelled():
+        login.exception()
+
+
 class Session:
     """Owns one user's token. ``await session.token(call)`` logs in when needed."""
 
@@ -106,6 +132,7 @@ class Session:
         max_failures: int = 3,
         cooldown: float = 60.0,
         terminal_cooldown: float = 300.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._credentials = credentials
         self._clock = clock
@@ -118,26 +145,36 @@ class Session:
         self._terminal_cooldown = terminal_cooldown
         self._token: str | None = None
         self._last_used = 0.0
+        self._retry = retry or RetryPolicy()
         self._inflight: asyncio.Future[str] | None = None
+        self._inflight_deadline: float | None = None
         self._failures = 0
         self._open_until = 0.0
         self._terminal: E.GupshupError | None = None
         self.logins = 0
+        #: Calls that succeeded with a token: how a caller whose token died tells progress
+        #: (others used the tokens) from a server whose fresh tokens never work.
+        self.served = 0
 
     @property
     def logged_in(self) -> bool:
         return self._token is not None
 
-    async def token(self, call: Call) -> str:
-        """A live token, logging in (once, for all concurrent callers) if there is none."""
+    async def token(self, call: Call, deadline: float | None = None) -> str:
+        """A live token, logging in (once, for all concurrent callers) if there is none.
+        Raises :class:`~agupshup.errors.DeadlineExceeded` if none is ready by ``deadline``."""
         now = self._clock.monotonic()
         if self._token is not None and now - self._last_used > self._idle_timeout:
             log.info("token idle for %.0fs; logging in again before use", now - self._last_used)
             await self.invalidate(self._token)
         if self._token is None:
-            self._token = await self._shared_login(call)
+            self._token = await self._shared_login(call, deadline)
         self._last_used = self._clock.monotonic()
         return self._token
+
+    def worked(self) -> None:
+        """A call succeeded with the token it was given."""
+        self.served += 1
 
     async def invalidate(self, token: str) -> None:
         """The server refused ``token``: forget it (unless a newer one replaced it already)."""
@@ -147,6 +184,10 @@ class Session:
 
     async def close(self, call: Call) -> None:
         """The client is closing: log out, unless other processes share the token."""
+        login = self._inflight
+        if login is not None and not login.done():
+            login.cancel()
+            await asyncio.gather(login, return_exceptions=True)
         if self._store.shared:
             self._token = None
             return
@@ -163,13 +204,48 @@ class Session:
         except (E.APIError, E.TransportError) as exc:
             log.info("logout failed (%s); the token will expire by itself", type(exc).__name__)
 
-    async def _shared_login(self, call: Call) -> str:
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._login(call))
-        # Shielded: one waiter's cancellation must not cancel the login the others wait on.
-        return await asyncio.shield(self._inflight)
+    async def _shared_login(self, call: Call, deadline: float | None) -> str:
+        for joins in range(_JOINS):
+            mine = self._inflight is None or self._inflight.done()
+            if mine:
+                self._inflight = asyncio.ensure_future(self._login(call, deadline))
+                self._inflight.add_done_callback(_retrieve)
+                self._inflight_deadline = deadline
+            theirs, their_deadline = self._inflight, self._inflight_deadline
+            assert theirs is not None
+            try:
+                # Our own login keeps to our deadline by itself (nothing starts after it);
+                # one started by another caller may not.
+                return await self._join(theirs, None if mine else deadline)
+            except E.QuotaExhausted:
+                # The login gave up on its starter's deadline; ours may leave it more time.
+                if mine or joins + 1 == _JOINS or not self._outlasts(deadline, their_deadline):
+                    raise
+        raise AssertionError("unreachable")
 
-    async def _login(self, call: Call) -> str:
+    def _outlasts(self, mine: float | None, theirs: float | None) -> bool:
+        if mine is None:
+            return theirs is not None
+        return theirs is not None and mine > theirs and self._clock.monotonic() < mine
+
+    async def _join(self, login: asyncio.Future[str], deadline: float | None) -> str:
+        # Shielded: one waiter's cancellation or deadline must not cancel the login the
+        # others wait on.
+        shielded = asyncio.shield(login)
+        if deadline is None:
+            return await shielded
+        since = self._clock.monotonic()
+        timer = asyncio.ensure_future(self._clock.sleep(deadline - since))
+        try:
+            await asyncio.wait((shielded, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if not shielded.done():
+            shielded.cancel()
+            raise E.DeadlineExceeded(deadline, self._clock.monotonic() - since)
+        return shielded.result()
+
+    async def _login(self, call: Call, deadline: float | None) -> str:
         self._check_circuit()
         creds = await self._resolve()
         # Keyed by the account actually used, whichever way its credentials arrived.
@@ -182,18 +258,22 @@ class Session:
             stored = await self._store.load(self._key)
             if stored is not None:
                 return stored
-            token = await self._guarded_login(call, creds)
+            token = await self._guarded_login(call, creds, deadline)
             await self._store.save(self._key, token)
         return token
 
-    async def _guarded_login(self, call: Call, creds: Credentials) -> str:
+    async def _guarded_login(
+        self, call: Call, creds: Credentials, deadline: float | None
+    ) -> str:
         try:
-            token = await self._fresh_login(call, creds)
+            token = await self._fresh_login(call, creds, deadline)
         except _TERMINAL as exc:
             self._terminal = exc
             self._open_until = self._clock.monotonic() + self._terminal_cooldown
             raise
-        except (E.APIError, E.TransportError):
+        except _TRANSIENT:
+            raise
+        except E.APIError:
             self._failures += 1
             if self._failures >= self._max_failures:
                 self._open_until = self._clock.monotonic() + self._cooldown
@@ -201,15 +281,39 @@ class Session:
         self._failures, self._terminal = 0, None
         return token
 
-    async def _fresh_login(self, call: Call, creds: Credentials) -> str:
+    async def _fresh_login(
+        self, call: Call, creds: Credentials, deadline: float | None
+    ) -> str:
         # Check the phone before the challenge, so a typo costs no call at all.
         validate.check_phone(wire.LOGIN.name, creds.phone)
-        challenge = await call(wire.get_challenge(), None)
-        request = wire.login(creds.phone, creds.password, challenge, creds.country_code)
-        token = await call(request, None)
-        self.logins += 1
-        log.info("logged in as %s", creds.phone)
-        return token
+        started = self._clock.monotonic()
+        attempt = 0
+        while True:
+            # A read: the call path retries its faults itself.
+            challenge = await call(wire.get_challenge(), None, deadline)
+            request = wire.login(creds.phone, creds.password, challenge, creds.country_code)
+            try:
+                token = await call(request, None, deadline)
+            except RETRYABLE as exc:
+                # The outcome is unknown and the challenge spent: start again from a new one.
+                await self._back_off(exc, attempt, started, deadline)
+                attempt += 1
+                continue
+            self.logins += 1
+            log.info("logged in as %s", creds.phone)
+            return token
+
+    async def _back_off(
+        self, fault: E.GupshupError, attempt: int, started: float, deadline: float | None
+    ) -> None:
+        """Wait before the next login attempt, or re-raise ``fault`` if there is none."""
+        now = self._clock.monotonic()
+        left = None if deadline is None else deadline - now
+        delay = self._retry.delay(attempt, now - started, left=left)
+        if delay is None:
+            raise fault
+        log.info("login: %s; again with a new challenge in %.2fs", type(fault).__name__, delay)
+        await self._clock.sleep(delay)
 
     def _check_circuit(self) -> None:
         now = self._clock.monotonic()
