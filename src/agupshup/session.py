@@ -7,7 +7,8 @@ Rules this module enforces:
   the login ran under starts a login of its own when that one gives up on its deadline.
 * The login path is retried like a read (:class:`~agupshup.retry.RetryPolicy`): faults on
   ``getChallenge`` by the client's call path, and a ``login`` whose outcome is unknown is redone
-  here with a fresh challenge (the old one is spent whatever happened).
+  here with a fresh challenge (the old one is spent whatever happened). A challenge whose login
+  could not be sent (quota, deadline, 113) is kept for the next login, so its call is not lost.
 * A token idle longer than ``idle_timeout`` is dropped before use (the server would refuse it,
   and that refusal would waste a call); the server's token-invalid code drops it too.
 * Terminal login failures (wrong password, not activated, disabled, bad phone or country
@@ -35,6 +36,7 @@ from typing import Protocol, TypeVar
 from agupshup import errors as E
 from agupshup import wire
 from agupshup.clock import Clock
+from agupshup.models import Challenge
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.tokenstore import MemoryTokenStore
 from agupshup.wire import validate
@@ -78,6 +80,15 @@ _TRANSIENT: tuple[type[E.GupshupError], ...] = (
 )
 #: How often a caller may move on to a login of its own after joining ones that gave up.
 _JOINS = 3
+#: A login that raised one of these was not sent: its challenge is unspent.
+_UNSENT: tuple[type[E.GupshupError], ...] = (
+    E.QuotaExhausted,
+    E.ThrottleLimitExceeded,
+    E.LedgerError,
+    E.Closed,
+)
+#: Seconds an unspent challenge is kept for the next login (the server keeps it 5 minutes).
+_SPARE_LIFE = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +159,7 @@ class Session:
         self._retry = retry or RetryPolicy()
         self._inflight: asyncio.Future[str] | None = None
         self._inflight_deadline: float | None = None
+        self._spare: tuple[Challenge, float] | None = None
         self._failures = 0
         self._open_until = 0.0
         self._terminal: E.GupshupError | None = None
@@ -289,11 +301,19 @@ class Session:
         started = self._clock.monotonic()
         attempt = 0
         while True:
-            # A read: the call path retries its faults itself.
-            challenge = await call(wire.get_challenge(), None, deadline)
+            challenge, fetched, kept = await self._challenge(call, deadline)
             request = wire.login(creds.phone, creds.password, challenge, creds.country_code)
             try:
                 token = await call(request, None, deadline)
+            except _UNSENT:
+                # The login never ran, so its challenge is still alive: the next login uses it.
+                self._spare = (challenge, fetched)
+                raise
+            except E.WrongPassword:
+                # A kept challenge may have expired early: only a fresh one's 121 is conclusive.
+                if not kept:
+                    raise
+                continue
             except RETRYABLE as exc:
                 # The outcome is unknown and the challenge spent: start again from a new one.
                 await self._back_off(exc, attempt, started, deadline)
@@ -302,6 +322,18 @@ class Session:
             self.logins += 1
             log.info("logged in as %s", creds.phone)
             return token
+
+    async def _challenge(
+        self, call: Call, deadline: float | None
+    ) -> tuple[Challenge, float, bool]:
+        """A challenge, when it was fetched, and whether it was kept from a login that could
+        not be sent (so that the call it cost is not lost)."""
+        spare, self._spare = self._spare, None
+        if spare is not None and self._clock.monotonic() - spare[1] < _SPARE_LIFE:
+            return spare[0], spare[1], True
+        # A read: the call path retries its faults itself.
+        challenge = await call(wire.get_challenge(), None, deadline)
+        return challenge, self._clock.monotonic(), False
 
     async def _back_off(
         self, fault: E.GupshupError, attempt: int, started: float, deadline: float | None

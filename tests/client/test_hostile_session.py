@@ -18,6 +18,7 @@ from agupshup import (
     InvalidRequest,
     InvalidToken,
     QuotaExhausted,
+    WrongPassword,
     wire,
 )
 from agupshup.emulator import FaultSpec, ThrottleConfig
@@ -150,8 +151,12 @@ async def test_implicit_login_respects_max_wait(gupshup_server: Any) -> None:
         with pytest.raises(QuotaExhausted):
             await client.get_my_groups(max_wait=5)
         assert clock.monotonic() < 5  # refused at once, not after a wait
+        assert gupshup_server.emulator.calls["users.login"] == 0
+        await clock.sleep(60)
+        assert await client.get_my_groups()  # the unspent challenge is used: no call lost
     await scheduler.aclose()
-    assert gupshup_server.emulator.calls["users.login"] == 0
+    assert gupshup_server.emulator.calls["users.getchallenge"] == 1
+    assert gupshup_server.emulator.calls["users.login"] == 1
 
 
 @pytest.mark.gupshup(throttle=OFF)
@@ -208,6 +213,29 @@ async def test_a_waiter_with_more_time_logs_in_after_a_hasty_login_gave_up() -> 
         await hasty
     assert await patient == "tok"
     assert calls == [1.0, None]
+
+
+async def test_a_kept_challenge_refused_as_spent_is_replaced_once() -> None:
+    """A challenge kept from an unsent login may have expired early on the server (121)."""
+    fetched: list[str] = []
+    logins: list[str] = []
+
+    async def call(request: Req, token: str | None, deadline: float | None = None) -> Any:
+        if request.spec.name == "users.getChallenge":
+            fetched.append(f"c{len(fetched)}")
+            return Challenge(salt="s", challenge=fetched[-1])
+        logins.append(dict(request.params)["challenge"])
+        if len(logins) == 1:
+            raise QuotaExhausted("minute", 60.0)
+        if len(logins) == 2:
+            raise WrongPassword(request.spec.name, 121, "spent")
+        return "tok"
+
+    session = Session(Credentials(DEMO_PHONE, "pw"), clock=FakeClock())
+    with pytest.raises(QuotaExhausted):
+        await session.token(call)
+    assert await session.token(call) == "tok"
+    assert logins == ["c0", "c0", "c1"]  # kept, refused as spent, then a fresh one
 
 
 def test_errors_stay_in_the_tree() -> None:
