@@ -4,14 +4,15 @@ The whole tree, in one place::
 
     GupshupError                       base of everything below
     ├── ValidationError (ValueError)   refused locally: nothing was sent
-    ├── QuotaExhausted                 the scheduler would not admit the call within max_wait:
-    │                                  nothing was sent; names the window and when it frees
-    │   └── DeadlineExceeded              max_wait (a deadline for the whole call) passed while
-    │                                     waiting for a login or a back-off; this attempt was
-    │                                     not sent
+    ├── QuotaExhausted                 the scheduler would not admit a request before the call's
+    │                                  deadline (max_wait): it was not sent; names the window
+    │                                  and when it frees
+    │   └── DeadlineExceeded              the deadline passed while the call waited for a login
+    │                                     another call started; nothing more was sent
     ├── OutcomeUnknown                 a write may or may not have been stored, and reading
     │                                  the group could not tell; carries the group and text
-    ├── CircuitOpen                    repeated login failures; no call sent until it closes
+    ├── CircuitOpen                    repeated login refusals (faults never count); no call
+    │                                  sent until it closes
     ├── Closed (RuntimeError)          the client or its scheduler was closed; nothing sent
     ├── LedgerError                    a shared throttle ledger (SQLite, Redis) failed;
     │                                  nothing sent; ``__cause__`` is the backend's error
@@ -135,9 +136,9 @@ class QuotaExhausted(GupshupError):
 
 
 class DeadlineExceeded(QuotaExhausted):
-    """The call's deadline (``max_wait``) passed before its next request could start: while
-    waiting for a login in progress, or before a back-off ended. That request was not sent.
-    ``free_at`` is the deadline; ``window`` is ``"deadline"``."""
+    """The call's deadline (``max_wait``) passed while it waited for a login another call had
+    started; nothing more was sent for it. ``free_at`` is the deadline; ``window`` is
+    ``"deadline"``."""
 
     def __init__(self, deadline: float, waited: float = 0.0) -> None:
         self.window = "deadline"
