@@ -22,7 +22,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Literal, Protocol, Self, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
@@ -230,9 +230,9 @@ class Client(StreamsMixin):
         while True:
             token = None
             if request.needs_token:
-                token = await self.session.token(self._session_call, deadline)
+                token = await self.session.use(self._session_call, deadline)
             try:
-                response = await self._send_response(request, token, self._left(deadline))
+                response = await self._send_using(request, token, deadline)
             except E.InvalidToken:
                 await self._token_refused(request, token, state)
             except E.ThrottleLimitExceeded:
@@ -246,9 +246,24 @@ class Client(StreamsMixin):
             except RETRYABLE as exc:
                 await self._back_off(request, exc, state, deadline)
             else:
-                if token is not None:
-                    self.session.worked()
                 return response
+
+    async def _send_using(
+        self, request: wire.Request[T], token: str | None, deadline: float | None
+    ) -> wire.Response[T]:
+        """Send with ``token`` from :meth:`Session.use`, and give it back with the outcome."""
+        if token is None:
+            return await self._send_response(request, None, self._left(deadline))
+        outcome: Literal["ok", "refused", "fault"] = "fault"
+        try:
+            response = await self._send_response(request, token, self._left(deadline))
+            outcome = "ok"
+        except E.InvalidToken:
+            outcome = "refused"
+            raise
+        finally:
+            self.session.release(token, outcome)
+        return response
 
     async def _token_refused(
         self, request: wire.Request[T], token: str | None, state: _Attempts

@@ -31,7 +31,7 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
@@ -87,6 +87,8 @@ _UNSENT: tuple[type[E.GupshupError], ...] = (
     E.LedgerError,
     E.Closed,
 )
+#: How often a caller waits for the uses of a token to come back before using it anyway.
+_USE_WAITS = 64
 #: Seconds an unspent challenge is kept for the next login (the server keeps it 5 minutes).
 _SPARE_LIFE = 120.0
 
@@ -160,6 +162,11 @@ class Session:
         self._inflight: asyncio.Future[str] | None = None
         self._inflight_deadline: float | None = None
         self._spare: tuple[Challenge, float] | None = None
+        #: Uses a token is known to survive (learned when one dies); None: no limit known.
+        self._life: int | None = None
+        #: Uses of the current token: handed out, not yet given back, and succeeded.
+        self._handed = self._in_use = self._worked = 0
+        self._changed = asyncio.Event()
         self._failures = 0
         self._open_until = 0.0
         self._terminal: E.GupshupError | None = None
@@ -180,18 +187,65 @@ class Session:
             log.info("token idle for %.0fs; logging in again before use", now - self._last_used)
             await self.invalidate(self._token)
         if self._token is None:
-            self._token = await self._shared_login(call, deadline)
+            token = await self._shared_login(call, deadline)
+            if self._token != token:
+                self._token = token
+                self._handed = self._in_use = self._worked = 0
         self._last_used = self._clock.monotonic()
         return self._token
 
-    def worked(self) -> None:
-        """A call succeeded with the token it was given."""
-        self.served += 1
+    async def use(self, call: Call, deadline: float | None = None) -> str:
+        """A token for one call, to be given back with :meth:`release` whatever happens.
+
+        Once a token has died after serving ``n`` calls, later tokens are handed out ``n``
+        times at once; one more use (a probe) goes only when those have all come back without
+        a refusal. So tokens that die after a few uses cost one refused call each, not one per
+        concurrent caller; a probe that succeeds doubles the guess."""
+        for wait in range(_USE_WAITS):
+            token = await self.token(call, deadline)
+            if not self._spent() or wait + 1 == _USE_WAITS:
+                break
+            await self._within(asyncio.ensure_future(self._changed.wait()), deadline)
+        self._handed += 1
+        self._in_use += 1
+        return token
+
+    def release(self, token: str, outcome: Literal["ok", "refused", "fault"]) -> None:
+        """The call given ``token`` by :meth:`use` is over. A refusal retires the token at
+        once, so that no waiter is handed it as a probe."""
+        if outcome == "ok":
+            self.served += 1
+        if token != self._token:
+            return
+        self._in_use -= 1
+        if outcome == "ok":
+            self._worked += 1
+            if self._life is not None and self._worked > self._life:
+                # The tokens live longer than learned: double, to regain concurrency quickly.
+                self._life = 2 * self._worked
+        elif outcome == "refused":
+            self._retire(learn=True)
+        self._notify()
+
+    def _spent(self) -> bool:
+        life = self._life
+        return life is not None and self._handed >= life and self._in_use > 0
+
+    def _retire(self, *, learn: bool) -> None:
+        if learn and self._worked:
+            self._life = self._worked
+        self._token = None
+        self._handed = self._in_use = self._worked = 0
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def invalidate(self, token: str) -> None:
         """The server refused ``token``: forget it (unless a newer one replaced it already)."""
         if self._token == token:
-            self._token = None
+            self._retire(learn=False)
+            self._notify()
         await self._store.discard(self._key, token)
 
     async def close(self, call: Call) -> None:
@@ -207,9 +261,11 @@ class Session:
 
     async def logout(self, call: Call) -> None:
         """End the session on the server. Idempotent; never raises for a dead token."""
-        token, self._token = self._token, None
+        token = self._token
         if token is None:
             return
+        self._retire(learn=False)
+        self._notify()
         await self._store.discard(self._key, token)
         try:
             await call(wire.logout(), token)
@@ -227,8 +283,9 @@ class Session:
             assert theirs is not None
             try:
                 # Our own login keeps to our deadline by itself (nothing starts after it);
-                # one started by another caller may not.
-                return await self._join(theirs, None if mine else deadline)
+                # one started by another caller may not. Shielded: one waiter giving up must
+                # not cancel the login the others wait on.
+                return await self._within(asyncio.shield(theirs), None if mine else deadline)
             except E.QuotaExhausted:
                 # The login gave up on its starter's deadline; ours may leave it more time.
                 if mine or joins + 1 == _JOINS or not self._outlasts(deadline, their_deadline):
@@ -240,22 +297,22 @@ class Session:
             return theirs is not None
         return theirs is not None and mine > theirs and self._clock.monotonic() < mine
 
-    async def _join(self, login: asyncio.Future[str], deadline: float | None) -> str:
-        # Shielded: one waiter's cancellation or deadline must not cancel the login the
-        # others wait on.
-        shielded = asyncio.shield(login)
+    async def _within(self, waiting: asyncio.Future[T], deadline: float | None) -> T:
+        """``waiting``'s result, or :class:`~agupshup.errors.DeadlineExceeded` once
+        ``deadline`` passes (``waiting`` is then cancelled: pass a shield to keep it)."""
         if deadline is None:
-            return await shielded
+            return await waiting
         since = self._clock.monotonic()
         timer = asyncio.ensure_future(self._clock.sleep(deadline - since))
         try:
-            await asyncio.wait((shielded, timer), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((waiting, timer), return_when=asyncio.FIRST_COMPLETED)
         finally:
             timer.cancel()
-        if not shielded.done():
-            shielded.cancel()
+            if not waiting.done():
+                waiting.cancel()
+        if waiting.cancelled():
             raise E.DeadlineExceeded(deadline, self._clock.monotonic() - since)
-        return shielded.result()
+        return waiting.result()
 
     async def _login(self, call: Call, deadline: float | None) -> str:
         self._check_circuit()

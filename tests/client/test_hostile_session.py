@@ -54,10 +54,25 @@ async def test_tokens_dying_after_five_uses_never_reach_fifty_callers(gupshup_se
     async with _client(gupshup_server) as client:
         outcomes = await _fifty_token_calls(client)
         logins = client.session.logins
+    calls = gupshup_server.emulator.calls
     assert outcomes == {"ok": 50}
     assert logins >= 10  # each token served at most five calls
     # Single-flight: one challenge and one login per token, never one per refused caller.
-    assert gupshup_server.emulator.calls["users.login"] == logins
+    assert calls["users.login"] == logins
+    # The first token's death teaches its life: later tokens cost one refused call each,
+    # not one per waiting caller (45 + 40 + ... + 5 = 225 refusals without).
+    assert calls["users.getmygroups"] <= 50 + 45 + 2 * logins
+
+
+@pytest.mark.gupshup(throttle=OFF, token_uses=1)
+async def test_tokens_that_outlive_the_learned_life_are_used_fully(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    async with _client(gupshup_server) as client:
+        assert await _fifty_token_calls(client) == {"ok": 50}  # learns: one use per token
+        emulator.sessions.token_uses = None
+        emulator.reset_counts()
+        assert await _fifty_token_calls(client) == {"ok": 50}
+    assert emulator.calls["users.getmygroups"] == 50  # no waste
 
 
 @pytest.mark.gupshup(throttle=OFF, token_uses=5)
