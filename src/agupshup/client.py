@@ -5,9 +5,13 @@ Rules this module enforces:
 * Every call takes the same path — build (validate) → token → admit → send → decode → learn —
   in :meth:`Client._call`; methods only build their request and shape the result.
 * The scheduler admits every call that leaves, retries and logins included.
-* Reads are retried after faults by :class:`~agupshup.retry.RetryPolicy`; a dead token causes
-  one re-login and one resend; writes whose outcome is unknown are resolved, not resent
-  blindly (see :meth:`Client.post_message`).
+* Reads, and the login path, are retried after faults by :class:`~agupshup.retry.RetryPolicy`;
+  a dead token is replaced (one login for all concurrent callers) and the call resent, as long
+  as fresh tokens work (never an :class:`~agupshup.errors.InvalidToken` while a login can
+  succeed); writes whose outcome is unknown are resolved, not resent blindly, and never
+  reported refused once stored (see :meth:`Client.post_message`).
+* ``max_wait`` is a deadline for the whole call: throttle waits, the implicit login, retries
+  and back-offs included. Nothing starts after it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Literal, Protocol, Self, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
@@ -89,15 +93,35 @@ class _Unthrottled:
         return []
 
 
+class _NotReached(Exception):
+    """The head of a group was read as far as allowed without reaching a bound."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Attempts:
+    """What one call has met so far on its way to an answer."""
+
+    policy: RetryPolicy
+    started: float = 0.0
+    attempt: int = 0
+    throttled: int = 0
+    #: Token refusals in all, and in a row without any call succeeding in between.
+    refusals: int = 0
+    idle: int = 0
+    #: :attr:`Session.served` when this call last met a dead token.
+    served: int = -1
+
+
 class Client(StreamsMixin):
     """An asyncio client for the GupShup Stream and Group API.
 
     ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
     happens on the first call that needs a token; leaving the block logs out.
 
-    Every call method takes ``max_wait=``: the seconds it may wait for the throttle. A call that
-    cannot be admitted in that time raises :class:`~agupshup.errors.QuotaExhausted` before
-    anything is sent.
+    Every call method takes ``max_wait=``: a deadline, in seconds, for the whole call (throttle
+    waits, an implicit login, retries and back-offs). A request that cannot start within it is
+    not sent: the call raises :class:`~agupshup.errors.QuotaExhausted` (or its subclass
+    :class:`~agupshup.errors.DeadlineExceeded`), or the last fault when a retry would not fit.
     """
 
     def __init__(
@@ -136,7 +160,7 @@ class Client(StreamsMixin):
             self.base_url, clock, throttle, windows, ledger
         )
         self.session = Session(
-            credentials, clock=self.clock, scope=self.base_url, store=token_store
+            credentials, clock=self.clock, scope=self.base_url, store=token_store, retry=self.retry
         )
         self._closed = False
         #: group → the text of this client's last post there (the server refuses repeats).
@@ -163,7 +187,7 @@ class Client(StreamsMixin):
             return
         self._closed = True
         try:
-            await self.session.close(self._send)
+            await self.session.close(self._session_call)
         finally:
             await self._transport.aclose()
 
@@ -177,51 +201,120 @@ class Client(StreamsMixin):
     # -- the call path ----------------------------------------------------------------------
 
     async def _call(self, request: wire.Request[T], *, max_wait: float | None = None) -> T:
-        return (await self._execute(request, max_wait=max_wait)).result
+        return await self._call_until(request, self._deadline(max_wait))
+
+    async def _call_until(self, request: wire.Request[T], deadline: float | None) -> T:
+        return (await self._until(request, deadline)).result
 
     async def _execute(
         self, request: wire.Request[T], *, max_wait: float | None = None
     ) -> wire.Response[T]:
+        return await self._until(request, self._deadline(max_wait))
+
+    def _deadline(self, max_wait: float | None) -> float | None:
+        return None if max_wait is None else self.clock.monotonic() + max_wait
+
+    def _left(self, deadline: float | None) -> float | None:
+        return None if deadline is None else max(0.0, deadline - self.clock.monotonic())
+
+    async def _until(
+        self, request: wire.Request[T], deadline: float | None
+    ) -> wire.Response[T]:
+        """Send ``request`` until it has an answer, starting nothing after ``deadline``."""
         if self._closed:
             # A straggler (a follower outliving the block) must not reopen the pool.
             raise E.Closed("the client is closed")
         # A write is never resent after a fault, but a 113 proves it did not run.
-        policy = self.retry if request.spec.idempotent else self._write_policy
-        started = self.clock.monotonic()
-        attempt = throttled = 0
-        relogged = False
+        state = _Attempts(self.retry if request.spec.idempotent else self._write_policy)
+        state.started = self.clock.monotonic()
         while True:
-            token = await self.session.token(self._send) if request.needs_token else None
+            token = None
+            if request.needs_token:
+                token = await self.session.use(self._session_call, deadline)
             try:
-                return await self._send_response(request, token, max_wait)
+                response = await self._send_using(request, token, deadline)
             except E.InvalidToken:
-                if token is None or relogged:
-                    raise
-                log.info("%s: token refused; logging in again once", request.spec.name)
-                await self.session.invalidate(token)
-                relogged = True
+                await self._token_refused(request, token, state)
             except E.ThrottleLimitExceeded:
-                throttled += 1
+                state.throttled += 1
                 # 113 means "not executed": a scheduler now holds the resend until rollover;
                 # without one, resending would be blind.
-                if throttled > policy.throttle_attempts or isinstance(self.scheduler, _Unthrottled):
+                if state.throttled > state.policy.throttle_attempts or isinstance(
+                    self.scheduler, _Unthrottled
+                ):
                     raise
             except RETRYABLE as exc:
-                delay = policy.delay(attempt, self.clock.monotonic() - started)
-                if delay is None:
-                    raise
-                attempt += 1
-                log.info(
-                    "%s: %s; retry %d in %.2fs",
-                    request.spec.name,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                )
-                await self.clock.sleep(delay)
+                await self._back_off(request, exc, state, deadline)
+            else:
+                return response
 
-    async def _send(self, request: wire.Request[T], token: str | None) -> T:
-        return (await self._send_response(request, token, None)).result
+    async def _send_using(
+        self, request: wire.Request[T], token: str | None, deadline: float | None
+    ) -> wire.Response[T]:
+        """Send with ``token`` from :meth:`Session.use`, and give it back with the outcome."""
+        if token is None:
+            return await self._send_response(request, None, self._left(deadline))
+        outcome: Literal["ok", "refused", "fault"] = "fault"
+        try:
+            response = await self._send_response(request, token, self._left(deadline))
+            outcome = "ok"
+        except E.InvalidToken:
+            outcome = "refused"
+            raise
+        finally:
+            self.session.release(token, outcome)
+        return response
+
+    async def _token_refused(
+        self, request: wire.Request[T], token: str | None, state: _Attempts
+    ) -> None:
+        """Re-raise the refusal unless a new token may still work (the current exception)."""
+        if token is None:
+            raise
+        state.refusals += 1
+        # Progress: some call succeeded since this one last met a dead token, so the tokens
+        # work and this one was only unlucky (tokens that die after a few uses, shared by
+        # many concurrent calls). Without progress, a fresh token is tried only a few times.
+        state.idle = 0 if self.session.served != state.served else state.idle + 1
+        state.served = self.session.served
+        policy = state.policy
+        if state.idle > policy.relogins or state.refusals > policy.token_refusals:
+            raise
+        log.info("%s: token refused; trying a fresh one", request.spec.name)
+        # Only the token this call saw fail is dropped: a fresher one is simply used.
+        await self.session.invalidate(token)
+
+    async def _back_off(
+        self,
+        request: wire.Request[T],
+        fault: E.GupshupError,
+        state: _Attempts,
+        deadline: float | None,
+    ) -> None:
+        """Wait before resending after ``fault``, or re-raise it if the policy or the
+        deadline leaves no further attempt."""
+        elapsed = self.clock.monotonic() - state.started
+        delay = state.policy.delay(state.attempt, elapsed, left=self._left(deadline))
+        if delay is None:
+            raise fault
+        state.attempt += 1
+        log.info(
+            "%s: %s; retry %d in %.2fs",
+            request.spec.name,
+            type(fault).__name__,
+            state.attempt,
+            delay,
+        )
+        await self.clock.sleep(delay)
+
+    async def _session_call(
+        self, request: wire.Request[T], token: str | None, deadline: float | None = None
+    ) -> T:
+        """The call path of the session's own calls: login steps are retried like any call
+        (they carry no token); logout goes once, as a failed one just lets the token expire."""
+        if token is not None:
+            return (await self._send_response(request, token, self._left(deadline))).result
+        return await self._call_until(request, deadline)
 
     async def _send_response(
         self, request: wire.Request[T], token: str | None, max_wait: float | None
@@ -300,11 +393,11 @@ class Client(StreamsMixin):
 
     async def login(self) -> None:
         """``users.login``, now rather than lazily on the first call that needs it."""
-        await self.session.token(self._send)
+        await self.session.token(self._session_call)
 
     async def logout(self) -> None:
         """``users.logout``. Idempotent; a dead token is not an error."""
-        await self.session.logout(self._send)
+        await self.session.logout(self._session_call)
 
     async def get_my_groups(
         self, start: int = 0, count: int = 30, *, max_wait: float | None = None
@@ -329,58 +422,102 @@ class Client(StreamsMixin):
     async def post_message(self, group: str, text: str, *, max_wait: float | None = None) -> int:
         """``groups.postMessage``: post ``text`` to a group the user owns; the new id.
 
-        Delivered once, never twice. When the outcome is unknown (a timeout or a broken
-        answer after the request left), the post is resent: the server refuses a text equal
-        to the user's previous post to that group (128), so a 128 proves an earlier attempt
-        landed, and its id is then read from the group's head. Posts to one group are
-        serialised within a client, so that "previous post" is always this one. A post refused
-        with 113 or 129 did not run and is simply sent again.
+        Delivered once, never twice, and never reported refused once stored. When the outcome
+        is unknown (a timeout or a broken answer after the request left), the post is resent:
+        the server refuses a text equal to the user's previous post to that group (128), so a
+        resend can never store it twice. Posts to one group are serialised within a client, so
+        that "previous post" is always this one. If the resend is refused (128, but also 127,
+        113 …) or cannot be sent, the group's head is read back to before the first attempt:
+        the post found there is reported with its id; a post proven absent gets the resend's
+        refusal; anything else raises :class:`~agupshup.errors.OutcomeUnknown`.
         """
         request = wire.post_message(group, text)
         name = request.params[0][1].lower()  # the server matches group names in any case
+        deadline = self._deadline(max_wait)
         async with self._post_locks.setdefault(name, asyncio.Lock()):
             if self._last_post.get(name) == text:
                 raise E.ValidationError(
                     request.spec.name, "text", "same text as your previous post here (128)"
                 )
+            # Taken before admission, so that it is surely earlier than the post, if stored.
+            sent = self.clock.monotonic()
             try:
-                post_id = await self._call(request, max_wait=max_wait)
+                post_id = await self._call_until(request, deadline)
             except (E.TransportError, E.ServerError) as exc:
                 if isinstance(exc, E.TransportError) and not exc.maybe_sent:
                     raise
-                post_id = await self._resolve_post(request, exc)
+                post_id = await self._resolve_post(request, exc, sent, deadline)
             self._last_post[name] = text
             return post_id
 
-    async def _resolve_post(self, request: wire.Request[int], fault: E.GupshupError) -> int:
-        group, text = request.params[0][1], request.params[1][1]
+    async def _resolve_post(
+        self,
+        request: wire.Request[int],
+        fault: E.GupshupError,
+        sent: float,
+        deadline: float | None,
+    ) -> int:
+        group = request.params[0][1]
         started = self.clock.monotonic()
         for attempt in range(self.retry.resolve_attempts):
             log.warning("postMessage to %s: %s; resending (%d)", group, fault, attempt + 1)
             try:
-                return await self._call(request)
-            except E.DuplicateMessage as dup:
-                found = await self._find_own_post(group, text)
-                if found is None:
-                    raise E.DuplicateMessage(
-                        request.spec.name, 128, "delivered earlier; its id is not in the head"
-                    ) from dup
-                return found
+                return await self._call_until(request, deadline)
             except (E.TransportError, E.ServerError) as exc:
                 fault = exc
+            except E.GupshupError as refusal:
+                return await self._settle_post(request, refusal, sent, deadline)
             elapsed = self.clock.monotonic() - started
-            delay = self.retry.delay(attempt, elapsed, self.retry.resolve_attempts)
+            left = self._left(deadline)
+            delay = self.retry.delay(attempt, elapsed, self.retry.resolve_attempts, left)
             if delay is None:
                 break
             await self.clock.sleep(delay)
-        raise fault
+        return await self._settle_post(request, fault, sent, deadline)
 
-    async def _find_own_post(self, group: str, text: str) -> int | None:
+    async def _settle_post(
+        self,
+        request: wire.Request[int],
+        refusal: E.GupshupError,
+        sent: float,
+        deadline: float | None,
+    ) -> int:
+        """The id of the stored post, read from the group; else ``refusal`` if the post is
+        proven absent, else :class:`~agupshup.errors.OutcomeUnknown`."""
+        group, text = request.params[0][1], request.params[1][1]
         try:
-            head = await self.get_stream(group)
-        except E.APIError:  # a private group has no readable stream
-            return None
-        return next((m.id for m in head if m.text == text), None)
+            found = await self._find_own_post(group, text, sent, deadline)
+        except (E.GupshupError, _NotReached) as exc:
+            reason = f"{exc} (the resend met: {type(refusal).__name__})"
+            raise E.OutcomeUnknown(request.spec.name, group, text, reason) from exc
+        if found is None:
+            raise refusal
+        return found
+
+    async def _find_own_post(
+        self, group: str, text: str, sent: float, deadline: float | None
+    ) -> int | None:
+        """The id of ``text`` in ``group`` if posted since ``sent`` (``Clock.monotonic()``),
+        or None once the head is read back to messages older than that.
+
+        The bound is taken on the server's clock, so that no skew between client and server
+        clocks matters: the post, if stored, is at most ``elapsed`` seconds older than the
+        newest message of the first page (which is no newer than the server's now), where
+        ``elapsed`` is how long before the end of that read, on this client's clock, the first
+        attempt left; ``clock_tolerance`` covers steps of the server's clock."""
+        pages = self.retry.resolve_pages
+        bound: int | None = None
+        for page in range(pages):
+            messages = await self._call_until(wire.get_stream(group, page * 15, 15), deadline)
+            if bound is None:
+                slack = self.clock.monotonic() - sent + self.retry.clock_tolerance
+                bound = (messages[0].timestamp if messages else 0) - int(slack * 1000)
+            hit = next((m.id for m in messages if m.text == text and m.timestamp >= bound), None)
+            if hit is not None:
+                return hit
+            if len(messages) < 15 or messages[-1].timestamp < bound:
+                return None
+        raise _NotReached(f"not among the {pages * 15} newest messages of {group!r}")
 
     async def post_reply(
         self, text: str, group: str | None = None, *, max_wait: float | None = None

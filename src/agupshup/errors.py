@@ -4,9 +4,15 @@ The whole tree, in one place::
 
     GupshupError                       base of everything below
     ├── ValidationError (ValueError)   refused locally: nothing was sent
-    ├── QuotaExhausted                 the scheduler would not admit the call within max_wait:
-    │                                  nothing was sent; names the window and when it frees
-    ├── CircuitOpen                    repeated login failures; no call sent until it closes
+    ├── QuotaExhausted                 the scheduler would not admit a request before the call's
+    │                                  deadline (max_wait): it was not sent; names the window
+    │                                  and when it frees
+    │   └── DeadlineExceeded              the deadline passed while the call waited for a login
+    │                                     another call started; nothing more was sent
+    ├── OutcomeUnknown                 a write may or may not have been stored, and reading
+    │                                  the group could not tell; carries the group and text
+    ├── CircuitOpen                    repeated login refusals (faults never count); no call
+    │                                  sent until it closes
     ├── Closed (RuntimeError)          the client or its scheduler was closed; nothing sent
     ├── LedgerError                    a shared throttle ledger (SQLite, Redis) failed;
     │                                  nothing sent; ``__cause__`` is the backend's error
@@ -69,6 +75,7 @@ __all__ = [
     "CircuitOpen",
     "Closed",
     "ConnectError",
+    "DeadlineExceeded",
     "DecodeError",
     "DuplicateMessage",
     "GroupDisabled",
@@ -84,6 +91,7 @@ __all__ = [
     "LedgerError",
     "MessageRejected",
     "NotActivated",
+    "OutcomeUnknown",
     "PermissionDenied",
     "PosterThrottled",
     "PrivateGroup",
@@ -125,6 +133,40 @@ class QuotaExhausted(GupshupError):
             f"throttle window {window!r} is full; it frees at t={free_at:.3f} "
             f"(waited {waited:.3f}s)"
         )
+
+
+class DeadlineExceeded(QuotaExhausted):
+    """The call's deadline (``max_wait``) passed while it waited for a login another call had
+    started; nothing more was sent for it. ``free_at`` is the deadline; ``window`` is
+    ``"deadline"``."""
+
+    def __init__(self, deadline: float, waited: float = 0.0) -> None:
+        self.window = "deadline"
+        self.free_at = deadline
+        self.waited = waited
+        GupshupError.__init__(
+            self, f"deadline t={deadline:.3f} passed before the call could go on "
+            f"(waited {waited:.3f}s)"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.free_at, self.waited))
+
+
+class OutcomeUnknown(GupshupError):
+    """A write left, its answer was lost, and reading the group could not tell whether it was
+    stored. Nothing more will be sent for it: look for ``text`` in ``group`` before retrying.
+    ``__cause__`` is the last error met."""
+
+    def __init__(self, method: str, group: str, text: str, reason: str) -> None:
+        self.method = method
+        self.group = group
+        self.text = text
+        self.reason = reason
+        super().__init__(f"{method} to {group!r}: outcome unknown: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.method, self.group, self.text, self.reason))
 
 
 class CircuitOpen(GupshupError):

@@ -8,6 +8,12 @@ Rules this module enforces:
   scheduler, which holds it until the window rolls over.
 * Backoff is exponential with full jitter, bounded both in attempts and in total time; every
   attempt is admitted by the scheduler, so retries are paid from the same budget.
+* The login path (``users.getChallenge``, ``users.login``) is retried like a read; a login whose
+  outcome is unknown is redone with a fresh challenge, since the old one is spent either way.
+* A dead token is replaced as often as other calls make progress with the tokens that follow
+  (``relogins`` bounds the replacements without progress, ``token_refusals`` all of them).
+* Nothing waits past a call's deadline (``max_wait``): a back-off that would end after it is
+  not taken.
 """
 
 from __future__ import annotations
@@ -36,14 +42,32 @@ class RetryPolicy:
     #: How many times a post whose outcome is unknown may be resent to resolve it (safe: the
     #: server's duplicate check, 128, proves an earlier attempt landed).
     resolve_attempts: int = 8
+    #: How many pages (15 messages) of a group's head may be read to find a post whose outcome
+    #: is unknown, before giving up with :class:`~agupshup.errors.OutcomeUnknown`.
+    resolve_pages: int = 20
+    #: Seconds of slack when deciding that a message is older than a post's first attempt: the
+    #: bound is taken on the server's own clock, so this only covers the server's clock steps.
+    clock_tolerance: float = 60.0
+    #: Token refusals a call may meet in a row with no call of this client succeeding between
+    #: them (a server whose fresh tokens never work).
+    relogins: int = 3
+    #: Token refusals a call may meet in all (each costs one call).
+    token_refusals: int = 24
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
-    def delay(self, attempt: int, elapsed: float, attempts: int | None = None) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or None to give up."""
+    def delay(
+        self,
+        attempt: int,
+        elapsed: float,
+        attempts: int | None = None,
+        left: float | None = None,
+    ) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or None to give up (also when the
+        wait would outlast ``left``, the seconds to the call's deadline)."""
         if attempt + 1 >= (self.attempts if attempts is None else attempts):
             return None
         wait = self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
-        if elapsed + wait > self.total:
+        if elapsed + wait > self.total or (left is not None and wait >= left):
             return None
         return wait
 

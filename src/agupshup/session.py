@@ -3,12 +3,19 @@
 Rules this module enforces:
 
 * One login at a time: any number of concurrent callers share one ``getChallenge`` + ``login``.
+  Each waits for it only until its own deadline; a caller whose deadline is later than the one
+  the login ran under starts a login of its own when that one gives up on its deadline.
+* The login path is retried like a read (:class:`~agupshup.retry.RetryPolicy`): faults on
+  ``getChallenge`` by the client's call path, and a ``login`` whose outcome is unknown is redone
+  here with a fresh challenge (the old one is spent whatever happened). A challenge whose login
+  could not be sent (quota, deadline, 113) is kept for the next login, so its call is not lost.
 * A token idle longer than ``idle_timeout`` is dropped before use (the server would refuse it,
   and that refusal would waste a call); the server's token-invalid code drops it too.
 * Terminal login failures (wrong password, not activated, disabled, bad phone or country
   code) are remembered: later callers get the same error without another attempt until
-  ``terminal_cooldown`` has passed. Other failures open a circuit after ``max_failures`` in a
-  row, for ``cooldown`` seconds.
+  ``terminal_cooldown`` has passed. Other refusals of the login open a circuit after
+  ``max_failures`` in a row, for ``cooldown`` seconds; faults (transport errors, 129, 113, a
+  full quota) never count, as they say nothing about the credentials.
 * Secrets never leave: :class:`Credentials` and :class:`Session` reprs hide the password and
   the token, and nothing here logs either.
 
@@ -24,11 +31,13 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
 from agupshup.clock import Clock
+from agupshup.models import Challenge
+from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.tokenstore import MemoryTokenStore
 from agupshup.wire import validate
 
@@ -45,9 +54,12 @@ T = TypeVar("T")
 
 
 class Call(Protocol):
-    """The client's call path: send ``request`` (with ``token``, if any) and decode the result."""
+    """The client's call path: send ``request`` (with ``token``, if any) and decode the result,
+    starting nothing after ``deadline`` (``Clock.monotonic()`` time; None: no deadline)."""
 
-    async def __call__(self, request: wire.Request[T], token: str | None, /) -> T: ...
+    async def __call__(
+        self, request: wire.Request[T], token: str | None, deadline: float | None = None, /
+    ) -> T: ...
 
 
 _TERMINAL = (
@@ -58,6 +70,27 @@ _TERMINAL = (
     E.InvalidPhone,
     E.ValidationError,
 )
+#: Login failures that say nothing about the credentials: they never open the circuit.
+_TRANSIENT: tuple[type[E.GupshupError], ...] = (
+    *RETRYABLE,
+    E.ThrottleLimitExceeded,
+    E.QuotaExhausted,
+    E.LedgerError,
+    E.Closed,
+)
+#: How often a caller may move on to a login of its own after joining ones that gave up.
+_JOINS = 3
+#: A login that raised one of these was not sent: its challenge is unspent.
+_UNSENT: tuple[type[E.GupshupError], ...] = (
+    E.QuotaExhausted,
+    E.ThrottleLimitExceeded,
+    E.LedgerError,
+    E.Closed,
+)
+#: How often a caller waits for the uses of a token to come back before using it anyway.
+_USE_WAITS = 64
+#: Seconds an unspent challenge is kept for the next login (the server keeps it 5 minutes).
+_SPARE_LIFE = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +125,12 @@ class TokenStore(Protocol):
     def lock(self, key: str) -> AbstractAsyncContextManager[None]: ...
 
 
+def _retrieve(login: asyncio.Future[str]) -> None:
+    """Mark a login's failure as seen: every waiter may have given up on it."""
+    if not login.cancelled():
+        login.exception()
+
+
 class Session:
     """Owns one user's token. ``await session.token(call)`` logs in when needed."""
 
@@ -106,6 +145,7 @@ class Session:
         max_failures: int = 3,
         cooldown: float = 60.0,
         terminal_cooldown: float = 300.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._credentials = credentials
         self._clock = clock
@@ -118,35 +158,102 @@ class Session:
         self._terminal_cooldown = terminal_cooldown
         self._token: str | None = None
         self._last_used = 0.0
+        self._retry = retry or RetryPolicy()
         self._inflight: asyncio.Future[str] | None = None
+        self._inflight_deadline: float | None = None
+        self._spare: tuple[Challenge, float] | None = None
+        #: Uses a token is known to survive (learned when one dies); None: no limit known.
+        self._life: int | None = None
+        #: Uses of the current token: handed out, not yet given back, and succeeded.
+        self._handed = self._in_use = self._worked = 0
+        self._changed = asyncio.Event()
         self._failures = 0
         self._open_until = 0.0
         self._terminal: E.GupshupError | None = None
         self.logins = 0
+        #: Calls that succeeded with a token: how a caller whose token died tells progress
+        #: (others used the tokens) from a server whose fresh tokens never work.
+        self.served = 0
 
     @property
     def logged_in(self) -> bool:
         return self._token is not None
 
-    async def token(self, call: Call) -> str:
-        """A live token, logging in (once, for all concurrent callers) if there is none."""
+    async def token(self, call: Call, deadline: float | None = None) -> str:
+        """A live token, logging in (once, for all concurrent callers) if there is none.
+        Raises :class:`~agupshup.errors.DeadlineExceeded` if none is ready by ``deadline``."""
         now = self._clock.monotonic()
         if self._token is not None and now - self._last_used > self._idle_timeout:
             log.info("token idle for %.0fs; logging in again before use", now - self._last_used)
             await self.invalidate(self._token)
         if self._token is None:
-            self._token = await self._shared_login(call)
+            token = await self._shared_login(call, deadline)
+            if self._token != token:
+                self._token = token
+                self._handed = self._in_use = self._worked = 0
         self._last_used = self._clock.monotonic()
         return self._token
+
+    async def use(self, call: Call, deadline: float | None = None) -> str:
+        """A token for one call, to be given back with :meth:`release` whatever happens.
+
+        Once a token has died after serving ``n`` calls, later tokens are handed out ``n``
+        times at once; one more use (a probe) goes only when those have all come back without
+        a refusal. So tokens that die after a few uses cost one refused call each, not one per
+        concurrent caller; a probe that succeeds doubles the guess."""
+        for wait in range(_USE_WAITS):
+            token = await self.token(call, deadline)
+            if not self._spent() or wait + 1 == _USE_WAITS:
+                break
+            await self._within(asyncio.ensure_future(self._changed.wait()), deadline)
+        self._handed += 1
+        self._in_use += 1
+        return token
+
+    def release(self, token: str, outcome: Literal["ok", "refused", "fault"]) -> None:
+        """The call given ``token`` by :meth:`use` is over. A refusal retires the token at
+        once, so that no waiter is handed it as a probe."""
+        if outcome == "ok":
+            self.served += 1
+        if token != self._token:
+            return
+        self._in_use -= 1
+        if outcome == "ok":
+            self._worked += 1
+            if self._life is not None and self._worked > self._life:
+                # The tokens live longer than learned: double, to regain concurrency quickly.
+                self._life = 2 * self._worked
+        elif outcome == "refused":
+            self._retire(learn=True)
+        self._notify()
+
+    def _spent(self) -> bool:
+        life = self._life
+        return life is not None and self._handed >= life and self._in_use > 0
+
+    def _retire(self, *, learn: bool) -> None:
+        if learn and self._worked:
+            self._life = self._worked
+        self._token = None
+        self._handed = self._in_use = self._worked = 0
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def invalidate(self, token: str) -> None:
         """The server refused ``token``: forget it (unless a newer one replaced it already)."""
         if self._token == token:
-            self._token = None
+            self._retire(learn=False)
+            self._notify()
         await self._store.discard(self._key, token)
 
     async def close(self, call: Call) -> None:
         """The client is closing: log out, unless other processes share the token."""
+        login = self._inflight
+        if login is not None and not login.done():
+            login.cancel()
+            await asyncio.gather(login, return_exceptions=True)
         if self._store.shared:
             self._token = None
             return
@@ -154,22 +261,60 @@ class Session:
 
     async def logout(self, call: Call) -> None:
         """End the session on the server. Idempotent; never raises for a dead token."""
-        token, self._token = self._token, None
+        token = self._token
         if token is None:
             return
+        self._retire(learn=False)
+        self._notify()
         await self._store.discard(self._key, token)
         try:
             await call(wire.logout(), token)
         except (E.APIError, E.TransportError) as exc:
             log.info("logout failed (%s); the token will expire by itself", type(exc).__name__)
 
-    async def _shared_login(self, call: Call) -> str:
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._login(call))
-        # Shielded: one waiter's cancellation must not cancel the login the others wait on.
-        return await asyncio.shield(self._inflight)
+    async def _shared_login(self, call: Call, deadline: float | None) -> str:
+        for joins in range(_JOINS):
+            mine = self._inflight is None or self._inflight.done()
+            if mine:
+                self._inflight = asyncio.ensure_future(self._login(call, deadline))
+                self._inflight.add_done_callback(_retrieve)
+                self._inflight_deadline = deadline
+            theirs, their_deadline = self._inflight, self._inflight_deadline
+            assert theirs is not None
+            try:
+                # Our own login keeps to our deadline by itself (nothing starts after it);
+                # one started by another caller may not. Shielded: one waiter giving up must
+                # not cancel the login the others wait on.
+                return await self._within(asyncio.shield(theirs), None if mine else deadline)
+            except E.QuotaExhausted:
+                # The login gave up on its starter's deadline; ours may leave it more time.
+                if mine or joins + 1 == _JOINS or not self._outlasts(deadline, their_deadline):
+                    raise
+        raise AssertionError("unreachable")
 
-    async def _login(self, call: Call) -> str:
+    def _outlasts(self, mine: float | None, theirs: float | None) -> bool:
+        if mine is None:
+            return theirs is not None
+        return theirs is not None and mine > theirs and self._clock.monotonic() < mine
+
+    async def _within(self, waiting: asyncio.Future[T], deadline: float | None) -> T:
+        """``waiting``'s result, or :class:`~agupshup.errors.DeadlineExceeded` once
+        ``deadline`` passes (``waiting`` is then cancelled: pass a shield to keep it)."""
+        if deadline is None:
+            return await waiting
+        since = self._clock.monotonic()
+        timer = asyncio.ensure_future(self._clock.sleep(deadline - since))
+        try:
+            await asyncio.wait((waiting, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not waiting.done():
+                waiting.cancel()
+        if waiting.cancelled():
+            raise E.DeadlineExceeded(deadline, self._clock.monotonic() - since)
+        return waiting.result()
+
+    async def _login(self, call: Call, deadline: float | None) -> str:
         self._check_circuit()
         creds = await self._resolve()
         # Keyed by the account actually used, whichever way its credentials arrived.
@@ -182,18 +327,22 @@ class Session:
             stored = await self._store.load(self._key)
             if stored is not None:
                 return stored
-            token = await self._guarded_login(call, creds)
+            token = await self._guarded_login(call, creds, deadline)
             await self._store.save(self._key, token)
         return token
 
-    async def _guarded_login(self, call: Call, creds: Credentials) -> str:
+    async def _guarded_login(
+        self, call: Call, creds: Credentials, deadline: float | None
+    ) -> str:
         try:
-            token = await self._fresh_login(call, creds)
+            token = await self._fresh_login(call, creds, deadline)
         except _TERMINAL as exc:
             self._terminal = exc
             self._open_until = self._clock.monotonic() + self._terminal_cooldown
             raise
-        except (E.APIError, E.TransportError):
+        except _TRANSIENT:
+            raise
+        except E.APIError:
             self._failures += 1
             if self._failures >= self._max_failures:
                 self._open_until = self._clock.monotonic() + self._cooldown
@@ -201,15 +350,59 @@ class Session:
         self._failures, self._terminal = 0, None
         return token
 
-    async def _fresh_login(self, call: Call, creds: Credentials) -> str:
+    async def _fresh_login(
+        self, call: Call, creds: Credentials, deadline: float | None
+    ) -> str:
         # Check the phone before the challenge, so a typo costs no call at all.
         validate.check_phone(wire.LOGIN.name, creds.phone)
-        challenge = await call(wire.get_challenge(), None)
-        request = wire.login(creds.phone, creds.password, challenge, creds.country_code)
-        token = await call(request, None)
-        self.logins += 1
-        log.info("logged in as %s", creds.phone)
-        return token
+        started = self._clock.monotonic()
+        attempt = 0
+        while True:
+            challenge, fetched, kept = await self._challenge(call, deadline)
+            request = wire.login(creds.phone, creds.password, challenge, creds.country_code)
+            try:
+                token = await call(request, None, deadline)
+            except _UNSENT:
+                # The login never ran, so its challenge is still alive: the next login uses it.
+                self._spare = (challenge, fetched)
+                raise
+            except E.WrongPassword:
+                # A kept challenge may have expired early: only a fresh one's 121 is conclusive.
+                if not kept:
+                    raise
+                continue
+            except RETRYABLE as exc:
+                # The outcome is unknown and the challenge spent: start again from a new one.
+                await self._back_off(exc, attempt, started, deadline)
+                attempt += 1
+                continue
+            self.logins += 1
+            log.info("logged in as %s", creds.phone)
+            return token
+
+    async def _challenge(
+        self, call: Call, deadline: float | None
+    ) -> tuple[Challenge, float, bool]:
+        """A challenge, when it was fetched, and whether it was kept from a login that could
+        not be sent (so that the call it cost is not lost)."""
+        spare, self._spare = self._spare, None
+        if spare is not None and self._clock.monotonic() - spare[1] < _SPARE_LIFE:
+            return spare[0], spare[1], True
+        # A read: the call path retries its faults itself.
+        challenge = await call(wire.get_challenge(), None, deadline)
+        return challenge, self._clock.monotonic(), False
+
+    async def _back_off(
+        self, fault: E.GupshupError, attempt: int, started: float, deadline: float | None
+    ) -> None:
+        """Wait before the next login attempt, or re-raise ``fault`` if there is none."""
+        now = self._clock.monotonic()
+        left = None if deadline is None else deadline - now
+        delay = self._retry.delay(attempt, now - started, left=left)
+        if delay is None:
+            raise fault
+        log.info("login: %s; again with a new challenge in %.2fs", type(fault).__name__, delay)
+        await self._clock.sleep(delay)
 
     def _check_circuit(self) -> None:
         now = self._clock.monotonic()

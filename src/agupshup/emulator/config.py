@@ -39,11 +39,16 @@ class EmulatorConfig:
     fault_seed: int = 0
     faults: tuple[FaultSpec, ...] = ()
     token_idle: float = 1800.0
+    #: A token dies after this many valid uses (``None``: never), as a hostile server's may.
+    token_uses: int | None = None
     challenge_ttl: float = 300.0
     subscription_ttl: float = 86400.0
     #: Poster throttle: ``poster_limit`` stored posts per ``poster_window`` seconds per user.
     poster_limit: int = 5
     poster_window: float = 60.0
+    #: Check the poster throttle (127) before the duplicate check (128), so that resending a
+    #: stored post at the limit gets 127: WIRE.md leaves this order open.
+    poster_before_duplicate: bool = False
     max_text: int = 160
 
     def but(self, **changes: Any) -> EmulatorConfig:

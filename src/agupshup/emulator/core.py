@@ -84,7 +84,11 @@ class Emulator:
             config=config,
             world=world,
             sessions=Sessions(
-                rng, salt, challenge_ttl=config.challenge_ttl, token_idle=config.token_idle
+                rng,
+                salt,
+                challenge_ttl=config.challenge_ttl,
+                token_idle=config.token_idle,
+                token_uses=config.token_uses,
             ),
             subscriptions=Subscriptions(rng, ttl=config.subscription_ttl),
             outbox=Outbox(),

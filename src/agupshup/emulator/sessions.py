@@ -7,7 +7,8 @@ Rules this module enforces:
 * A challenge lives ``challenge_ttl`` emulator seconds and is spent by the first login attempt
   that names it, whatever that attempt's outcome.
 * A token dies at logout, or after ``token_idle`` emulator seconds without a valid use; every
-  valid use restarts that time.
+  valid use restarts that time. With ``token_uses`` set, it also dies after that many valid
+  uses (the next use is refused).
 * Nothing here logs: salts, challenges, rands and tokens never reach a log.
 """
 
@@ -38,12 +39,21 @@ def login_rand(password: str, salt: str, challenge: str) -> str:
 class _Token:
     phone: str
     last_used: float
+    uses: int = 0
 
 
 class Sessions:
     """Challenges and tokens."""
 
-    __slots__ = ("_challenges", "_rng", "_tokens", "challenge_ttl", "salt", "token_idle")
+    __slots__ = (
+        "_challenges",
+        "_rng",
+        "_tokens",
+        "challenge_ttl",
+        "salt",
+        "token_idle",
+        "token_uses",
+    )
 
     def __init__(
         self,
@@ -52,11 +62,15 @@ class Sessions:
         *,
         challenge_ttl: float = 300.0,
         token_idle: float = 1800.0,
+        token_uses: int | None = None,
     ) -> None:
+        if token_uses is not None and token_uses < 1:
+            raise ValueError("token_uses must be at least 1 (or None)")
         self._rng = rng
         self.salt = salt
         self.challenge_ttl = challenge_ttl
         self.token_idle = token_idle
+        self.token_uses = token_uses
         self._challenges: dict[str, float] = {}  # challenge -> expiry
         self._tokens: dict[str, _Token] = {}
 
@@ -90,10 +104,12 @@ class Sessions:
         entry = self._tokens.get(token)
         if entry is None:
             return None
-        if now - entry.last_used >= self.token_idle:
+        worn = self.token_uses is not None and entry.uses >= self.token_uses
+        if worn or now - entry.last_used >= self.token_idle:
             del self._tokens[token]
             return None
         entry.last_used = now
+        entry.uses += 1
         return entry.phone
 
     def logout(self, token: str) -> None:

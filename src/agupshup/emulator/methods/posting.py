@@ -5,7 +5,8 @@ Rules this module enforces:
 * Text checks come before the token: non-ASCII (125), then longer than ``max_text`` (126).
 * ``groups.postMessage``: unknown group (1), token (6), then not the owner (1), disabled (124),
   the same text as the user's previous post to that group (128), the poster throttle (127, with
-  a second ``error`` naming it). Only stored posts count toward the poster throttle.
+  a second ``error`` naming it); ``poster_before_duplicate`` swaps the last two. Only stored
+  posts count toward the poster throttle.
 * ``groups.postReply``: every ``@group`` in the text is a destination (deduplicated, in order);
   none is 1, nothing else in the text is 156. The source is ``groupName`` or the user's first
   owned group, and must be the user's (1). Destinations fail with 1 (unknown), 124 (disabled) or
@@ -45,6 +46,13 @@ def _previous_text(group: Group, phone: str) -> str | None:
     return None
 
 
+def _check_poster(ctx: Ctx, phone: str) -> None:
+    poster = ctx.site.poster
+    if poster.full(phone, ctx.now):
+        detail = fill(POSTER_THROTTLE_DETAIL, poster.limit, int(poster.window))
+        raise ApiError([(127, text(ctx.method, 127)), (127, detail)])
+
+
 def post_message(ctx: Ctx) -> Result:
     ctx.require("token", "groupName", "text")
     body = ctx.text_value("text")
@@ -55,14 +63,15 @@ def post_message(ctx: Ctx) -> Result:
         ctx.fail(1)
     if group.disabled:
         ctx.fail(124)
+    poster_first = ctx.site.config.poster_before_duplicate
+    if poster_first:
+        _check_poster(ctx, phone)
     if _previous_text(group, phone) == body:
         ctx.fail(128)
-    poster = ctx.site.poster
-    if poster.full(phone, ctx.now):
-        detail = fill(POSTER_THROTTLE_DETAIL, poster.limit, int(poster.window))
-        raise ApiError([(127, text(ctx.method, 127)), (127, detail)])
+    if not poster_first:
+        _check_poster(ctx, phone)
     message = ctx.site.world.post(group, body, phone, ctx.now_ms)
-    poster.record(phone, ctx.now)
+    ctx.site.poster.record(phone, ctx.now)
     ctx.site.stored["message"] += 1
     return Result({"id": s(message.id)})
 

@@ -1,0 +1,132 @@
+"""Issue 13.4: a post whose first attempt may have landed is resolved, never reported refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from agupshup import Client, GupshupError, OutcomeUnknown, PosterThrottled
+from agupshup.emulator import FaultSpec, ThrottleConfig
+from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
+from agupshup.retry import RetryPolicy
+from agupshup.transport import AiohttpTransport, HTTPMethod, RawResponse
+
+FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01, total=5.0)
+OFF = ThrottleConfig.off()
+ALICE, ALICE_PASSWORD = "9888800001", "alice-pass"
+
+
+def _client(
+    server: Any, phone: str = DEMO_PHONE, password: str = DEMO_PASSWORD, **kw: Any
+) -> Client:
+    return Client(server.base_url, phone=phone, password=password, throttle=False, retry=FAST, **kw)
+
+
+def _stored(server: Any, group: str, prefix: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for message in server.emulator.world.group(group).messages:
+        if message.text.startswith(prefix):
+            out.setdefault(message.text, []).append(message.id)
+    return out
+
+
+@pytest.mark.gupshup(throttle=OFF, poster_limit=5, poster_window=0.25, poster_before_duplicate=True)
+async def test_sixty_posts_at_the_poster_limit_with_answers_lost(gupshup_server: Any) -> None:
+    """Stored posts whose answer was lost, resent into a full poster window, get their id."""
+    emulator = gupshup_server.emulator
+    emulator.faults.add(
+        *(
+            FaultSpec(kind, methods=("groups.postMessage",), probability=0.1, when="after")
+            for kind in ("reset", "garbage", "http502")
+        )
+    )
+    outcomes: dict[str, int | str] = {}
+    async with _client(gupshup_server) as client:
+        for i in range(60):
+            text = f"limit post {i}"
+            try:
+                outcomes[text] = await client.post_message("jumpy", text)
+            except GupshupError as exc:
+                outcomes[text] = type(exc).__name__
+            await asyncio.sleep(0.02)  # posting faster than the window: many 127s
+    stored = _stored(gupshup_server, "jumpy", "limit post ")
+    assert len(emulator.faults.log) >= 5  # answers were really lost
+    assert "PosterThrottled" in outcomes.values()  # and the limit really reached
+    assert all(len(ids) == 1 for ids in stored.values())  # never twice
+    for text, ids in stored.items():
+        assert outcomes[text] == ids[0], f"{text!r} was stored but reported {outcomes[text]!r}"
+    refused = {v for t, v in outcomes.items() if t not in stored}
+    assert refused == {"PosterThrottled"}  # nothing absent reported posted, nothing unknown
+
+
+class _Crowd(AiohttpTransport):
+    """Lets ``crowd`` messages by someone else arrive right after the first post left."""
+
+    emulator: Any
+    crowd: int
+
+    async def send(
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        http_method: HTTPMethod = "POST",
+        timeout: float | None = None,
+    ) -> RawResponse:
+        try:
+            return await super().send(fields, http_method=http_method, timeout=timeout)
+        finally:
+            if ("method", "groups.postMessage") in fields and self.crowd:
+                for i in range(self.crowd):
+                    self.emulator.insert_message("jumpy", f"someone else {i}", ALICE)
+                self.crowd = 0
+
+
+@pytest.mark.parametrize(
+    "gupshup_server",
+    [
+        {"throttle": OFF},
+        # The resend meets the poster limit before the duplicate check.
+        {"throttle": OFF, "poster_limit": 1, "poster_before_duplicate": True},
+    ],
+    ids=["128", "127"],
+    indirect=True,
+)
+async def test_id_found_behind_more_than_fifteen_posts_by_others(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(FaultSpec("reset", methods=("groups.postMessage",), count=1, when="after"))
+    transport = _Crowd(gupshup_server.base_url)
+    transport.emulator, transport.crowd = emulator, 20
+    async with _client(gupshup_server, transport=transport) as client:
+        post_id = await client.post_message("jumpy", "buried under the crowd")
+    assert _stored(gupshup_server, "jumpy", "buried") == {"buried under the crowd": [post_id]}
+    assert emulator.calls["groups.postmessage"] == 2
+    assert emulator.calls["groups.getstream"] == 2  # read back past the crowd, no further
+
+
+@pytest.mark.gupshup(throttle=OFF, poster_limit=1, poster_before_duplicate=True)
+async def test_a_post_proven_absent_gets_the_resends_refusal(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    async with _client(gupshup_server) as client:
+        await client.post_message("jumpy", "fills the poster window")
+        emulator.faults.add(FaultSpec("reset", methods=("groups.postMessage",), count=1))
+        with pytest.raises(PosterThrottled):
+            await client.post_message("jumpy", "never stored")
+    assert "never stored" not in _stored(gupshup_server, "jumpy", "never")
+    assert emulator.calls["groups.getstream"] == 1
+
+
+@pytest.mark.gupshup(throttle=OFF)
+async def test_an_unreadable_group_gives_outcome_unknown_with_the_text(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(
+        FaultSpec("garbage", methods=("groups.postMessage",), count=1, when="after", size=64)
+    )
+    async with _client(gupshup_server, ALICE, ALICE_PASSWORD) as client:
+        with pytest.raises(OutcomeUnknown) as info:
+            await client.post_message("secret", "in a private group")
+    assert info.value.group == "secret"
+    assert info.value.text == "in a private group"
+    assert len(_stored(gupshup_server, "secret", "in a private")["in a private group"]) == 1
