@@ -186,6 +186,10 @@ class Plan:
     def calls_per_day(self) -> float:
         return sum(s.calls_per_day for s in self.sources)
 
+    @property
+    def over_budget(self) -> bool:
+        return self.calls_per_day > self.budget_per_day * (1 + 1e-9)
+
     def source_of(self, group: str) -> Source | None:
         name = group.lower()
         return next((s.source for s in self.sources if name in s.groups), None)
@@ -283,7 +287,7 @@ class Planner:
         if rate is None or source.kind == "group":
             return followed
         # A shared stream carries at least the followed traffic it covers.
-        return max(followed, rate.value(now, 0.0, 60.0))
+        return max(followed, rate.value(now, 0.0, 1.0))
 
     # -- planning -------------------------------------------------------------------------
 
@@ -303,7 +307,8 @@ class Planner:
     def plan(self, now: float) -> Plan:
         """The best candidate cover with its intervals, under today's estimates."""
         plans = [self._plan(cover, now) for cover in self.covers()]
-        best = min(plans, key=lambda p: (p.expected_delay, p.calls_per_day))
+        # A cover whose traffic alone outruns the budget falls behind without end.
+        best = min(plans, key=lambda p: (p.over_budget, p.expected_delay, p.calls_per_day))
         subscribable = tuple(
             s.source.group for s in best.sources if s.source.kind == "group"
         )
