@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from agupshup.clock import FakeClock
 
 __all__ = ["VirtualClock", "run_virtual"]
 
@@ -28,39 +29,23 @@ T = TypeVar("T")
 _MAX_TURNS = 10_000
 
 
-class VirtualClock:
-    """A :class:`~agupshup.clock.Clock` whose time moves only through :func:`run_virtual`."""
+class VirtualClock(FakeClock):
+    """A :class:`~agupshup.clock.FakeClock` that :func:`run_virtual` moves by itself."""
 
-    __slots__ = ("_now", "_seq", "_sleepers", "_wall0")
+    __slots__ = ()
 
     def __init__(self, start: float = 0.0, *, wall: float = 1_700_000_000.0) -> None:
-        self._now = start
-        self._wall0 = wall - start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def monotonic(self) -> float:
-        return self._now
-
-    def time(self) -> float:
-        return self._wall0 + self._now
-
-    async def sleep(self, seconds: float) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))
-        await fut
+        super().__init__(start, wall=wall)
 
     def _jump(self) -> bool:
-        """Wake the earliest sleepers; False when nobody sleeps."""
+        """Move to the earliest deadline and wake who sleeps until then; False when nobody
+        sleeps."""
         while self._sleepers and self._sleepers[0][2].done():  # cancelled sleepers
             heapq.heappop(self._sleepers)
         if not self._sleepers:
             return False
         self._now = max(self._now, self._sleepers[0][0])
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            fut = heapq.heappop(self._sleepers)[2]
-            if not fut.done():
-                fut.set_result(None)
+        self._wake()
         return True
 
     def __repr__(self) -> str:
