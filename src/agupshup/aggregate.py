@@ -124,6 +124,8 @@ class Follower:
         self._first_pages: list[tuple[Source, list[Message]]] = []
         self._intervals: dict[Source, float] = {}
         self._planned_at = 0.0
+        self.resample_every = 3600.0
+        self._resample_at = self.clock.monotonic() + self.resample_every
         self._started = False
         self._closed = False
         self.count = 0
@@ -278,7 +280,8 @@ class Follower:
         try:
             await self._first_page(source)
         except E.PrivateGroup:
-            return GroupInfo(info.name, info.joined, False, "private, and not joined")
+            why = "private, and not joined" if self.mode == "plan" else "private"
+            return GroupInfo(info.name, info.joined, False, why)
         except E.GroupNotFound:
             return GroupInfo(info.name, info.joined, False, "no such group")
         return GroupInfo(info.name, info.joined, True)
@@ -320,6 +323,7 @@ class Follower:
         now = self.clock.monotonic()
         heapq.heappush(self._due, (now + self._intervals[source], next(self._order), source))
         if now - self._planned_at >= self.replan_every:
+            await self._resample()
             self._replan()
 
     async def _absorb(
@@ -367,9 +371,11 @@ class Follower:
         last = {s: t - self._intervals.get(s, 0.0) for t, _, s in self._due}
         self._due = []
         self._intervals = {}
+        polled = {s.source for s in old.sources} if old else set()
         for row in plan.sources:
             source = row.source
-            if source.key not in self._heads:
+            if source.key not in self._heads or (old and source not in polled):
+                # A source that was left behind has a stale head: start where the groups were.
                 self._heads[source.key] = self._handover(old, row.groups)
             self._intervals[source] = row.interval
             since = last.get(source, now)
@@ -379,6 +385,17 @@ class Follower:
         self._plan = plan
         log.info("plan: %d sources, %.0f calls/day, mean delay %.1f s",
                  len(plan.sources), plan.calls_per_day, plan.expected_delay)
+
+    async def _resample(self) -> None:
+        """Once every ``resample_every`` seconds, one page of each shared source the plan left:
+        the only way to see that the traffic that made it too dear has passed."""
+        now = self.clock.monotonic()
+        if self._planner is None or self._plan is None or now < self._resample_at:
+            return
+        self._resample_at = now + self.resample_every
+        for source in self._planner.unused_shared(self._plan):
+            page = await self._fetch(source, 0)
+            self._planner.resample(source, _stamps(page), self.clock.time())
 
     def _handover(self, old: Plan | None, groups: Sequence[str]) -> int:
         """A new source starts where the sources that covered its groups stood."""

@@ -54,6 +54,9 @@ Mode = Literal["plan", "per-group"]
 #: Largest page per source kind (WIRE.md §5).
 PAGE: Mapping[Kind, int] = {"joined": 30, "public": 15, "group": 15}
 DAY = 86_400.0
+#: A shared source's total rate counts this many seconds of silence before it was first seen,
+#: so that one burst in the first seconds does not read as a flood.
+SOURCE_PRIOR_SECONDS = 60.0
 
 
 class UnreadableGroups(GupshupError, ValueError):
@@ -139,8 +142,13 @@ class Rate:
         self.count += n
 
     def value(self, now: float, prior_count: float, prior_seconds: float) -> float:
-        """Items per second, shrunk towards ``prior_count / prior_seconds``."""
+        """Items per second until ``now``, shrunk towards ``prior_count / prior_seconds``."""
         self._advance(now)
+        return self.last(prior_count, prior_seconds)
+
+    def last(self, prior_count: float, prior_seconds: float) -> float:
+        """The rate as of the last observation: for a source no longer watched, whose silence
+        since then says nothing."""
         return (self.count + prior_count) / (self.exposure + prior_seconds)
 
 
@@ -270,6 +278,18 @@ class Planner:
             if group_rate.at is None:
                 group_rate.seed((t for g, t in stamps if g == name), since, now)
 
+    def resample(self, source: Source, stamps: Sequence[tuple[str, float]], now: float) -> None:
+        """A fresh first page of a shared source the plan does not poll: its total rate restarts
+        from the page's timestamps (the only way to see a flood end once groups moved off)."""
+        if len(stamps) >= 2:
+            self.source_rates[source] = rate = Rate(self.horizon)
+            rate.seed((t for _, t in stamps), stamps[-1][1], now)
+
+    def unused_shared(self, plan: Plan) -> list[Source]:
+        """Shared sources with a rate on record that ``plan`` does not poll."""
+        polled = {s.source for s in plan.sources}
+        return [s for s in (JOINED, PUBLIC) if s in self.source_rates and s not in polled]
+
     def observe(self, source: Source, total: int, followed: Iterable[str], now: float) -> None:
         """A poll of ``source`` brought ``total`` new items; ``followed`` are the groups of the
         followed ones not yielded before (one entry per message)."""
@@ -286,8 +306,9 @@ class Planner:
         rate = self.source_rates.get(source)
         if rate is None or source.kind == "group":
             return followed
-        # A shared stream carries at least the followed traffic it covers.
-        return max(followed, rate.value(now, 0.0, 1.0))
+        # A shared stream carries at least the followed traffic it covers; one that is not
+        # polled now keeps the rate it had (a flood that moved groups off it still counts).
+        return max(followed, rate.last(0.0, SOURCE_PRIOR_SECONDS))
 
     # -- planning -------------------------------------------------------------------------
 

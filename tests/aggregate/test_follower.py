@@ -3,6 +3,7 @@ lost across overlapping sources, bursts deeper than a page, restarts and unreada
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -44,8 +45,9 @@ def test_overlapping_sources_and_bursts_deeper_than_a_page() -> None:
 
     async def main() -> set[object]:
         async with sim.follow(FOLLOWED) as f:
+            sources = {s.source for s in f.plan.sources}
             await burst(f)
-            return {s.source for s in f.plan.sources}
+            return sources
 
     assert sim.run(main) == {JOINED, PUBLIC}
     wanted = {i for i, g in sim.posted.items() if g != "noise"}
@@ -197,3 +199,37 @@ def test_quiet_sources_do_not_hold_the_cursor_back() -> None:
             return len(f.cursor.streams["*yielded"].seen)
 
     assert sim.run(main) <= 10  # the last two batches; without the rule, all 50
+
+
+def test_replan_moves_groups_off_a_flooded_public_stream_without_loss() -> None:
+    """Unfollowed traffic floods the public stream (2 a second: more pages than the budget):
+    the next plan polls the open groups on their own streams, each starting at the public
+    stream's head, and nothing is lost or repeated across the switch."""
+    sim = mixed()
+    got: Counter[int] = Counter()
+
+    async def flood(seconds: int) -> None:
+        for tick in range(seconds * 2):
+            await sim.clock.sleep(0.5)
+            sim.post("noise")
+            if tick % 120 == 0:
+                sim.post(OPEN[tick // 120 % len(OPEN)])
+        for group in OPEN:  # a last batch after the flood, so the reader knows when it is over
+            sim.post(group)
+
+    async def main() -> tuple[set[str], set[str]]:
+        async with sim.follow(OPEN) as f:
+            before = {s.source.kind for s in f.plan.sources}
+            flooding = asyncio.ensure_future(flood(1800))
+            while not (flooding.done() and len(got) >= len(wanted())):
+                got[(await anext(f)).id] += 1
+            return before, {s.source.kind for s in f.plan.sources}
+
+    def wanted() -> set[int]:
+        return {i for i, g in sim.posted.items() if g != "noise"}
+
+    before, after = sim.run(main)
+    assert before == {"public"}
+    assert after == {"group"}
+    assert set(got) == wanted()
+    assert max(got.values()) == 1

@@ -35,6 +35,16 @@ def infos(joined: int = 0, public: int = 0, private_joined: int = 0) -> dict[str
     return out
 
 
+LATER = NOW + 900
+
+
+def flood(planner: Planner) -> None:
+    """Unfollowed groups post a message a second for a quarter of an hour."""
+    planner.seed_source(PUBLIC, ["p0", "p1"], [("other", NOW - k) for k in range(15)], NOW)
+    for minute in range(1, 16):
+        planner.observe(PUBLIC, 60, [], NOW + 60 * minute)
+
+
 def seed_rates(planner: Planner, per_day: dict[str, float], span: float = 6 * 3600) -> None:
     """Give each group (and each shared source) a backlog of evenly spaced messages."""
     for name, rate in per_day.items():
@@ -106,8 +116,8 @@ def test_quiet_public_stream_covers_public_groups() -> None:
 def test_busy_public_stream_loses_to_per_group_streams() -> None:
     planner = Planner(infos(joined=3, public=2))
     # Unfollowed groups post a message a second: 5 760 public pages a day, most of the budget.
-    planner.seed_source(PUBLIC, ["p0", "p1"], [("other", NOW - k) for k in range(15)], NOW)
-    plan = planner.plan(NOW)
+    flood(planner)
+    plan = planner.plan(LATER)
     kinds = {s.source.kind for s in plan.sources}
     assert PUBLIC not in {s.source for s in plan.sources}
     assert kinds == {"joined", "group"}
@@ -157,11 +167,21 @@ def test_replanning_follows_the_rates() -> None:
 
 def test_describe_shows_sources_costs_and_delay() -> None:
     planner = Planner(infos(joined=3, public=2))
-    planner.seed_source(PUBLIC, ["p0", "p1"], [("other", NOW - k) for k in range(15)], NOW)
-    text = describe(planner.plan(NOW))
+    flood(planner)
+    text = describe(planner.plan(LATER))
     assert "joined-stream" in text
     assert "group:*" in text
     assert "calls/day" in text
     assert "mean delay" in text
     assert "hint: subscribe to" in text
     assert not any(math.isnan(float(w)) for w in text.split() if w.replace(".", "").isdigit())
+
+
+def test_a_fresh_page_of_a_left_source_ends_the_flood() -> None:
+    planner = Planner(infos(joined=3, public=2))
+    flood(planner)
+    plan = planner.plan(LATER)
+    assert planner.unused_shared(plan) == [PUBLIC]
+    quiet = [("other", LATER - 600 * k) for k in range(15)]  # one message in ten minutes
+    planner.resample(PUBLIC, quiet, LATER)
+    assert PUBLIC in {s.source for s in planner.plan(LATER).sources}
