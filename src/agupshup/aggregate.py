@@ -31,6 +31,7 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import logging
@@ -108,7 +109,7 @@ class Follower:
         self.replan_every = replan_every
         self._since = since
         self._checkpoint = (
-            Checkpointer(checkpoint, "aggregate:" + ",".join(names), self.clock)
+            Checkpointer(checkpoint, _default_key(names), self.clock)
             if checkpoint
             else None
         )
@@ -376,7 +377,11 @@ class Follower:
             source = row.source
             if source.key not in self._heads or (old and source not in polled):
                 # A source that was left behind has a stale head: start where the groups were.
-                self._heads[source.key] = self._handover(old, row.groups)
+                self._heads[source.key] = self._handover(old, row.groups, self._heads)
+                # The acknowledged cursor must not cover the groups' items still queued.
+                self._acked_heads[source.key] = self._handover(
+                    old, row.groups, self._acked_heads
+                )
             self._intervals[source] = row.interval
             since = last.get(source, now)
             heapq.heappush(
@@ -397,12 +402,13 @@ class Follower:
             page = await self._fetch(source, 0)
             self._planner.resample(source, _stamps(page), self.clock.time())
 
-    def _handover(self, old: Plan | None, groups: Sequence[str]) -> int:
-        """A new source starts where the sources that covered its groups stood."""
+    def _handover(self, old: Plan | None, groups: Sequence[str], heads: dict[str, int]) -> int:
+        """A new source starts where the sources that covered its groups stood in ``heads``."""
         if old is None:
             return self._since or 0
-        heads = [self._heads[s.source.key] for s in old.sources if set(s.groups) & set(groups)]
-        return min(heads, default=self._floor(self._heads))
+        mine = set(groups)
+        found = [heads.get(s.source.key, 0) for s in old.sources if mine & set(s.groups)]
+        return min(found, default=self._floor(heads))
 
 
 def follow_groups(
@@ -417,6 +423,11 @@ def follow_groups(
     """Follow ``groups`` on one IP's quota: see :class:`Follower`. ``mode="per-group"`` polls
     every group on its own stream (with the same optimised intervals)."""
     return Follower(client, groups, budget=budget, checkpoint=checkpoint, since=since, mode=mode)
+
+
+def _default_key(names: Sequence[str]) -> str:
+    # A thousand names make a poor store key; their digest names the same set.
+    return "aggregate:" + hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
 
 
 def _public(group: Group | None) -> bool | None:
