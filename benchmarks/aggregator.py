@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` as a package
+# `benchmarks` as a package, and this checkout's agupshup whatever an editable install points at.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from agupshup import Client
 from agupshup.aggregate import follow_groups
