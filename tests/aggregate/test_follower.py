@@ -8,8 +8,9 @@ from collections import Counter
 
 import pytest
 
-from agupshup.aggregate import Follower
+from agupshup.aggregate import Follower, StreamGap, follow_groups
 from agupshup.checkpoint import Checkpoint, MemoryCheckpointStore
+from agupshup.errors import ValidationError
 from agupshup.planner import JOINED, PUBLIC, Budget, UnreadableGroups
 
 from .helpers import Sim, take
@@ -233,3 +234,33 @@ def test_replan_moves_groups_off_a_flooded_public_stream_without_loss() -> None:
     assert after == {"group"}
     assert set(got) == wanted()
     assert max(got.values()) == 1
+
+
+def test_a_burst_deeper_than_the_walk_allows_is_a_gap_not_a_silent_loss(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("agupshup.aggregate.MAX_PAGES", 3)
+    sim = mixed()
+
+    async def main() -> None:
+        async with sim.follow(["s0"]) as f:
+            sim.post("s0", 100)  # more than 3 joined pages of 30
+            with pytest.raises(StreamGap):
+                await anext(f)
+
+    sim.run(main)
+
+
+def test_bad_group_lists_are_refused_without_a_call() -> None:
+    sim = mixed()
+
+    async def main() -> None:
+        async with sim.client() as client:
+            for groups in ([], ["p0", " "]):
+                with pytest.raises(ValidationError):
+                    follow_groups(client, groups)
+            with pytest.raises(RuntimeError):
+                _ = follow_groups(client, ["p0"]).plan
+
+    sim.run(main)
+    assert sum(sim.emulator.calls.values()) == 0
