@@ -190,7 +190,7 @@ class Follower:
         if self._closed:
             return
         self._closed = True
-        if self._checkpoint is not None and self._started:
+        if self._checkpoint is not None and self._plan is not None:
             await self._checkpoint.close(lambda: self.cursor, ack=ack)
 
     def __aiter__(self) -> Self:
@@ -217,9 +217,13 @@ class Follower:
         if self._started:
             return
         self._started = True
-        await self._resume()
-        infos = await self._discover()
-        self._planner = Planner(infos, self.budget, self.mode)
+        try:
+            await self._resume()
+            infos = await self._discover()
+            self._planner = Planner(infos, self.budget, self.mode)
+        except BaseException:
+            self._closed = True  # nothing to follow, and nothing to save
+            raise
         for source, page in self._first_pages:
             self._planner.seed_source(source, self._covered(source, infos), _stamps(page),
                                       self.clock.time())
@@ -315,14 +319,15 @@ class Follower:
         return await self.client.get_stream(source.group, start, source.page)
 
     async def _poll_next(self) -> None:
-        due, _, source = heapq.heappop(self._due)
+        # Peeked, not popped: a poll cancelled or failed on the way stays due.
+        due, _, source = self._due[0]
         wait = due - self.clock.monotonic()
         if wait > 0:
             await self.clock.sleep(wait)
         known = self._known_max
         await self._absorb(source, await self._fetch(source, 0), first=False, known=known)
         now = self.clock.monotonic()
-        heapq.heappush(self._due, (now + self._intervals[source], next(self._order), source))
+        heapq.heapreplace(self._due, (now + self._intervals[source], next(self._order), source))
         if now - self._planned_at >= self.replan_every:
             await self._resample()
             self._replan()

@@ -264,3 +264,32 @@ def test_bad_group_lists_are_refused_without_a_call() -> None:
 
     sim.run(main)
     assert sum(sim.emulator.calls.values()) == 0
+
+
+def test_a_cancelled_wait_leaves_every_source_due() -> None:
+    sim = mixed()
+
+    async def main() -> list[str]:
+        async with sim.follow(["p0"]) as f:
+            waiting = asyncio.ensure_future(anext(f))
+            await sim.clock.sleep(1)  # the follower sleeps until its poll is due
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            sim.post("p0")
+            return [m.group_name for m in await take(f, 1)]
+
+    assert sim.run(main) == ["p0"]
+
+
+def test_a_failed_start_ends_the_follower() -> None:
+    sim = mixed()
+
+    async def main() -> None:
+        async with sim.client() as client:
+            f = follow_groups(client, ["nosuch"])
+            with pytest.raises(UnreadableGroups):
+                await anext(f)
+            with pytest.raises(StopAsyncIteration):
+                await anext(f)
+
+    sim.run(main)
