@@ -18,7 +18,9 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())["benchmarks"]
-    assert set(results) == {"decode", "client_cpu", "throttle", "streams", "emulator_throughput"}
+    assert set(results) == {
+        "decode", "client_cpu", "throttle", "streams", "emulator_throughput", "aggregator"
+    }
     for name, result in results.items():
         assert result["status"] == "ok", (name, result["status"])
         assert result["figures"], f"{name} reported no figure"
