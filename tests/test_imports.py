@@ -24,6 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "agupshup"
 LAYERS = {
     "models": 0,
     "clock": 0,
+    "virtualclock": 0,
     "errors": 1,
     "wire": 2,
     "transport": 3,
@@ -35,6 +36,8 @@ LAYERS = {
     "polling": 3,
     "checkpoint": 3,
     "streams": 3,
+    "planner": 3,
+    "aggregate": 3,
     "client": 4,
     "demo": 5,
     "widget": 5,
