@@ -156,7 +156,8 @@ def test_quota_counts_calls_across_runs(run: Cli, tmp_path: Path) -> None:
     windows = [json.loads(x) for x in lines(run("quota", "--json", env=env).stdout)]
     assert [(w["period"], w["used"], w["limit"]) for w in windows] == [
         ("minute", 2, 30), ("hour", 2, 1000), ("day", 2, 10000)]
-    fresh = [json.loads(x) for x in lines(run("quota", "--json", "--ledger", "memory", env=env).stdout)]
+    fresh = [json.loads(x)
+             for x in lines(run("quota", "--json", "--ledger", "memory", env=env).stdout)]
     assert fresh[0]["used"] == 0
 
 

@@ -34,7 +34,8 @@ def test_export_says_when_and_why_it_waits_for_the_throttle(
     assert len(out.read_text().splitlines()) == BIG
     waits = [x for x in result.stderr.splitlines() if "waiting" in x]
     assert waits
-    assert waits[0] == "big: waiting for the throttle (minute 27/30 used, 3 kept for interactive calls)"
+    assert waits[0] == ("big: waiting for the throttle "
+                        "(minute 27/30 used, 3 kept for interactive calls)")
     assert all(len(x) < 80 for x in waits)
     assert sum(emulator.emulator.throttled.values()) == 0  # waited, never refused
 

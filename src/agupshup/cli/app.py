@@ -144,10 +144,14 @@ async def open_run(
         await stack.enter_async_context(client)
         if status:
             await stack.enter_async_context(watching(waits.watch()))
+        log.info("server %s (%s on the wire); throttle ledger %s", egress(url), client.format,
+                 settings.ledger_path() or "in memory")
         if credentials is not None:
             with waits.doing(f"a login as {credentials.phone}"):
                 await client.login()
         yield Run(settings, client, scheduler, waits)
+        log.info("quota used: %s", ", ".join(
+            f"{w.period} {w.used}/{w.limit}" for w in scheduler.quota()))
 
 
 @asynccontextmanager

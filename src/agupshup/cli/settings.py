@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import click
 
@@ -114,13 +114,14 @@ class Settings:
 
 
 def egress(url: str) -> str:
-    """``url`` without ``user:pass@``: what may be shown, logged, or used as a ledger key."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` without ``user:pass@``: what may be shown, logged, or used as a ledger key.
+
+    Plain string surgery, so that even a malformed URL (no scheme) loses its credentials."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    netloc, slash, path = rest.partition("/")
+    return scheme + sep + netloc.rpartition("@")[2] + slash + path
 
 
 def prepare_private_file(path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 import click
@@ -77,8 +78,8 @@ async def _serve(server: EmulatorServer, host: str, port: int) -> None:
     try:
         await server.start()
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") \
-            from None
+        why = os.strerror(exc.errno) if exc.errno else _one_line(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {why}") from None
     try:
         click.echo(server.base_url)
         await stop.wait()
