@@ -80,3 +80,5 @@ class LazyInput(io.RawIOBase):
         b[:n] = self._buffer[:n]
         self._buffer = self._buffer[n:]
         return n
+
+pytest_plugins = ["pytester"]
