@@ -18,6 +18,7 @@ from agupshup.cli.settings import egress
 from agupshup.cli.status import ReportedRetry, WaitStatus
 from agupshup.emulator import EmulatorConfig, EmulatorThread, FaultSpec
 from agupshup.emulator.seed import ALICE_PHONE, DEMO_PHONE, load_seed
+from agupshup.models import QuotaWindow
 from agupshup.throttle import Scheduler
 
 from .conftest import ENV_KEYS, Cli
@@ -67,6 +68,36 @@ def test_a_short_wait_stays_silent() -> None:
         waits.render(clock.monotonic())
     waits.render(clock.monotonic())
     assert out.getvalue() == ""
+
+
+class HeldScheduler:
+    """Just what the status reads of a scheduler: callers wait while ``used`` changes."""
+
+    def __init__(self) -> None:
+        self.used = 27
+        self.waiting = 1
+
+    def quota(self) -> list[QuotaWindow]:
+        return [QuotaWindow(period="minute", length=60.0, limit=30, used=self.used,
+                            free_at=105.0, held_until=None)]
+
+
+def test_a_throttle_wait_is_logged_once_even_as_its_counts_change() -> None:
+    out = io.StringIO()
+    clock = Ticks()
+    held = HeldScheduler()
+    waits = WaitStatus(held, clock, out)  # type: ignore[arg-type]
+    for used in (27, 26, 28):
+        held.used = used
+        waits.render(clock.monotonic())
+        clock.advance(0.5)
+    assert out.getvalue().count("\n") == 1
+    assert "minute 27/30 used" in out.getvalue()
+    held.waiting = 0
+    waits.render(clock.monotonic())  # the wait is over; the next one is logged again
+    held.waiting = 1
+    waits.render(clock.monotonic())
+    assert out.getvalue().count("\n") == 2
 
 
 def test_a_long_login_is_named_once_in_a_log() -> None:

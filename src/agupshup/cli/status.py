@@ -108,7 +108,7 @@ class WaitStatus:
         self._period: str | None = None
         self._hold_until = 0.0
         self._since: tuple[str, float] | None = None
-        self._logged: tuple[str, str] | None = None
+        self._logged: str | None = None
         self._shown = False
 
     # -- what feeds it ------------------------------------------------------------------
@@ -158,8 +158,8 @@ class WaitStatus:
         if self.live:
             self._write("\r\x1b[K" + wait.line(now, since))
             self._shown = True
-        elif self._logged != (wait.what, wait.detail):  # a log is not a terminal: once per wait
-            self._logged = (wait.what, wait.detail)
+        elif self._logged != wait.what:  # a log is not a terminal: once per wait
+            self._logged = wait.what
             self._write(wait.line(now, since, countdown=False) + "\n")
 
     def _erase(self) -> None:
