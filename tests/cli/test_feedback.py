@@ -17,15 +17,12 @@ import pytest
 from agupshup.cli.settings import egress
 from agupshup.cli.status import ReportedRetry, WaitStatus
 from agupshup.emulator import EmulatorConfig, EmulatorThread, FaultSpec
-from agupshup.emulator.seed import ALICE_PHONE, DEMO_PHONE, load_seed
+from agupshup.emulator.seed import DEMO_PHONE
 from agupshup.models import QuotaWindow
 from agupshup.throttle import Scheduler
 
-from .conftest import ENV_KEYS, Cli
+from .conftest import BIG, ENV_KEYS, Cli, seed_with_big_group
 from .test_commands import assert_clean_error, lines
-
-BIG = 600
-
 
 # -- the wait line, unit by unit (fake clock, no sleeping) ------------------------------------
 
@@ -143,11 +140,7 @@ def test_the_retry_policy_reports_each_back_off() -> None:
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     """Time runs 30x faster (a throttle minute is 2 s); a group of 600 messages; logins slow."""
-    seed = dict(load_seed())
-    seed["groups"] = [*seed["groups"], {
-        "name": "big", "owner": ALICE_PHONE, "created_on": 1262304000000,
-        "messages": {"count": BIG, "text": "big {n}", "start": 1275350400000, "step": 1000}}]
-    return EmulatorConfig(random_seed=None, time_scale=30.0, seed=seed,
+    return EmulatorConfig(random_seed=None, time_scale=30.0, seed=seed_with_big_group(),
                           faults=(FaultSpec("slow", methods=("users.login",), delay=1.6),))
 
 

@@ -23,7 +23,7 @@ from agupshup.streams import group_key
 from agupshup.widget.__main__ import run_widget, widget_options
 
 from .app import Run, client_command, command, main, run
-from .output import json_line, show_group, show_message, show_quota, show_reply
+from .output import json_line, show_group, show_message, show_outcome, show_quota, show_reply
 from .settings import current_settings
 
 __all__: list[str] = []
@@ -181,13 +181,10 @@ async def post_cmd(r: Run, group: str, text: str) -> None:
 async def reply_cmd(r: Run, text: str, group: str | None) -> None:
     """Reply with TEXT, which names its destinations as @group (groups.postReply)."""
     result = await r.client.post_reply(text, group)
-    if r.json:
-        json_line(result)
-        return
-    for reply in result.replies:
-        click.echo(f"replied #{reply.id} to @{reply.group_name} from @{reply.from_group}")
-    for f in result.failed:
-        click.echo(f"not delivered (error {f.code}): {f.msg}", err=True)
+    show_outcome(result, r.json,
+                 (f"replied #{x.id} to @{x.group_name} from @{x.from_group}"
+                  for x in result.replies),
+                 (f"not delivered (error {f.code}): {f.msg}" for f in result.failed))
 
 
 @client_command("invite", login=True)
@@ -196,13 +193,8 @@ async def reply_cmd(r: Run, text: str, group: str | None) -> None:
 async def invite_cmd(r: Run, phones: tuple[str, ...], group: str | None) -> None:
     """Invite Indian mobile numbers to a group you own (groups.inviteFriends)."""
     result = await r.client.invite_friends(list(phones), group)
-    if r.json:
-        json_line(result)
-        return
-    for phone in result.invited:
-        click.echo(f"invited {phone}")
-    for f in result.failed:
-        click.echo(f"not invited {f.phone} (error {f.code}): {f.msg}", err=True)
+    show_outcome(result, r.json, (f"invited {phone}" for phone in result.invited),
+                 (f"not invited {f.phone} (error {f.code}): {f.msg}" for f in result.failed))
 
 
 @client_command("subscribe")

@@ -9,7 +9,7 @@ Rules this module enforces:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import click
@@ -18,7 +18,8 @@ import msgspec
 from agupshup.demo import quota_lines
 from agupshup.models import Group, Message, QuotaWindow, Reply
 
-__all__ = ["json_line", "show_group", "show_message", "show_quota", "show_reply", "when"]
+__all__ = ["json_line", "show_group", "show_message", "show_outcome", "show_quota", "show_reply",
+           "when"]
 
 
 def when(ms: int) -> str:
@@ -63,6 +64,17 @@ def show_group(g: Group, as_json: bool, *, long: bool = False) -> None:
     for label, value in (("owner", g.owner), ("posts", g.num_posts),
                          ("members", g.num_members), ("created", when(g.created_on))):
         click.echo(f"  {label + ':':<8} {value}")
+
+
+def show_outcome(result: object, as_json: bool, done: Iterable[str], failed: Iterable[str]) -> None:
+    """A partial success: what was done on stdout, what failed on stderr (or the result)."""
+    if as_json:
+        json_line(result)
+        return
+    for line in done:
+        click.echo(line)
+    for line in failed:
+        click.echo(line, err=True)
 
 
 def show_quota(windows: Sequence[QuotaWindow], now: float, as_json: bool) -> None:
