@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
 import sqlite3
 import stat
 import subprocess
@@ -252,3 +253,36 @@ def test_the_default_ledger_is_private_and_holds_no_credentials(
         dump = "\n".join(db.iterdump())
     assert "hunter2" not in dump
     assert emulator.base_url in dump  # keyed by the egress itself
+
+
+def test_on_a_terminal_the_wait_line_counts_down_and_is_erased(emulator: EmulatorThread) -> None:
+    """stderr a real terminal (a pty), stdout a pipe: the countdown redraws in place."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    env.update(GUPSHUP_BASE_URL=emulator.base_url, GUPSHUP_LEDGER="memory")
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "agupshup", "--time-scale", "30", "stream", "big", "-l",
+             str(BIG)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=follower, timeout=120)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the writer is gone and everything was read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert len(proc.stdout.splitlines()) == BIG
+    text = seen.decode()
+    frames = text.split("\r\x1b[K")
+    shown = [f for f in frames if f.startswith("waiting for the throttle until ")]
+    assert len(shown) >= 2, text  # redrawn, not printed once
+    assert all("left): minute 27/30 used" in f for f in shown)
+    assert "\n" not in text.replace("\r\n", "")  # never a new line of its own
+    assert text.endswith("\r\x1b[K")  # and erased at the end

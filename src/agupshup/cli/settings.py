@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import click
@@ -70,22 +70,6 @@ class Settings:
     time_scale: float | None = None
     ledger: str | None = None
     verbose: int = 0
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        """The settings the environment gives (for entry points that are not the group)."""
-        env = os.environ.get
-        scale = env(ENV_TIME_SCALE)
-        try:
-            time_scale = float(scale) if scale else None
-        except ValueError:
-            _usage(f"{ENV_TIME_SCALE}: not a number: {scale!r}")
-        return cls(
-            base_url=env(ENV_BASE_URL) or DEFAULT_BASE_URL,
-            phone=env(ENV_PHONE) or None,
-            ledger=env(ENV_LEDGER) or None,
-            time_scale=time_scale,
-        )
 
     def checked_url(self) -> str:
         """The base URL, refused unless it is ``http(s)://host…``."""
@@ -144,10 +128,6 @@ def _ask(what: str, *, hide: bool) -> str:
             f"or run in a terminal to be asked"
         )
     return answer
-
-
-def _usage(message: str) -> NoReturn:
-    raise UsageError(message)
 
 
 def current_settings() -> Settings:

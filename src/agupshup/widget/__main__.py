@@ -60,6 +60,8 @@ def main(base_url: str, host: str, port: int, ttl: float, public_url: str | None
          read_only: bool, seconds: float | None) -> None:
     """Serve the featured widget (customize, preview, embed) for the owner's account."""
     credentials = None if read_only else credentials_from_env()
+    if credentials is None and not read_only:
+        click.echo("widget: no GUPSHUP_PHONE/GUPSHUP_PASSWORD: read-only, no post box", err=True)
 
     async def go() -> None:
         async with Client(base_url, credentials=credentials) as client:
