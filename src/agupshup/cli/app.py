@@ -28,6 +28,7 @@ import click
 
 from agupshup import errors as E
 from agupshup.client import Client
+from agupshup.clock import SystemClock
 from agupshup.demo import scaled_windows
 from agupshup.throttle import Ledger, Scheduler, SqliteLedger
 
@@ -101,12 +102,18 @@ Login = bool | Callable[[Mapping[str, object]], bool]
 
 
 def client_command(
-    name: str, *, login: Login = False, status: bool = True, **kwargs: object
+    name: str,
+    *,
+    login: Login = False,
+    status: bool = True,
+    interrupt_ok: bool = False,
+    **kwargs: object,
 ) -> Callable[[Callable[Concatenate[Run, P], Awaitable[None]]], click.Command]:
     """``agupshup NAME``: the async body gets a :class:`Run`, then the command's arguments.
 
     ``login`` (or a predicate on the arguments) logs in before the body, so the credentials are
-    asked for up front; ``status=False`` leaves the wait line to the body (e.g. a progress bar).
+    asked for up front; ``status=False`` leaves the wait line to the body (e.g. a progress bar);
+    ``interrupt_ok``: Ctrl-C is how the command ends (a server), exit 0.
     """
 
     def decorate(body: Callable[Concatenate[Run, P], Awaitable[None]]) -> click.Command:
@@ -119,7 +126,7 @@ def client_command(
                 async with open_run(settings, login=needs_login, status=status) as r:
                     await body(r, *args, **kw)
 
-            run(go(), settings)
+            run(go(), settings, interrupt_ok=interrupt_ok)
 
         return command(name, **kwargs)(callback)
 
@@ -134,13 +141,14 @@ async def open_run(
     url = settings.checked_url()
     credentials = settings.credentials() if login else None
     async with contextlib.AsyncExitStack() as stack:
-        scheduler = Scheduler(scaled_windows(settings.time_scale or 1.0), ledger=_ledger(settings),
-                              on_event=lambda event: waits.on_event(event))
+        clock = SystemClock()
+        scheduler = Scheduler(scaled_windows(settings.time_scale or 1.0), clock=clock,
+                              ledger=_ledger(settings), on_event=lambda e: waits.on_event(e))
         stack.push_async_callback(scheduler.aclose)
-        client = Client(url, credentials=credentials, scheduler=scheduler,
+        waits = WaitStatus(scheduler, clock, sys.stderr)
+        client = Client(url, credentials=credentials, scheduler=scheduler, clock=clock,
+                        retry=ReportedRetry(on_delay=waits.backing_off),
                         format="xml" if settings.format == "xml" else "json")
-        waits = WaitStatus(scheduler, client.clock, sys.stderr)
-        client.retry = ReportedRetry(on_delay=waits.backing_off)
         await stack.enter_async_context(client)
         if status:
             await stack.enter_async_context(watching(waits.watch()))

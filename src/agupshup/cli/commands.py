@@ -60,7 +60,7 @@ def _add_emulator() -> None:
 _add_emulator()
 
 
-@client_command("widget", login=lambda kw: not kw["read_only"])
+@client_command("widget", login=lambda kw: not kw["read_only"], interrupt_ok=True)
 @widget_options
 async def widget_cmd(r: Run, host: str, port: int, ttl: float, public_url: str | None,
                      read_only: bool, seconds: float | None) -> None:
