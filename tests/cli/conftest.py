@@ -92,5 +92,3 @@ class LazyInput(io.RawIOBase):
         b[:n] = self._buffer[:n]
         self._buffer = self._buffer[n:]
         return n
-
-pytest_plugins = ["pytester"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agupshup.cli.settings import egress
+from agupshup.cli.settings import egress, scrub
 from agupshup.cli.status import ReportedRetry, WaitStatus
 from agupshup.emulator import EmulatorConfig, EmulatorThread, FaultSpec
 from agupshup.emulator.seed import DEMO_PHONE
@@ -229,10 +229,20 @@ def test_an_unreachable_server_in_plain_words(run: Cli) -> None:
     assert "hunter2" not in result.output
 
 
+def test_an_http_error_never_shows_url_credentials(run: Cli, emulator: EmulatorThread) -> None:
+    emulator.emulator.faults.add(FaultSpec("http502", methods=("groups.getInfo",)))
+    url = emulator.base_url.replace("http://", "http://me:hunter2@")
+    result = run("info", "jumpy", env={"GUPSHUP_BASE_URL": url})
+    assert_clean_error(result, 1, "HTTP 502", emulator.base_url)
+    assert "hunter2" not in result.output
+
+
 def test_egress_drops_credentials_even_from_a_malformed_url() -> None:
     assert egress("http://me:pw@host:8080/x?y=1") == "http://host:8080/x?y=1"
     assert egress("me:pw@host:8080") == "host:8080"
     assert egress("https://host") == "https://host"
+    assert scrub("HTTP 502 from http://me:pw@host/x", "http://me:pw@host") == \
+        "HTTP 502 from http://host/x"
 
 
 # -- the throttle ledger file -----------------------------------------------------------------

@@ -43,6 +43,7 @@ from .settings import (
     egress,
     global_options,
     prepare_private_file,
+    scrub,
 )
 from .status import ReportedRetry, WaitStatus
 
@@ -213,17 +214,21 @@ def run(coro: Awaitable[T], settings: Settings, *, interrupt_ok: bool = False) -
             sys.exit(EXIT_OK)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except (UsageError, E.ValidationError) as exc:
-        fail(_one_line(exc), EXIT_USAGE)
-    except E.ConnectError as exc:
-        fail(_unreachable(exc, settings), EXIT_API)
-    except E.GupshupError as exc:
-        fail(_one_line(exc), EXIT_API)
-    except OSError as exc:  # files (export --out) and sockets outside the client
-        fail(_one_line(exc), EXIT_API)
-    except Exception as exc:  # e.g. sqlite3.Error from an unusable --ledger file
-        log.debug("failed", exc_info=True)
-        fail(f"{type(exc).__name__}: {_one_line(exc)}", EXIT_API)
+    except Exception as exc:
+        code, message = _explain(exc, settings)
+        fail(scrub(message, settings.base_url), code)
+
+
+def _explain(exc: Exception, settings: Settings) -> tuple[int, str]:
+    """The exit code and the line for a failure."""
+    if isinstance(exc, UsageError | E.ValidationError):
+        return EXIT_USAGE, _one_line(exc)
+    if isinstance(exc, E.ConnectError):
+        return EXIT_API, _unreachable(exc, settings)
+    if isinstance(exc, E.GupshupError | OSError):  # OSError: files (export --out), sockets
+        return EXIT_API, _one_line(exc)
+    log.debug("failed", exc_info=exc)  # e.g. sqlite3.Error from an unusable ledger file
+    return EXIT_API, f"{type(exc).__name__}: {_one_line(exc)}"
 
 
 def fail(message: str, code: int) -> NoReturn:

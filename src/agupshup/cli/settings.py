@@ -108,6 +108,12 @@ def egress(url: str) -> str:
     return scheme + sep + netloc.rpartition("@")[2] + slash + path
 
 
+def scrub(text: str, url: str) -> str:
+    """``text`` without the ``user:pass@`` of ``url`` (errors may quote the request URL)."""
+    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    return text.replace(userinfo + "@", "") if userinfo else text
+
+
 def prepare_private_file(path: Path) -> None:
     """Create ``path``'s directory (0700) and the file (0600) if missing: counts stay private."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
