@@ -237,6 +237,30 @@ def test_an_http_error_never_shows_url_credentials(run: Cli, emulator: EmulatorT
     assert "hunter2" not in result.output
 
 
+def test_a_ledger_left_readable_by_an_older_version_is_tightened(
+    run: Cli, tmp_path: Path
+) -> None:
+    folder = tmp_path / "agupshup"
+    folder.mkdir(mode=0o755)
+    (folder / "throttle.sqlite3").touch(mode=0o644)
+    folder.chmod(0o755)
+    env = {"GUPSHUP_LEDGER": None, "XDG_CACHE_HOME": str(tmp_path)}
+    assert run("quota", env=env).exit_code == 0
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "throttle.sqlite3").stat().st_mode) == 0o600
+
+
+def test_a_named_ledger_is_created_private_and_its_folder_left_alone(
+    run: Cli, tmp_path: Path
+) -> None:
+    tmp_path.chmod(0o755)
+    ledger = tmp_path / "new" / "counts.sqlite3"
+    assert run("quota", env={"GUPSHUP_LEDGER": str(ledger)}).exit_code == 0
+    assert stat.S_IMODE(ledger.parent.stat().st_mode) == 0o700  # created by us
+    assert stat.S_IMODE(ledger.stat().st_mode) == 0o600
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755  # not ours: untouched
+
+
 def test_egress_drops_credentials_even_from_a_malformed_url() -> None:
     assert egress("http://me:pw@host:8080/x?y=1") == "http://host:8080/x?y=1"
     assert egress("me:pw@host:8080") == "host:8080"
@@ -257,8 +281,8 @@ def test_the_default_ledger_is_private_and_holds_no_credentials(
     folder = tmp_path / "agupshup"
     ledger = folder / "throttle.sqlite3"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert stat.S_IMODE(ledger.stat().st_mode) == 0o600
     for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
         assert b"hunter2" not in path.read_bytes()
         assert "hunter2" not in path.name
     with sqlite3.connect(ledger) as db:

@@ -180,7 +180,7 @@ def _ledger(settings: Settings) -> Ledger | None:
     if path is None:
         return None
     try:
-        prepare_private_file(path)
+        prepare_private_file(path, ours=not settings.ledger)
     except OSError as exc:
         if settings.ledger:  # a file the user named: say so rather than count elsewhere
             raise UsageError(f"--ledger {path}: {exc.strerror or exc}") from None

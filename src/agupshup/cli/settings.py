@@ -114,11 +114,17 @@ def scrub(text: str, url: str) -> str:
     return text.replace(userinfo + "@", "") if userinfo else text
 
 
-def prepare_private_file(path: Path) -> None:
-    """Create ``path``'s directory (0700) and the file (0600) if missing: counts stay private."""
+def prepare_private_file(path: Path, *, ours: bool) -> None:
+    """Create ``path``'s directory (0700) and the file (0600) if missing: counts stay private.
+
+    ``ours``: the default location, whose directory and file only agupshup uses; ones an
+    older version left readable by others are tightened too."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
+    if ours:
+        path.parent.chmod(0o700)
+        path.chmod(0o600)
 
 
 def _ask(what: str, *, hide: bool) -> str:
