@@ -17,12 +17,13 @@ import contextlib
 import logging
 import os
 import signal
+from typing import TYPE_CHECKING
 
 import click
 
-from agupshup.emulator.config import EmulatorConfig
-from agupshup.emulator.server import EmulatorServer
-from agupshup.emulator.throttle import Mode, ThrottleConfig
+if TYPE_CHECKING:  # imported when the command runs: the CLI adopting it stays quick to start
+    from agupshup.emulator.server import EmulatorServer
+    from agupshup.emulator.throttle import Mode
 
 __all__ = ["main"]
 
@@ -57,6 +58,10 @@ class _OneLineCommand(click.Command):
 def main(host: str, port: int, seed: str | None, time_scale: float, throttle: Mode,
          token_idle: float, random_seed: int | None, fault_seed: int, verbose: int) -> None:
     """Run a local emulator of the GupShup Stream and Group API (Ctrl-C stops it)."""
+    from agupshup.emulator.config import EmulatorConfig
+    from agupshup.emulator.server import EmulatorServer
+    from agupshup.emulator.throttle import ThrottleConfig
+
     logging.basicConfig(level={0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
     try:
         config = EmulatorConfig(
