@@ -260,6 +260,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         self.setStream(sys.stderr)
+        if sys.stderr.isatty():  # clear a wait line first; it is redrawn on the next tick
+            sys.stderr.write("\r\x1b[K")
         super().emit(record)
 
 
