@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from agupshup import Message
-from agupshup.checkpoint import Checkpoint, SQLiteCheckpointStore
-from agupshup.demo import Api, api_target
+from target import Target, target
+
+from agupshup import Checkpoint, Message, SQLiteCheckpointStore
 
 FEEDS = [f"feed-{i:02d}" for i in range(40)]
 
@@ -90,12 +90,12 @@ def emulator_seed() -> dict[str, Any]:
     return seed
 
 
-async def publish(api: Api) -> None:
+async def publish(api: Target) -> None:
     """The embedded emulator's traffic: the demo user posts to random feeds."""
     creds = api.credentials()
     assert creds is not None
     rng = random.Random(7)
-    async with api.client(*creds) as owner:
+    async with api.client(creds) as owner:
         n = 0
         while True:
             await asyncio.sleep(1.0)
@@ -103,7 +103,7 @@ async def publish(api: Api) -> None:
             await owner.post_message(rng.choice(FEEDS), f"live update {n} at {time.time():.0f}")
 
 
-async def aggregate(api: Api, groups: list[str], sink: Sink, checkpoint: Checkpoint,
+async def aggregate(api: Target, groups: list[str], sink: Sink, checkpoint: Checkpoint,
                     limit: int | None) -> int:
     written = 0
     async with api.client() as reader, reader.merged_stream(
@@ -136,8 +136,8 @@ async def main(args: argparse.Namespace) -> None:
     seed = emulator_seed()  # used only if the emulator is embedded
     started = time.monotonic()
     try:
-        async with api_target(args.base_url, time_scale=args.time_scale,
-                              embedded_time_scale=60.0, seed=seed) as api:
+        async with target(args.base_url, time_scale=args.time_scale,
+                          embedded_time_scale=60.0, seed=seed) as api:
             groups = args.groups.split(",") if args.groups else (
                 [*FEEDS, "cricket", "demo-bot"] if api.embedded else [])
             if not groups:

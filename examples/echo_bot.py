@@ -20,10 +20,9 @@ import argparse
 import asyncio
 import contextlib
 
-from agupshup import Client, Message
-from agupshup.checkpoint import Cursor
-from agupshup.demo import Api, api_target
-from agupshup.polling import PollPolicy
+from target import Target, target
+
+from agupshup import Client, Credentials, Cursor, Message, PollPolicy
 
 
 async def echo(client: Client, watch: str, from_group: str, limit: int | None) -> int:
@@ -50,11 +49,11 @@ async def answer(client: Client, message: Message, watch: str, from_group: str) 
         print(f"not delivered: {failure.msg}", flush=True)
 
 
-async def chatter(api: Api, group: str) -> None:
+async def chatter(api: Target, group: str) -> None:
     """The embedded emulator's traffic: alice posts to her group every few seconds."""
     from agupshup.emulator.seed import ALICE_PASSWORD, ALICE_PHONE
 
-    async with api.client(ALICE_PHONE, ALICE_PASSWORD) as alice:
+    async with api.client(Credentials(ALICE_PHONE, ALICE_PASSWORD)) as alice:
         n = 0
         while True:
             await asyncio.sleep(2.5)
@@ -64,13 +63,13 @@ async def chatter(api: Api, group: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    async with api_target(args.base_url) as api:
+    async with target(args.base_url) as api:
         creds = api.credentials()
         if creds is None:
             raise SystemExit("set GUPSHUP_PHONE and GUPSHUP_PASSWORD for this server")
         print(f"echo bot on {api.base_url}: watching {args.watch}, replying from "
               f"{args.from_group}" + (" (embedded emulator)" if api.embedded else ""), flush=True)
-        async with api.client(*creds) as bot:
+        async with api.client(creds) as bot:
             bot.poll_policy = PollPolicy(min_interval=args.interval, max_interval=30.0)
             work = echo(bot, args.watch, args.from_group, args.limit)
             tasks: list[asyncio.Task[object]] = [asyncio.create_task(work)]

@@ -20,14 +20,15 @@ import asyncio
 import contextlib
 import urllib.parse
 
-from agupshup.demo import api_target
+from target import target
+
 from agupshup.widget import Widget, serve
 
 
 async def main(args: argparse.Namespace) -> None:
-    async with api_target(args.base_url, time_scale=1.0) as api:
+    async with target(args.base_url, time_scale=1.0) as api:
         creds = api.credentials()
-        async with api.client(*(creds or (None, None))) as client:
+        async with api.client(creds) as client:
             widget = Widget(client, ttl=args.ttl, read_only=creds is None)
 
             def ready(url: str) -> None:

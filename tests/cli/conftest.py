@@ -13,11 +13,23 @@ from click.testing import CliRunner, Result
 
 from agupshup import cli
 from agupshup.emulator import EmulatorConfig, EmulatorThread
-from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
+from agupshup.emulator.seed import ALICE_PHONE, DEMO_PASSWORD, DEMO_PHONE, load_seed
 
 #: Every variable the CLI reads; unset unless a test sets it.
 ENV_KEYS = ("GUPSHUP_BASE_URL", "GUPSHUP_PHONE", "GUPSHUP_PASSWORD", "GUPSHUP_TIME_SCALE",
             "GUPSHUP_LEDGER")
+
+
+BIG = 600
+
+
+def seed_with_big_group() -> dict[str, Any]:
+    """The default seed plus ``big``, alice's group of 600 messages (41 calls to read)."""
+    seed = dict(load_seed())
+    seed["groups"] = [*seed["groups"], {
+        "name": "big", "owner": ALICE_PHONE, "created_on": 1262304000000,
+        "messages": {"count": BIG, "text": "big {n}", "start": 1275350400000, "step": 1000}}]
+    return seed
 
 
 @pytest.fixture

@@ -173,3 +173,18 @@ def test_demo_ends_by_itself(run: Cli) -> None:
                    "refused with 113"):
         assert needle in out, needle
     assert "0 refused with 113" in out
+
+
+def test_python_m_widget_does_not_load_the_cli() -> None:
+    code = ("import sys, agupshup.widget.__main__; "
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] == ['agupshup', 'cli']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_entry_point_names_the_cli_group() -> None:
+    from agupshup.cli import main
+
+    assert main.name == "main"
+    assert {"info", "emulator", "widget", "export"} <= set(main.commands)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -71,3 +72,19 @@ def test_examples_run_with_one_command(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+
+
+#: What an example may import of agupshup: the documented public API, nothing internal.
+PUBLIC = {"agupshup", "agupshup.throttle", "agupshup.session", "agupshup.widget",
+          "agupshup.emulator", "agupshup.emulator.seed"}
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_examples_use_the_public_api_only(script: str) -> None:
+    tree = ast.parse((EXAMPLES / script).read_text())
+    used = {node.module for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module}
+    used |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+    internal = {m for m in used if m.split(".")[0] == "agupshup" and m not in PUBLIC}
+    assert not internal, f"{script} imports internals: {sorted(internal)}"

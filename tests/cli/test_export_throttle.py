@@ -7,21 +7,14 @@ from pathlib import Path
 import pytest
 
 from agupshup.emulator import EmulatorConfig, EmulatorThread
-from agupshup.emulator.seed import ALICE_PHONE, load_seed
 
-from .conftest import Cli
-
-BIG = 600
+from .conftest import BIG, Cli, seed_with_big_group
 
 
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
     """Time runs 60x faster (a throttle minute is a second) and a group has 600 messages."""
-    seed = dict(load_seed())
-    seed["groups"] = [*seed["groups"], {
-        "name": "big", "owner": ALICE_PHONE, "created_on": 1262304000000,
-        "messages": {"count": BIG, "text": "big {n}", "start": 1275350400000, "step": 1000}}]
-    return EmulatorConfig(random_seed=None, time_scale=60.0, seed=seed)
+    return EmulatorConfig(random_seed=None, time_scale=60.0, seed=seed_with_big_group())
 
 
 def test_export_says_when_and_why_it_waits_for_the_throttle(
@@ -32,6 +25,10 @@ def test_export_says_when_and_why_it_waits_for_the_throttle(
     result = run("--time-scale", "60", "export", "big", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert len(out.read_text().splitlines()) == BIG
-    assert "big: waiting for the throttle (minute window: 27/30 calls used" in result.stderr
+    waits = [x for x in result.stderr.splitlines() if "waiting" in x]
+    assert waits
+    assert waits[0] == ("big: waiting for the throttle "
+                        "(minute 27/30 used, 3 kept for interactive calls)")
+    assert all(len(x) < 80 for x in waits)
     assert sum(emulator.emulator.throttled.values()) == 0  # waited, never refused
 

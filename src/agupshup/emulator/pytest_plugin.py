@@ -7,13 +7,22 @@ Fixtures:
 * ``gupshup_server`` → a started :class:`~agupshup.emulator.server.EmulatorServer` on a free
   127.0.0.1 port (function scope): ``.base_url``, ``.url``, ``.emulator`` (state, ``outbox``,
   ``calls``, ``faults``, ``throttle``).
+* ``gupshup_client`` → an :class:`agupshup.Client` of ``gupshup_server``, logged in as
+  ``gupshup_credentials`` (the seeded demo user by default), closed after the test.
+* ``gupshup_fast`` → the test-speed switch (see below).
 
 Per test, ``@pytest.mark.gupshup(time_scale=60, ...)`` overrides config fields, and indirect
 parametrisation (``parametrize("gupshup_server", [config_or_dict], indirect=True)``) replaces or
 overrides the config.
 
-Rules this module enforces: importing it costs almost nothing (the emulator is imported inside
-the fixtures) and never fails, so it cannot break collection; the server always closes.
+**Test speed, one switch.** ``gupshup_fast = true`` in the ini file (or
+``@pytest.mark.gupshup(fast=True)`` on a test, or overriding the ``gupshup_fast`` fixture) turns
+off the emulator's throttles (per-IP windows and the poster's 5 a minute) and gives
+``gupshup_client`` no throttle and polls every 0.05-0.5 s instead of 5-60 s.
+
+Rules this module enforces: importing it costs almost nothing (the emulator and the client are
+imported inside the fixtures) and never fails, so it cannot break collection; the server and
+the client always close.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from agupshup import Client
     from agupshup.emulator.config import EmulatorConfig
     from agupshup.emulator.server import EmulatorServer, EmulatorThread
 
@@ -33,10 +43,39 @@ except ImportError:  # pragma: no cover - pytest-asyncio is a test dependency
     pytest_asyncio = None  # type: ignore[assignment]
 
 
+#: EmulatorConfig fields of the test-speed preset.
+FAST_EMULATOR = {"poster_limit": 1_000_000}
+#: PollPolicy intervals (fastest, slowest) of the test-speed preset.
+FAST_POLLS = (0.05, 0.5)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("gupshup_fast", "test speed for gupshup_server and gupshup_client: no "
+                  "throttle, fast polls", type="bool", default=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "gupshup(**fields): override EmulatorConfig fields for gupshup_server"
+        "markers", "gupshup(fast=bool, **fields): test speed, and EmulatorConfig fields for "
+        "gupshup_server",
     )
+
+
+@pytest.fixture
+def gupshup_fast(request: pytest.FixtureRequest) -> bool:
+    """The test-speed switch: the nearest ``gupshup(fast=…)`` mark, else the ini setting."""
+    for marker in request.node.iter_markers("gupshup"):
+        if "fast" in marker.kwargs:
+            return bool(marker.kwargs["fast"])
+    return bool(request.config.getini("gupshup_fast"))
+
+
+@pytest.fixture
+def gupshup_credentials() -> tuple[str, str]:
+    """Phone and password of ``gupshup_client``: the seeded demo user (owns jumpy, demo-bot)."""
+    from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
+
+    return DEMO_PHONE, DEMO_PASSWORD
 
 
 @pytest.fixture
@@ -47,15 +86,20 @@ def gupshup_config() -> EmulatorConfig:
     return EmulatorConfig()
 
 
-def _config(request: pytest.FixtureRequest, base: EmulatorConfig) -> EmulatorConfig:
+def _config(request: pytest.FixtureRequest, base: EmulatorConfig, fast: bool) -> EmulatorConfig:
     config = base
+    if fast:
+        from agupshup.emulator.throttle import ThrottleConfig
+
+        config = config.but(throttle=ThrottleConfig.off(), **FAST_EMULATOR)
     param = getattr(request, "param", None)
     if isinstance(param, Mapping):
         config = config.but(**param)
     elif param is not None:
         config = param
     for marker in reversed(list(request.node.iter_markers("gupshup"))):
-        config = config.but(**marker.kwargs)
+        fields = {k: v for k, v in marker.kwargs.items() if k != "fast"}
+        config = config.but(**fields)
     return config
 
 
@@ -63,25 +107,43 @@ if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def gupshup_server(
-        request: pytest.FixtureRequest, gupshup_config: EmulatorConfig
+        request: pytest.FixtureRequest, gupshup_config: EmulatorConfig, gupshup_fast: bool
     ) -> AsyncIterator[EmulatorServer]:
         """A running emulator on a free 127.0.0.1 port."""
         from agupshup.emulator.server import EmulatorServer
 
-        async with EmulatorServer(_config(request, gupshup_config)) as server:
+        async with EmulatorServer(_config(request, gupshup_config, gupshup_fast)) as server:
             yield server
+
+    @pytest_asyncio.fixture
+    async def gupshup_client(
+        gupshup_server: EmulatorServer, gupshup_credentials: tuple[str, str], gupshup_fast: bool
+    ) -> AsyncIterator[Client]:
+        """A Client of ``gupshup_server``, logged in, closed (logged out) after the test."""
+        # The client is imported here, not above: the emulator and this plugin stay
+        # independent of it, and a pytest session that never asks for it never loads it.
+        from agupshup import Client, PollPolicy
+
+        phone, password = gupshup_credentials
+        async with Client(gupshup_server.base_url, phone=phone, password=password,
+                          throttle=not gupshup_fast) as client:
+            if gupshup_fast:
+                client.poll_policy = PollPolicy(*FAST_POLLS)
+            await client.login()
+            yield client
 
 else:  # pragma: no cover
 
     @pytest.fixture
     def gupshup_server(
-        request: pytest.FixtureRequest, gupshup_config: EmulatorConfig
+        request: pytest.FixtureRequest, gupshup_config: EmulatorConfig, gupshup_fast: bool
     ) -> Iterator[EmulatorThread]:
         """A running emulator (in a thread: pytest-asyncio is missing)."""
         from agupshup.emulator.server import EmulatorThread
 
-        with EmulatorThread(_config(request, gupshup_config)) as server:
+        with EmulatorThread(_config(request, gupshup_config, gupshup_fast)) as server:
             yield server
 
 
-__all__ = ["gupshup_config", "gupshup_server"]
+__all__ = ["gupshup_client", "gupshup_config", "gupshup_credentials", "gupshup_fast",
+           "gupshup_server"]

@@ -1,6 +1,81 @@
-"""``python -m agupshup.widget --base-url URL [--port 8090] [--read-only]``: serve the widget."""
+"""``python -m agupshup.widget [--base-url URL] [--port 8090] [--read-only] ...``: serve the widget.
 
-from agupshup.cli import widget_main
+The widget's own options and its serving live here, once: ``agupshup widget`` (the CLI) adds
+them to its global ones; this entry point needs only the client, not the CLI. The owner's
+credentials come from ``GUPSHUP_PHONE``/``GUPSHUP_PASSWORD``; without them, or with
+``--read-only``, the widget has no post box.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from agupshup import errors as E
+from agupshup.client import DEFAULT_BASE_URL, Client
+from agupshup.session import credentials_from_env
+from agupshup.widget.app import Widget, WidgetClient, serve
+
+__all__ = ["main", "run_widget", "widget_options"]
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def widget_options(f: F) -> F:
+    """The widget's options (``host``, ``port``, ``ttl``, ``public_url``, ``read_only``,
+    ``seconds``)."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True,
+                     help="0 picks a free port."),
+        click.option("--ttl", type=click.FloatRange(min=0), default=10.0, show_default=True,
+                     help="Seconds each group's page is cached."),
+        click.option("--public-url", metavar="URL", help="Base URL used in the embed code."),
+        click.option("--read-only", is_flag=True, help="No post box; needs no login."),
+        click.option("--seconds", type=click.FloatRange(min=0), default=None,
+                     help="Stop after this long (default: run until Ctrl-C)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+async def run_widget(client: WidgetClient, host: str, port: int, ttl: float,
+                     public_url: str | None, read_only: bool, seconds: float | None) -> None:
+    """Serve the widget of ``client``'s account, announcing its URL on stderr."""
+    widget = Widget(client, ttl=ttl, public_url=public_url, read_only=read_only)
+    await serve(widget, host, port, seconds=seconds,
+                on_ready=lambda url: click.echo(f"widget: {url}/  (Ctrl-C stops)", err=True))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--base-url", metavar="URL", envvar="GUPSHUP_BASE_URL", default=DEFAULT_BASE_URL,
+              show_default=True, help="API base URL [env GUPSHUP_BASE_URL].")
+@widget_options
+def main(base_url: str, host: str, port: int, ttl: float, public_url: str | None,
+         read_only: bool, seconds: float | None) -> None:
+    """Serve the featured widget (customize, preview, embed) for the owner's account."""
+    credentials = None if read_only else credentials_from_env()
+    if credentials is None and not read_only:
+        click.echo("widget: no GUPSHUP_PHONE/GUPSHUP_PASSWORD: read-only, no post box", err=True)
+
+    async def go() -> None:
+        async with Client(base_url, credentials=credentials) as client:
+            await run_widget(client, host, port, ttl, public_url,
+                             read_only or credentials is None, seconds)
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
+    except (E.GupshupError, OSError) as exc:
+        click.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        sys.exit(1)
+
 
 if __name__ == "__main__":
-    widget_main()
+    main(prog_name="python -m agupshup.widget")

@@ -1,0 +1,5 @@
+"""``python -m agupshup.cli``: the CLI."""
+
+from agupshup.cli import main
+
+main()

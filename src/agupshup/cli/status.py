@@ -1,0 +1,188 @@
+"""What a command is waiting for: the throttle, a login, a retry back-off.
+
+Rules this module enforces:
+
+* A wait shows only once it has lasted, or will last, about a second; quick calls print nothing.
+* The status goes to stderr, never stdout. On a terminal it is one line redrawn in place with a
+  countdown and erased when the wait ends; elsewhere (a log, a pipe) each wait is written once.
+* Every line says what is awaited and, where known, until when (wall-clock) and for how long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from agupshup.clock import Clock
+from agupshup.models import QuotaWindow
+from agupshup.retry import RetryPolicy
+from agupshup.throttle import Scheduler, ThrottleEvent
+
+__all__ = ["ReportedRetry", "Wait", "WaitStatus", "throttle_wait"]
+
+#: Waits shorter than this stay silent.
+SHOW_AFTER = 1.0
+TICK = 0.25
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One thing the command waits for; ``until`` on the clock's monotonic scale, if known."""
+
+    what: str
+    detail: str = ""
+    until: float | None = None
+
+    def line(self, now: float, since: float, *, countdown: bool = True) -> str:
+        detail = f": {self.detail}" if self.detail else ""
+        if self.until is None:
+            return f"waiting for {self.what}{detail} ({now - since:.0f}s so far)"
+        left = max(0.0, self.until - now)
+        wall = time.strftime("%H:%M:%S", time.localtime(time.time() + left))
+        if not countdown:
+            return f"waiting for {self.what} until {wall} (about {_secs(left)}){detail}"
+        return f"waiting for {self.what} until {wall} ({_secs(left)} left){detail}"
+
+    def short(self, now: float, *, countdown: bool = True) -> str:
+        """A compact form, for progress bars (about 60 characters)."""
+        left = "" if self.until is None or not countdown else f" {_secs(self.until - now)}"
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"waiting{left} for {self.what}{detail}"
+
+
+def _secs(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+
+
+def throttle_wait(
+    scheduler: Scheduler, now: float, period: str | None = None, hold_until: float = 0.0
+) -> Wait | None:
+    """Why calls are held now (the window in the way, and until when), or None."""
+    windows = scheduler.quota()
+    if not scheduler.waiting or not windows:
+        return None
+    worst = _blocking(windows, period)
+    until = max(worst.free_at, worst.held_until or 0.0, hold_until)
+    if worst.held_until is not None and worst.held_until > now:
+        detail = f"{worst.period} window held after a 113"
+    else:
+        detail = f"{worst.period} {worst.used}/{worst.limit} used"
+        if worst.used < worst.limit:
+            detail += f", {worst.limit - worst.used} kept for interactive calls"
+    return Wait("the throttle", detail, until if until > now else None)
+
+
+def _blocking(windows: list[QuotaWindow], period: str | None) -> QuotaWindow:
+    named = [w for w in windows if w.period == period]
+    return named[0] if named else max(windows, key=lambda w: w.used / max(w.limit, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedRetry(RetryPolicy):
+    """The client's retry policy, telling ``on_delay`` each back-off it chooses."""
+
+    on_delay: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
+
+    def delay(self, attempt: int, elapsed: float, attempts: int | None = None) -> float | None:
+        wait = RetryPolicy.delay(self, attempt, elapsed, attempts)
+        if wait is not None and self.on_delay is not None:
+            self.on_delay(wait)
+        return wait
+
+
+class WaitStatus:
+    """Watches the scheduler, the retry back-off and named activities; draws the wait line."""
+
+    def __init__(self, scheduler: Scheduler, clock: Clock, stream: TextIO) -> None:
+        self.scheduler = scheduler
+        self.clock = clock
+        self.stream = stream
+        self.live = _isatty(stream)
+        self._activity: str | None = None
+        self._backoff_until = 0.0
+        self._period: str | None = None
+        self._hold_until = 0.0
+        self._since: tuple[str, float] | None = None
+        self._logged: str | None = None
+        self._shown = False
+
+    # -- what feeds it ------------------------------------------------------------------
+
+    def on_event(self, event: ThrottleEvent) -> None:
+        """The scheduler holds calls (``hold``) or the server refused one (``limited``)."""
+        if event.kind == "warn":
+            return
+        self._period = event.period
+        if event.wait is not None:
+            self._hold_until = self.clock.monotonic() + event.wait
+
+    def backing_off(self, seconds: float) -> None:
+        self._backoff_until = self.clock.monotonic() + seconds
+
+    @contextlib.contextmanager
+    def doing(self, what: str) -> Iterator[None]:
+        """Name what the command waits for while the block runs (e.g. ``a login``)."""
+        self._activity = what
+        try:
+            yield
+        finally:
+            self._activity = None
+
+    # -- what it shows ------------------------------------------------------------------
+
+    def current(self, now: float) -> Wait | None:
+        if self._backoff_until > now:
+            return Wait("a retry", "back-off after a failed call", self._backoff_until)
+        held = throttle_wait(self.scheduler, now, self._period, self._hold_until)
+        if held is not None:
+            return held
+        return None if self._activity is None else Wait(self._activity)
+
+    def render(self, now: float) -> None:
+        """Draw (or erase) the line for the wait in progress at ``now``."""
+        wait = self.current(now)
+        if wait is None:
+            self._since = self._logged = None
+            self._erase()
+            return
+        if self._since is None or self._since[0] != wait.what:
+            self._since = (wait.what, now)
+        since = self._since[1]
+        if now - since < SHOW_AFTER and (wait.until is None or wait.until - now < SHOW_AFTER):
+            return
+        if self.live:
+            self._write("\r\x1b[K" + wait.line(now, since))
+            self._shown = True
+        elif self._logged != wait.what:  # a log is not a terminal: once per wait
+            self._logged = wait.what
+            self._write(wait.line(now, since, countdown=False) + "\n")
+
+    def _erase(self) -> None:
+        if self._shown:
+            self._shown = False
+            self._write("\r\x1b[K")
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    async def watch(self) -> None:
+        """Redraw every tick until cancelled; the line is erased at the end."""
+        try:
+            while True:
+                self.render(self.clock.monotonic())
+                await asyncio.sleep(TICK)
+        finally:
+            self._erase()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
