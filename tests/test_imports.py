@@ -59,6 +59,11 @@ FORBIDDEN = {
     ("widget", "cli"),
 }
 
+#: The pytest plugin is the one bridge: its ``gupshup_client`` fixture builds a Client, so it
+#: imports the client inside the fixture, never at module level (loading the plugin stays cheap
+#: and the emulator itself stays independent).
+BRIDGES = {"agupshup.emulator.pytest_plugin"}
+
 #: Heavy or client-side modules that ``import agupshup.emulator`` must not load.
 NOT_FOR_THE_EMULATOR = ("agupshup.client", "agupshup.transport", "agupshup.throttle",
                         "agupshup.session", "agupshup.streams", "agupshup.wire",
@@ -70,14 +75,19 @@ def _top(module: str) -> str:
     return parts[1] if len(parts) > 1 else "(pkg)"
 
 
-def _runtime_imports(tree: ast.Module) -> list[tuple[str, list[str]]]:
-    """(module, names) for every import outside ``if TYPE_CHECKING:`` blocks."""
+def _runtime_imports(
+    tree: ast.Module, *, top_level_only: bool = False
+) -> list[tuple[str, list[str]]]:
+    """(module, names) for every import outside ``if TYPE_CHECKING:`` blocks (and outside
+    functions, with ``top_level_only``)."""
     found: list[tuple[str, list[str]]] = []
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             for child in node.orelse:
                 visit(child)
+            return
+        if top_level_only and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             return
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.module, [a.name for a in node.names]))
@@ -106,7 +116,8 @@ def _edges() -> list[tuple[str, str, str]]:
         module = ".".join(rel.parts)
         if module == "agupshup.__init__":
             continue
-        for imported, names in _runtime_imports(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for imported, names in _runtime_imports(tree, top_level_only=module in BRIDGES):
             for target in _targets(imported, names):
                 edges.append((module, _top(module), target))
     return edges
