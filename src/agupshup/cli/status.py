@@ -88,8 +88,14 @@ class ReportedRetry(RetryPolicy):
 
     on_delay: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
 
-    def delay(self, attempt: int, elapsed: float, attempts: int | None = None) -> float | None:
-        wait = RetryPolicy.delay(self, attempt, elapsed, attempts)
+    def delay(
+        self,
+        attempt: int,
+        elapsed: float,
+        attempts: int | None = None,
+        left: float | None = None,
+    ) -> float | None:
+        wait = RetryPolicy.delay(self, attempt, elapsed, attempts, left)
         if wait is not None and self.on_delay is not None:
             self.on_delay(wait)
         return wait
