@@ -11,8 +11,16 @@ Rules this module enforces:
 * Nothing is ever resent here. aiohttp silently retries an idempotent request once when a
   reused connection is reset; that switch is turned off, because a resend the scheduler did not
   admit could be the very call that earns a 113.
+* Redirects are never followed: a 3xx is :class:`~agupshup.errors.RedirectRefused` at once,
+  naming only the ``Location`` host. Following one would resend the form body (a token,
+  ``rand``) to wherever it points, and every hop would be an HTTP request the scheduler never
+  admitted. So one admitted call is exactly one HTTP request.
+* A 4xx whose body is not an API envelope is :class:`~agupshup.errors.HTTPClientError` (a wrong
+  URL gets the same answer every time; it is not a transport fault). 408 and 429 say "try
+  later", so they stay transient, with 5xx and other 2xx: :class:`~agupshup.errors.HTTPStatusError`.
+  A 4xx that does carry an API envelope is handed on as the API's answer.
 * A body larger than ``max_body`` is refused without being read to the end.
-* Non-200 answers are :class:`~agupshup.errors.HTTPStatusError` with a short excerpt.
+* Every excerpt of a server's text has the call's secrets (token, ``rand``, code) blanked out.
 """
 
 from __future__ import annotations
@@ -20,11 +28,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
 from agupshup import errors as E
+from agupshup.wire.envelope import is_api_envelope
+from agupshup.wire.redact import excerpt, secrets_of
 
 __all__ = [
     "API_PATH",
@@ -39,6 +49,8 @@ API_PATH = "/GupshupAPI/rest"
 HTTPMethod = Literal["GET", "POST"]
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _EXCERPT = 120
+#: 4xx that mean "try later" rather than "this request is wrong".
+_TRANSIENT_4XX = frozenset({408, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,18 +143,34 @@ class AiohttpTransport:
     ) -> RawResponse:
         session = self._client()
         if http_method == "GET":
-            ctx = session.get(self.url, params=fields, timeout=timeout)
+            ctx = session.get(self.url, params=fields, timeout=timeout, allow_redirects=False)
         else:
             # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
             body = urlencode(fields).encode("ascii")
-            ctx = session.post(self.url, data=body, headers=_FORM, timeout=timeout)
+            ctx = session.post(
+                self.url, data=body, headers=_FORM, timeout=timeout, allow_redirects=False
+            )
         async with ctx as resp:
             data = await self._read(resp)
             ctype = resp.headers.get("Content-Type")
             if resp.status != 200:
-                excerpt = data[:_EXCERPT].decode("utf-8", "replace")
-                raise E.HTTPStatusError(resp.status, url=self.url, excerpt=excerpt)
+                self._refuse(resp, data, fields)
             return RawResponse(resp.status, ctype, data)
+
+    def _refuse(
+        self, resp: aiohttp.ClientResponse, data: bytes, fields: Sequence[tuple[str, str]]
+    ) -> None:
+        """Raise for a non-200 answer, unless it is a 4xx carrying the API's own envelope."""
+        status, method = resp.status, _method_of(fields)
+        if 300 <= status < 400:
+            host = urlsplit(resp.headers.get("Location", "")).hostname or ""
+            raise E.RedirectRefused(status, host, method=method, url=self.url)
+        text = excerpt(data, secrets_of(fields), _EXCERPT)
+        if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+            if is_api_envelope(data, resp.headers.get("Content-Type")):
+                return
+            raise E.HTTPClientError(status, method=method, url=self.url, excerpt=text)
+        raise E.HTTPStatusError(status, method=method, url=self.url, excerpt=text)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         declared = resp.content_length
@@ -183,6 +211,10 @@ def _no_hidden_resend(session: aiohttp.ClientSession) -> None:
     # a future aiohttp that renames this attribute fails loudly there.
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
+
+
+def _method_of(fields: Sequence[tuple[str, str]]) -> str:
+    return next((value for key, value in fields if key == "method"), "")
 
 
 def _clean(exc: BaseException) -> str:
