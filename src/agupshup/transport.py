@@ -34,7 +34,8 @@ import aiohttp
 
 from agupshup import errors as E
 from agupshup.wire.envelope import is_api_envelope
-from agupshup.wire.redact import excerpt, secrets_of
+from agupshup.wire.methods import SECRET_ANSWERS
+from agupshup.wire.redact import excerpt, redact, secrets_of
 
 __all__ = [
     "API_PATH",
@@ -118,13 +119,13 @@ class AiohttpTransport:
         try:
             return await self._exchange(fields, http_method, self._timeout_of(limit))
         except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one too
-            raise E.ConnectError(_clean(exc), url=self.url, maybe_sent=False) from None
+            raise E.ConnectError(_clean(exc, fields), url=self.url, maybe_sent=False) from None
         except TimeoutError:
             raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
         except aiohttp.ClientConnectorError as exc:
-            raise E.ConnectError(_clean(exc), url=self.url, maybe_sent=False) from None
+            raise E.ConnectError(_clean(exc, fields), url=self.url, maybe_sent=False) from None
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-            raise E.ConnectError(_clean(exc), url=self.url) from None
+            raise E.ConnectError(_clean(exc, fields), url=self.url) from None
 
     def _timeout_of(self, limit: float) -> aiohttp.ClientTimeout:
         # aiohttp's own timer bounds connect, send and the whole body read; one object per
@@ -165,7 +166,9 @@ class AiohttpTransport:
         if 300 <= status < 400:
             host = urlsplit(resp.headers.get("Location", "")).hostname or ""
             raise E.RedirectRefused(status, host, method=method, url=self.url)
-        text = excerpt(data, secrets_of(fields), _EXCERPT)
+        text = excerpt(
+            data, secrets_of(fields), _EXCERPT, secret_answer=method in SECRET_ANSWERS
+        )
         if 400 <= status < 500 and status not in _TRANSIENT_4XX:
             if is_api_envelope(data, resp.headers.get("Content-Type")):
                 return
@@ -217,15 +220,16 @@ def _method_of(fields: Sequence[tuple[str, str]]) -> str:
     return next((value for key, value in fields if key == "method"), "")
 
 
-def _clean(exc: BaseException) -> str:
-    """An aiohttp error's text without any query string (it may hold a token)."""
+def _clean(exc: BaseException, fields: Sequence[tuple[str, str]] = ()) -> str:
+    """An aiohttp error's text without any query string (it may hold a token), nor any of the
+    call's secrets."""
     text = f"{type(exc).__name__}: {exc}"
     out = []
     for word in text.split(" "):
         if "?" in word and ("://" in word or word.startswith("/")):
             word = word.split("?", 1)[0] + ("'" if word.endswith("'") else "")
         out.append(word)
-    return " ".join(out)
+    return redact(" ".join(out), secrets_of(fields))
 
 
 Handler = Callable[[Sequence[tuple[str, str]]], Awaitable[RawResponse] | RawResponse]

@@ -149,10 +149,12 @@ def decode(
     spec = request.spec if isinstance(request, Request) else request
     secrets = _secrets(request, token)
     raw = _parse(spec, body, content_type, secrets)
+    if raw.token:  # the answer's own token is a secret too, wherever the body is quoted
+        secrets = (*secrets, raw.token)
     throttle = raw.throttle_tags()
     errs = raw.errors()
     if errs and raw.status != "partial":
-        raise _api_error(spec, errs, throttle, (*secrets, *_answer_token(raw)))
+        raise _api_error(spec, errs, throttle, secrets)
     if raw.status is None and not errs and not _has_payload(raw):
         # WIRE.md §2: a success has a status, an error has error tags; this has neither, nor
         # anything a success could carry.
@@ -173,10 +175,6 @@ def decode(
 def _secrets(request: Request[Any] | MethodSpec[Any], token: str | None) -> tuple[str, ...]:
     found = secrets_of(request.params) if isinstance(request, Request) else ()
     return (*found, token) if token else found
-
-
-def _answer_token(raw: Body) -> tuple[str, ...]:
-    return (raw.token,) if raw.token else ()
 
 
 def _api_error(
@@ -217,9 +215,7 @@ def _parse(
 
 
 def _excerpt(spec: MethodSpec[Any], body: bytes, secrets: tuple[str, ...]) -> str:
-    if spec.secret_answer:
-        return "<redacted: this answer may carry a token>"
-    return excerpt(body, secrets)
+    return excerpt(body, secrets, secret_answer=spec.secret_answer)
 
 
 class _Missing(Exception):
@@ -462,6 +458,9 @@ METHODS: dict[str, MethodSpec[Any]] = {
     "get_replies": GET_REPLIES,
     "invite_friends": INVITE,
 }
+
+#: Methods whose answer may carry a token: no text of their answers is ever quoted.
+SECRET_ANSWERS = frozenset(spec.name for spec in METHODS.values() if spec.secret_answer)
 
 
 # -- builders ------------------------------------------------------------------------------------

@@ -36,9 +36,14 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
 
 
-def excerpt(data: bytes, secrets: Sequence[str], size: int = 120) -> str:
+def excerpt(
+    data: bytes, secrets: Sequence[str], size: int = 120, *, secret_answer: bool = False
+) -> str:
     """The first ``size`` characters of ``data``, redacted before the cut (a secret the cut
-    split would otherwise survive in part)."""
+    split would otherwise survive in part). None at all of an answer that may carry a token
+    the client has not read yet (``secret_answer``)."""
+    if secret_answer:
+        return "<redacted: this answer may carry a token>"
     # A URL-encoded character takes 3, so this much covers any secret overlapping the cut.
     reach = size + 3 * max((len(s) for s in secrets), default=0)
     return redact(data[:reach].decode("utf-8", "replace"), secrets)[:size]
