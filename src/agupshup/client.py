@@ -326,7 +326,7 @@ class Client(StreamsMixin):
                 raw = await self._transport.send(
                     fields, http_method=spec.http_method, timeout=self.timeout
                 )
-                response = wire.decode(request, raw.body, raw.content_type)
+                response = wire.decode(request, raw.body, raw.content_type, token=token)
             except E.APIError as exc:
                 slot.learn(exc.throttle, isinstance(exc, E.ThrottleLimitExceeded))
                 raise

@@ -19,9 +19,13 @@ The whole tree, in one place::
     ├── TransportError                 no API answer could be read (the call may have run)
     │   ├── ConnectError                  connection refused / reset / closed early
     │   ├── TimeoutError (TimeoutError)   no complete answer in time
-    │   ├── HTTPStatusError               a status other than 200 (proxy pages, 5xx)
+    │   ├── HTTPStatusError               5xx, 408, 429, other 2xx: transient (proxy pages)
     │   └── DecodeError                   a 200 whose body is not an API response
     │                                     (wrong type, truncated, garbage, too big)
+    ├── HTTPRefused                    the HTTP request itself was refused, not transient:
+    │   │                              never retried, nothing resent (the call did not run)
+    │   ├── RedirectRefused               a 3xx: redirects are never followed (names the host)
+    │   └── HTTPClientError               a 4xx that is not an API envelope (wrong URL, 403)
     └── APIError                       the server answered with one or more ``error`` tags
         ├── ThrottleLimitExceeded         113: not executed, a throttle window is full
         ├── ServerError                   129: internal error, safe to resubmit
@@ -54,8 +58,10 @@ Every :class:`APIError` keeps ``method``, ``code``, ``msg``, every ``error`` tag
 (``errors``) and its ``throttle`` tags. Partial successes (157, 162) are not errors: they are
 results with a ``failed`` list.
 
-No exception text carries the password, ``rand`` or a token: the transport strips query strings
-and form bodies from everything it wraps.
+No exception text carries the password, ``rand``, a token or a confirmation code: the transport
+strips query strings and form bodies from everything it wraps, and both the transport and the
+wire codec blank out every secret the call sent (and a token the answer carries) wherever a
+server's text is quoted.
 """
 
 from __future__ import annotations
@@ -81,6 +87,8 @@ __all__ = [
     "GroupDisabled",
     "GroupNotFound",
     "GupshupError",
+    "HTTPClientError",
+    "HTTPRefused",
     "HTTPStatusError",
     "InvalidConfirmation",
     "InvalidCountryCode",
@@ -96,6 +104,7 @@ __all__ = [
     "PosterThrottled",
     "PrivateGroup",
     "QuotaExhausted",
+    "RedirectRefused",
     "ServerError",
     "SubscriptionError",
     "ThrottleLimitExceeded",
@@ -227,6 +236,51 @@ class DecodeError(TransportError):
         self.excerpt = text[:120]
         super().__init__(
             f"{method or 'response'}: {reason}: {self.excerpt!r}", method=method, url=url
+        )
+
+
+# -- refused HTTP requests: not TransportError, so that no retry or post resolution resends them
+
+
+class HTTPRefused(GupshupError):
+    """The HTTP request was refused as such (a 3xx or 4xx, not an API answer).
+
+    Not a :class:`TransportError`: resending the same request to the same URL gets the same
+    refusal, so it is never retried, and the call did not run.
+    """
+
+    def __init__(self, status: int, message: str, *, method: str = "", url: str = "") -> None:
+        self.status = status
+        self.method = method
+        #: The request URL without its query string.
+        self.url = url
+        super().__init__(message)
+
+
+class RedirectRefused(HTTPRefused):
+    """A 3xx answer. Redirects are never followed: the request would carry the form body (a
+    token, ``rand``) to wherever ``Location`` points, and each hop would be an unadmitted call.
+    ``location_host`` is the host it pointed to (no path or query: they may echo secrets)."""
+
+    def __init__(self, status: int, location_host: str, *, method: str = "", url: str = ""):
+        self.location_host = location_host
+        where = location_host or "the same host"
+        super().__init__(
+            status,
+            f"HTTP {status} redirect to {where} from {url or 'server'}; redirects are not followed",
+            method=method,
+            url=url,
+        )
+
+
+class HTTPClientError(HTTPRefused):
+    """A 4xx answer that is not an API envelope: a wrong base URL or path (404), a proxy or
+    firewall refusing the request (403) …. ``excerpt`` keeps the page's first characters."""
+
+    def __init__(self, status: int, *, method: str = "", url: str = "", excerpt: str = ""):
+        self.excerpt = excerpt
+        super().__init__(
+            status, f"HTTP {status} from {url or 'server'}: {excerpt!r}", method=method, url=url
         )
 
 

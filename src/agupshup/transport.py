@@ -11,8 +11,16 @@ Rules this module enforces:
 * Nothing is ever resent here. aiohttp silently retries an idempotent request once when a
   reused connection is reset; that switch is turned off, because a resend the scheduler did not
   admit could be the very call that earns a 113.
+* Redirects are never followed: a 3xx is :class:`~agupshup.errors.RedirectRefused` at once,
+  naming only the ``Location`` host. Following one would resend the form body (a token,
+  ``rand``) to wherever it points, and every hop would be an HTTP request the scheduler never
+  admitted. So one admitted call is exactly one HTTP request.
+* A 4xx whose body is not an API envelope is :class:`~agupshup.errors.HTTPClientError` (a wrong
+  URL gets the same answer every time; it is not a transport fault). 408 and 429 say "try
+  later", so they stay transient, with 5xx and other 2xx: :class:`~agupshup.errors.HTTPStatusError`.
+  A 4xx that does carry an API envelope is handed on as the API's answer.
 * A body larger than ``max_body`` is refused without being read to the end.
-* Non-200 answers are :class:`~agupshup.errors.HTTPStatusError` with a short excerpt.
+* Every excerpt of a server's text has the call's secrets (token, ``rand``, code) blanked out.
 """
 
 from __future__ import annotations
@@ -20,11 +28,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
 from agupshup import errors as E
+from agupshup.wire.envelope import is_api_envelope
+from agupshup.wire.methods import SECRET_ANSWERS
+from agupshup.wire.redact import excerpt, redact, secrets_of
 
 __all__ = [
     "API_PATH",
@@ -39,6 +50,8 @@ API_PATH = "/GupshupAPI/rest"
 HTTPMethod = Literal["GET", "POST"]
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _EXCERPT = 120
+#: 4xx that mean "try later" rather than "this request is wrong".
+_TRANSIENT_4XX = frozenset({408, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +119,13 @@ class AiohttpTransport:
         try:
             return await self._exchange(fields, http_method, self._timeout_of(limit))
         except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one too
-            raise E.ConnectError(_clean(exc), url=self.url, maybe_sent=False) from None
+            raise E.ConnectError(_clean(exc, fields), url=self.url, maybe_sent=False) from None
         except TimeoutError:
             raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
         except aiohttp.ClientConnectorError as exc:
-            raise E.ConnectError(_clean(exc), url=self.url, maybe_sent=False) from None
+            raise E.ConnectError(_clean(exc, fields), url=self.url, maybe_sent=False) from None
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-            raise E.ConnectError(_clean(exc), url=self.url) from None
+            raise E.ConnectError(_clean(exc, fields), url=self.url) from None
 
     def _timeout_of(self, limit: float) -> aiohttp.ClientTimeout:
         # aiohttp's own timer bounds connect, send and the whole body read; one object per
@@ -131,18 +144,36 @@ class AiohttpTransport:
     ) -> RawResponse:
         session = self._client()
         if http_method == "GET":
-            ctx = session.get(self.url, params=fields, timeout=timeout)
+            ctx = session.get(self.url, params=fields, timeout=timeout, allow_redirects=False)
         else:
             # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
             body = urlencode(fields).encode("ascii")
-            ctx = session.post(self.url, data=body, headers=_FORM, timeout=timeout)
+            ctx = session.post(
+                self.url, data=body, headers=_FORM, timeout=timeout, allow_redirects=False
+            )
         async with ctx as resp:
             data = await self._read(resp)
             ctype = resp.headers.get("Content-Type")
             if resp.status != 200:
-                excerpt = data[:_EXCERPT].decode("utf-8", "replace")
-                raise E.HTTPStatusError(resp.status, url=self.url, excerpt=excerpt)
+                self._refuse(resp, data, fields)
             return RawResponse(resp.status, ctype, data)
+
+    def _refuse(
+        self, resp: aiohttp.ClientResponse, data: bytes, fields: Sequence[tuple[str, str]]
+    ) -> None:
+        """Raise for a non-200 answer, unless it is a 4xx carrying the API's own envelope."""
+        status, method = resp.status, _method_of(fields)
+        if 300 <= status < 400:
+            host = urlsplit(resp.headers.get("Location", "")).hostname or ""
+            raise E.RedirectRefused(status, host, method=method, url=self.url)
+        text = excerpt(
+            data, secrets_of(fields), _EXCERPT, secret_answer=method in SECRET_ANSWERS
+        )
+        if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+            if is_api_envelope(data, resp.headers.get("Content-Type")):
+                return
+            raise E.HTTPClientError(status, method=method, url=self.url, excerpt=text)
+        raise E.HTTPStatusError(status, method=method, url=self.url, excerpt=text)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         declared = resp.content_length
@@ -185,15 +216,20 @@ def _no_hidden_resend(session: aiohttp.ClientSession) -> None:
         session._retry_connection = False
 
 
-def _clean(exc: BaseException) -> str:
-    """An aiohttp error's text without any query string (it may hold a token)."""
+def _method_of(fields: Sequence[tuple[str, str]]) -> str:
+    return next((value for key, value in fields if key == "method"), "")
+
+
+def _clean(exc: BaseException, fields: Sequence[tuple[str, str]] = ()) -> str:
+    """An aiohttp error's text without any query string (it may hold a token), nor any of the
+    call's secrets."""
     text = f"{type(exc).__name__}: {exc}"
     out = []
     for word in text.split(" "):
         if "?" in word and ("://" in word or word.startswith("/")):
             word = word.split("?", 1)[0] + ("'" if word.endswith("'") else "")
         out.append(word)
-    return " ".join(out)
+    return redact(" ".join(out), secrets_of(fields))
 
 
 Handler = Callable[[Sequence[tuple[str, str]]], Awaitable[RawResponse] | RawResponse]

@@ -8,12 +8,17 @@ Rules this module enforces:
   ``GET /_emulator/sms[?phone=]``, ``DELETE /_emulator/sms``; ``GET /_emulator/stats``,
   ``DELETE /_emulator/stats`` (zero the counters); ``GET|POST|PUT|DELETE /_emulator/faults``
   (list, add, replace, clear); ``GET|PUT|DELETE /_emulator/throttle`` (show, reconfigure, reset).
+* A form body or query string that is not valid UTF-8 is HTTP 400 (WIRE.md's parameters are
+  text), never a 500.
+* The control endpoints take JSON only (``Content-Type: application/json``, a parsable body of
+  the right shape and types); anything else is HTTP 400 saying what was wrong.
 * No access log: query strings carry passwords' hashes and tokens.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -45,12 +50,27 @@ def make_app(emulator: Emulator) -> web.Application:
 
 async def _api(request: web.Request) -> web.StreamResponse:
     emulator = request.app[EMULATOR_KEY]
-    pairs: list[tuple[str, str]] = list(request.query.items())
-    if request.method == "POST":
-        form = await request.post()
-        pairs.extend((k, v) for k, v in form.items() if isinstance(v, str))
+    try:
+        pairs: list[tuple[str, str]] = list(request.query.items())
+        if request.method == "POST":
+            form = await request.post()
+            pairs.extend((k, v) for k, v in form.items() if isinstance(v, str))
+    except UnicodeDecodeError as exc:
+        raise web.HTTPBadRequest(text="parameters must be UTF-8") from exc
+    _refuse_replaced(request, pairs)
     call = emulator.receive(pairs, request.remote or "unknown")
     return await deliver(request, emulator, call)
+
+
+def _refuse_replaced(request: web.Request, pairs: list[tuple[str, str]]) -> None:
+    # yarl decodes a query string's invalid UTF-8 to U+FFFD instead of raising: only then is
+    # the raw query decoded again, strictly.
+    if not any("\ufffd" in key or "\ufffd" in value for key, value in pairs):
+        return
+    try:
+        parse_qsl(request.rel_url.raw_query_string, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise web.HTTPBadRequest(text="parameters must be UTF-8") from exc
 
 
 async def _sms(request: web.Request) -> web.Response:
@@ -114,21 +134,45 @@ async def _throttle(request: web.Request) -> web.Response:
     )
 
 
+#: A throttle window's fields and their JSON types (a bool is not a number here).
+_WINDOW_TYPES: dict[str, tuple[type, ...]] = {
+    "period": (str,),
+    "length": (int, float),
+    "warn": (int,),
+    "limit": (int,),
+}
+
+
 def _throttle_config(data: Any) -> ThrottleConfig:
     try:
+        if not isinstance(data, dict) or not isinstance(data.get("mode", ""), str):
+            raise TypeError("expected an object with a string 'mode'")
         windows = data.get("windows")
         if windows is None:
             return ThrottleConfig(mode=data.get("mode", "sliding"))
+        if not isinstance(windows, list):
+            raise TypeError("'windows' is a list")
         return ThrottleConfig(
             mode=data.get("mode", "sliding"),
-            windows=tuple(Window(**w) for w in windows),
+            windows=tuple(_window(w) for w in windows),
         )
     except (TypeError, ValueError, AttributeError) as exc:
         raise web.HTTPBadRequest(text=f"bad throttle config: {exc}") from exc
 
 
+def _window(data: Any) -> Window:
+    if not isinstance(data, dict) or set(data) != set(_WINDOW_TYPES):
+        raise TypeError(f"a window has exactly the fields {sorted(_WINDOW_TYPES)}")
+    for name, types in _WINDOW_TYPES.items():
+        if not isinstance(data[name], types) or isinstance(data[name], bool):
+            raise TypeError(f"window field {name!r} has the wrong type: {data[name]!r}")
+    return Window(**data)
+
+
 async def _json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise web.HTTPBadRequest(text="expected Content-Type: application/json")
     try:
         return await request.json()
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text="expected a JSON body") from exc

@@ -8,7 +8,9 @@ Rules this module enforces:
   array for several; repeated XML elements).
 * Every leaf is a string in both formats; callers convert numbers and booleans with :func:`s`.
 * XML is written by hand: text is escaped, and characters XML 1.0 cannot carry are dropped.
-* Bodies are UTF-8; the content types are fixed here.
+* Bodies are UTF-8; the content types are fixed here. :func:`reencode_xml` and
+  :func:`billion_laughs` serve the ``encoding`` and ``laughs`` faults: the same document in
+  UTF-16/32 (its declaration and charset saying so), and an entity bomb in any of them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ __all__ = [
     "Items",
     "Many",
     "Node",
+    "billion_laughs",
     "envelope",
+    "reencode_xml",
     "render",
     "s",
 ]
@@ -140,3 +144,32 @@ def escape(text: str) -> str:
         return text
     text = _NOT_XML.sub("", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _label(encoding: str) -> str:
+    """``utf-16-le`` → ``UTF-16``: the name a declaration and a charset give."""
+    return encoding.upper()[:6]
+
+
+def _encode(text: str, encoding: str, bom: bool) -> bytes:
+    return (("\ufeff" + text) if bom else text).encode(encoding)
+
+
+def reencode_xml(body: bytes, encoding: str, bom: bool) -> tuple[bytes, str]:
+    """A UTF-8 XML answer in ``encoding``, and its content type."""
+    text = body.decode("utf-8").replace('encoding="UTF-8"', f'encoding="{_label(encoding)}"', 1)
+    return _encode(text, encoding, bom), f"text/xml; charset={_label(encoding)}"
+
+
+def billion_laughs(encoding: str, bom: bool, depth: int = 9) -> tuple[bytes, str]:
+    """An entity bomb: ``depth`` levels of ten references each (10⁹ × "lol" at 9) in a small
+    document, and its content type."""
+    decls = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "' + f"&lol{i - 1};" * 10 + '">' for i in range(1, depth + 1)
+    ]
+    text = (
+        f'<?xml version="1.0" encoding="{_label(encoding)}"?>\n'
+        f"<!DOCTYPE response [{''.join(decls)}]>\n"
+        f"<response><status>success</status><msg>&lol{depth};</msg></response>"
+    )
+    return _encode(text, encoding, bom), f"text/xml; charset={_label(encoding)}"

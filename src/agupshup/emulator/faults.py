@@ -13,8 +13,9 @@ Rules this module enforces:
   know: the "outcome unknown" case). ``slow`` is the exception: ``before`` sleeps and then runs
   the call normally, ``after`` runs it and stalls half-way through the body.
 * Only calls admitted by the throttle can fault; a 113 is always delivered intact.
-* Probabilities and counts are checked here; how each kind is delivered over HTTP lives in
-  :mod:`agupshup.emulator.sabotage`.
+* Probabilities and counts are checked here, and every field's type (a spec arrives as JSON
+  over HTTP: a wrong type is a ``TypeError`` at once, never a 500 at the call it fires on); how
+  each kind is delivered over HTTP lives in :mod:`agupshup.emulator.sabotage`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,17 @@ FaultKind = Literal[
     "garbage",  # ``size`` bytes of seeded random noise, with the right content type
     "content_type",  # the right body, sent as text/html
     "error129",  # API error 129 (internal error) in the call's format
+    "redirect",  # HTTP ``status`` (3xx) to ``location`` (default: the API path itself, a loop)
+    "http4xx",  # HTTP ``status`` (4xx) with an HTML page (404 Not Found, 403 Forbidden …)
+    "encoding",  # XML answers re-encoded in ``encoding`` (JSON answers are left alone)
+    "laughs",  # a billion-laughs XML document in ``encoding``, as HTTP 200 text/xml
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+#: ``encoding`` and ``laughs``: the encodings offered (expat reads UTF-8 and UTF-16; UTF-32 is
+#: for clients that decode it themselves).
+ENCODINGS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_DEFAULT_STATUS = {"redirect": 307, "http4xx": 404}
+_STATUS_RANGE = {"redirect": range(300, 400), "http4xx": range(400, 500)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +66,38 @@ class FaultSpec:
     #: ``truncated``: ``"length"`` declares the full Content-Length and closes the connection
     #: half-way; ``"cut"`` sends a complete HTTP answer whose body is cut half-way.
     truncate: Literal["length", "cut"] = "length"
+    #: ``redirect`` (3xx, default 307) and ``http4xx`` (4xx, default 404): the HTTP status.
+    status: int = 0
+    #: ``redirect``: the ``Location``; empty is the API path itself, so a client that follows
+    #: redirects loops (each hop a new call, counted and faulted again).
+    location: str = ""
+    #: ``encoding`` and ``laughs``: one of :data:`ENCODINGS`.
+    encoding: str = "utf-16-le"
+    #: ``encoding`` and ``laughs``: start with a byte-order mark.
+    bom: bool = True
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {FAULT_KINDS}")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be within 0..1")
         if self.when not in ("before", "after") or self.truncate not in ("length", "cut"):
             raise ValueError("when is before|after; truncate is length|cut")
+        if min(self.skip, self.delay, self.size, self.count or 0) < 0:
+            raise ValueError("skip, count, delay and size must not be negative")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding is one of {ENCODINGS}, not {self.encoding!r}")
+        self._check_status()
         object.__setattr__(self, "methods", tuple(_canonical(m) for m in self.methods))
+
+    def _check_status(self) -> None:
+        if self.kind not in _STATUS_RANGE:
+            return
+        if self.status == 0:
+            object.__setattr__(self, "status", _DEFAULT_STATUS[self.kind])
+        if self.status not in _STATUS_RANGE[self.kind]:
+            raise ValueError(f"a {self.kind} fault's status is {_STATUS_RANGE[self.kind]}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultSpec:
@@ -73,6 +106,8 @@ class FaultSpec:
         methods = fields.pop("methods", fields.pop("method", ()))
         if isinstance(methods, str):
             methods = (methods,)
+        if not isinstance(methods, list | tuple):
+            raise TypeError(f"fault field 'methods' is a string or a list, not {methods!r}")
         return cls(methods=tuple(methods), **fields)
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +117,32 @@ class FaultSpec:
 
     def matches(self, method: str) -> bool:
         return not self.methods or method in self.methods
+
+
+#: field → the types it accepts (JSON gives ints for floats; a bool is never a number here).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "probability": (int, float),
+    "count": (int, type(None)),
+    "skip": (int,),
+    "when": (str,),
+    "delay": (int, float),
+    "size": (int,),
+    "truncate": (str,),
+    "status": (int,),
+    "location": (str,),
+    "encoding": (str,),
+    "bom": (bool,),
+}
+
+
+def _check_types(spec: FaultSpec) -> None:
+    for name, types in _TYPES.items():
+        value = getattr(spec, name)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise TypeError(f"fault field {name!r} has the wrong type: {value!r}")
+    if not all(isinstance(m, str) for m in spec.methods):
+        raise TypeError(f"fault field 'methods' holds a non-string: {spec.methods!r}")
 
 
 def _canonical(method: str) -> str:

@@ -12,6 +12,11 @@ Rules this module enforces:
 * ``oversized``: the answer padded with trailing spaces to ``size`` bytes (still a valid body).
 * ``garbage``: a NUL byte and seeded random bytes, as HTTP 200 with the call's content type.
 * ``error129``: API error 129 in the call's format.
+* ``redirect``: HTTP ``status`` with ``Location`` (by default the API path itself, with the
+  query string the call came with: a loop for a client that follows redirects).
+* ``http4xx``: HTTP ``status`` with a small HTML page, as a web server or proxy would send.
+* ``encoding``: an XML answer re-encoded (JSON answers as they are); ``laughs``: an entity bomb
+  as HTTP 200 ``text/xml``.
 * A client that goes away mid-fault is not an error of the emulator.
 """
 
@@ -25,6 +30,7 @@ import struct
 from aiohttp import web
 
 from agupshup.emulator.core import Answer, Call, Emulator
+from agupshup.emulator.envelope import billion_laughs, reencode_xml
 from agupshup.emulator.faults import FaultSpec
 
 __all__ = ["deliver", "respond"]
@@ -34,6 +40,7 @@ _BAD_GATEWAY = (
     "</center><hr><center>nginx</center></body></html>\n"
 )
 _GARBAGE_BYTES = 512
+_REASONS = {403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 410: "Gone"}
 
 
 def respond(answer: Answer) -> web.Response:
@@ -47,7 +54,9 @@ async def deliver(request: web.Request, emulator: Emulator, call: Call) -> web.S
         return respond(emulator.execute(call))
     if fault.kind == "slow":
         return await _slow(request, emulator, call, fault)
-    answer = emulator.execute(call) if fault.when == "after" else emulator.internal_error(call)
+    # An ``encoding`` fault re-encodes the real answer: the call always runs.
+    runs = fault.when == "after" or fault.kind == "encoding"
+    answer = emulator.execute(call) if runs else emulator.internal_error(call)
     if fault.kind == "reset":
         return _reset(request)
     if fault.kind == "http502":
@@ -64,7 +73,35 @@ async def deliver(request: web.Request, emulator: Emulator, call: Call) -> web.S
         return web.Response(body=noise, headers={"Content-Type": answer.content_type})
     if fault.kind == "content_type":
         return web.Response(body=answer.body, headers={"Content-Type": "text/html; charset=UTF-8"})
+    if fault.kind in _HTTP:
+        return _HTTP[fault.kind](request, answer, fault)
     return respond(emulator.internal_error(call))  # error129
+
+
+def _redirect(request: web.Request, answer: Answer, fault: FaultSpec) -> web.Response:
+    location = fault.location or str(request.rel_url)
+    return web.Response(status=fault.status, headers={"Location": location})
+
+
+def _http4xx(request: web.Request, answer: Answer, fault: FaultSpec) -> web.Response:
+    title = f"{fault.status} {_REASONS.get(fault.status, 'Client Error')}"
+    page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n"
+    return web.Response(status=fault.status, text=page, content_type="text/html")
+
+
+def _encoding(request: web.Request, answer: Answer, fault: FaultSpec) -> web.Response:
+    if answer.fmt != "xml":
+        return respond(answer)
+    body, ctype = reencode_xml(answer.body, fault.encoding, fault.bom)
+    return web.Response(body=body, headers={"Content-Type": ctype})
+
+
+def _laughs(request: web.Request, answer: Answer, fault: FaultSpec) -> web.Response:
+    body, ctype = billion_laughs(fault.encoding, fault.bom)
+    return web.Response(body=body, headers={"Content-Type": ctype})
+
+
+_HTTP = {"redirect": _redirect, "http4xx": _http4xx, "encoding": _encoding, "laughs": _laughs}
 
 
 def _reset(request: web.Request) -> web.Response:

@@ -6,10 +6,14 @@ Rules this module enforces:
   bytes. Only when a lenient server bends WIRE.md (a number where a string was expected, a lone
   object where an array was) does it fall back to the slow path below.
 * XML is parsed once, by the C ElementTree parser (expat), into plain dicts of strings, and
-  converted with the same Structs. DOCTYPE and ENTITY declarations are refused before parsing,
-  so entity-expansion bombs never reach the parser. The records of a collection are flat, so
-  each is read in one pass (falling back to the general walk when it is not); children of a
-  collection other than its item tag are unknown elements, and ignored.
+  converted with the same Structs. A DTD (hence any ENTITY declaration) is refused by expat
+  itself, so in whatever encoding expat reads the document (UTF-8, UTF-16 with or without BOM):
+  a second expat parser reads the prolog (up to the root element) with a doctype handler that
+  stops it, before ElementTree sees a byte, so entity-expansion bombs never expand. A document
+  with a UTF-16 or UTF-32 byte-order mark is decoded by Python first (expat cannot read UTF-32).
+* The records of a collection are flat, so each is read in one pass (falling back to the
+  general walk when it is not); children of a collection other than its item tag are unknown
+  elements, and ignored.
 * Both slow paths normalise to one shape: every leaf a string, every collection a list (the
   XML walk yields that shape directly).
 * Whatever the body, the result is an :class:`Envelope` or a :class:`DecodeError`; nothing else
@@ -20,13 +24,23 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from typing import Any
+from xml.parsers import expat
 
 import msgspec
 
 from agupshup.errors import DecodeError
 from agupshup.models import ErrorDetail, FailedInvite, Group, Message, Reply, ThrottleTag
 
-__all__ = ["Body", "Envelope", "RawError", "decode_json", "decode_xml", "sniff_format"]
+__all__ = [
+    "Body",
+    "Envelope",
+    "RawError",
+    "decode_json",
+    "decode_xml",
+    "format_of",
+    "is_api_envelope",
+    "sniff_format",
+]
 
 #: Collection element → the tag of its children in XML (WIRE.md §4).
 COLLECTIONS: dict[str, str] = {
@@ -119,10 +133,10 @@ def decode_json(body: bytes) -> Body:
 
 
 def decode_xml(body: bytes) -> Body:
-    if body.find(b"<!DOCTYPE", 0, 4096) != -1 or b"<!ENTITY" in body:  # no copy of the head
-        raise DecodeError("XML with a DTD or entities is refused", excerpt=body[:_EXCERPT])
+    doc = _xml_document(body)
+    refuse_dtd(doc)
     try:
-        root = ET.fromstring(body.strip())
+        root = ET.fromstring(doc)
     except (ET.ParseError, ValueError, LookupError) as exc:  # LookupError: unknown encoding
         raise DecodeError(f"malformed XML ({exc})", excerpt=body[:_EXCERPT]) from None
     if root.tag != "response":
@@ -135,6 +149,90 @@ def decode_xml(body: bytes) -> Body:
         raise DecodeError(f"unexpected response shape ({exc})", excerpt=body[:_EXCERPT]) from None
     except RecursionError:
         raise DecodeError("elements nested too deeply", excerpt=body[:_EXCERPT]) from None
+
+
+#: Byte-order marks, longest first (a UTF-32-LE BOM begins like a UTF-16-LE one).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _xml_document(body: bytes) -> bytes | str:
+    """What expat is given: the stripped bytes of an 8-bit document; the text of one with a
+    UTF-16/32 byte-order mark (expat cannot read UTF-32; given text, it reads UTF-8 whatever the
+    declaration says); other wide documents as they are (stripping bytes would split a
+    character; expat detects their encoding)."""
+    if b"\x00" not in body[:4] and body[:1] not in (b"\xff", b"\xfe"):
+        return body.strip()
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            try:
+                return body.decode(codec).strip()
+            except UnicodeDecodeError as exc:
+                reason = f"malformed {codec} ({exc.reason})"
+                raise DecodeError(reason, excerpt=body[:_EXCERPT]) from None
+    return body
+
+
+class _Refused(Exception):
+    pass
+
+
+def _doctype(*_: object) -> None:
+    raise _Refused
+
+
+#: The prolog is read in growing slices, so that expat stops soon after the root element
+#: starts, where a DTD can no longer begin.
+_PROLOG_SLICE = 64
+
+
+def refuse_dtd(doc: bytes | str) -> None:
+    """Raise :class:`DecodeError` when the document declares a DTD or an entity.
+
+    Expat reads the prolog, decoding it exactly as ElementTree's expat will; the doctype
+    handler raising stops expat at once, so nothing declared is ever expanded.
+    """
+    parser = expat.ParserCreate(namespace_separator="}")  # ElementTree's setting
+    parser.StartDoctypeDeclHandler = _doctype
+    parser.EntityDeclHandler = _doctype
+    started: dict[str, object] = {}
+    # A C method, so no Python frame per element: it only records that the root has begun.
+    parser.StartElementHandler = started.setdefault
+    at, step = 0, _PROLOG_SLICE
+    try:
+        while not started and at < len(doc):
+            parser.Parse(doc[at : at + step], False)
+            at, step = at + step, step * 2
+    except _Refused:
+        raise DecodeError("XML with a DTD or entities is refused", excerpt=doc[:_EXCERPT]) from None
+    except (expat.ExpatError, ValueError, LookupError) as exc:
+        raise DecodeError(f"malformed XML ({exc})", excerpt=doc[:_EXCERPT]) from None
+
+
+def format_of(content_type: str) -> str | None:
+    """``"json"`` or ``"xml"`` for an API content type, else None."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime in ("application/json", "text/json", "text/javascript", "application/javascript"):
+        return "json"
+    if mime in ("text/xml", "application/xml"):
+        return "xml"
+    return None
+
+
+def is_api_envelope(body: bytes, content_type: str | None) -> bool:
+    """True when ``body`` is an API answer with ``error`` tags (a server may send one with a
+    4xx status; it is then the API's answer, not an HTTP refusal)."""
+    fmt = format_of(content_type) if content_type else sniff_format(body)
+    try:
+        if fmt == "json":
+            return decode_json(body).error is not None
+        return fmt == "xml" and decode_xml(body).error is not None
+    except DecodeError:
+        return False
 
 
 def _convert(tree: Any, body: bytes) -> Body:

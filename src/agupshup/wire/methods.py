@@ -8,7 +8,12 @@ Rules this module enforces:
 * A builder validates and normalises its arguments (:mod:`.validate`) and returns a
   :class:`Request`; it never sees the token, which the session layer adds at send time.
 * :func:`decode` returns a :class:`Response` or raises the method's :class:`APIError` subclass,
-  or :class:`DecodeError`.
+  or :class:`DecodeError`. A success without ``status`` is accepted when it carries a payload.
+* Every call that carries a secret (a token, ``rand``, a confirmation code) is sent as POST
+  (:attr:`MethodSpec.http_method`), so no secret is ever in a URL.
+* No exception text quotes a secret: the call's secrets (its ``token``, ``rand``, ``confirm``,
+  the session token handed to :func:`decode`) and a token the answer carries are blanked out of
+  every message and excerpt; an answer that may carry a token is never quoted at all.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Generic, Literal, TypeVar
 from agupshup import errors as E
 from agupshup.models import (
     Challenge,
+    ErrorDetail,
     Group,
     InviteResult,
     Message,
@@ -30,7 +36,8 @@ from agupshup.models import (
     ThrottleTag,
 )
 from agupshup.wire import validate as V
-from agupshup.wire.envelope import Body, decode_json, decode_xml, sniff_format
+from agupshup.wire.envelope import Body, decode_json, decode_xml, format_of, sniff_format
+from agupshup.wire.redact import excerpt, redact, secrets_of
 
 __all__ = [
     "COMMON",
@@ -78,12 +85,14 @@ class MethodSpec(Generic[T]):
     max_range: int = 0
     #: The answer carries a secret (a token): never quote its body in an error.
     secret_answer: bool = False
+    #: Its parameters carry a secret (``rand``, the phase-I token, the confirmation code).
+    secret_params: bool = False
 
     @property
     def http_method(self) -> Literal["GET", "POST"]:
-        """POST for calls that carry a secret (a token, ``rand``), so no secret is ever in a
-        URL; GET for the rest, which costs aiohttp one write (and CPU) less."""
-        return "POST" if self.auth != "none" or self.name == "users.login" else "GET"
+        """POST for calls that carry a secret (a token, ``rand``, a code), so no secret is ever
+        in a URL; GET for the rest, which costs aiohttp one write (and CPU) less."""
+        return "POST" if self.auth != "none" or self.secret_params else "GET"
 
     def error_class(self, code: int) -> type[E.APIError]:
         return self.errors.get(code) or COMMON.get(code) or E.APIError
@@ -124,57 +133,89 @@ class Response(Generic[T]):
 
 
 def decode(
-    request: Request[T] | MethodSpec[T], body: bytes, content_type: str | None = None
+    request: Request[T] | MethodSpec[T],
+    body: bytes,
+    content_type: str | None = None,
+    *,
+    token: str | None = None,
 ) -> Response[T]:
     """Decode one response body for ``request``'s method.
 
     The content type decides the parser; with none, the first byte does. Raises the method's
     :class:`~agupshup.errors.APIError` subclass, or :class:`~agupshup.errors.DecodeError`.
+    ``token`` is the session token the call carried: like the request's own secrets, it is kept
+    out of every exception.
     """
     spec = request.spec if isinstance(request, Request) else request
-    raw = _parse(spec, body, content_type)
+    secrets = _secrets(request, token)
+    raw = _parse(spec, body, content_type, secrets)
+    if raw.token:  # the answer's own token is a secret too, wherever the body is quoted
+        secrets = (*secrets, raw.token)
     throttle = raw.throttle_tags()
     errs = raw.errors()
     if errs and raw.status != "partial":
-        first = errs[0]
-        cls = spec.error_class(first.code)
-        raise cls(spec.name, first.code, first.msg, errors=errs, throttle=throttle)
-    if raw.status is None and not errs:
-        # WIRE.md §2: a success has a status, an error has error tags; this has neither.
+        raise _api_error(spec, errs, throttle, secrets)
+    if raw.status is None and not errs and not _has_payload(raw):
+        # WIRE.md §2: a success has a status, an error has error tags; this has neither, nor
+        # anything a success could carry.
         raise E.DecodeError(
-            "neither a status nor an error", excerpt=body[:120], method=spec.name
+            "neither a status, an error nor a payload",
+            excerpt=_excerpt(spec, body, secrets),
+            method=spec.name,
         )
     try:
         result = spec.result(raw)
     except _Missing as exc:
         raise E.DecodeError(
-            f"success without {exc}", excerpt=_excerpt(spec, body), method=spec.name
+            f"success without {exc}", excerpt=_excerpt(spec, body, secrets), method=spec.name
         ) from None
     return Response(result, throttle, raw.status or "success")
 
 
-def _parse(spec: MethodSpec[Any], body: bytes, content_type: str | None) -> Body:
-    fmt = _format_of(content_type) if content_type else sniff_format(body)
+def _secrets(request: Request[Any] | MethodSpec[Any], token: str | None) -> tuple[str, ...]:
+    found = secrets_of(request.params) if isinstance(request, Request) else ()
+    return (*found, token) if token else found
+
+
+def _api_error(
+    spec: MethodSpec[Any],
+    errs: tuple[ErrorDetail, ...],
+    throttle: tuple[ThrottleTag, ...],
+    secrets: tuple[str, ...],
+) -> E.APIError:
+    if secrets:
+        errs = tuple(
+            ErrorDetail(code=e.code, msg=redact(e.msg, secrets)) if e.msg else e for e in errs
+        )
+    first = errs[0]
+    cls = spec.error_class(first.code)
+    return cls(spec.name, first.code, first.msg, errors=errs, throttle=throttle)
+
+
+#: Every field of :class:`Body` a success may carry (all but status, error and throttle).
+_PAYLOAD = tuple(f for f in Body.__struct_fields__ if f not in ("status", "error", "throttle"))
+
+
+def _has_payload(raw: Body) -> bool:
+    return any(getattr(raw, name) is not None for name in _PAYLOAD)
+
+
+def _parse(
+    spec: MethodSpec[Any], body: bytes, content_type: str | None, secrets: tuple[str, ...]
+) -> Body:
+    fmt = format_of(content_type) if content_type else sniff_format(body)
     try:
         if fmt is None:
             raise E.DecodeError(f"unexpected content type {content_type or 'none'!r}")
         return decode_json(body) if fmt == "json" else decode_xml(body)
     except E.DecodeError as exc:
         # Rebuilt rather than patched, so that the message names the method too.
-        raise E.DecodeError(exc.reason, excerpt=_excerpt(spec, body), method=spec.name) from None
+        text = _excerpt(spec, body, secrets)
+        raise E.DecodeError(redact(exc.reason, secrets), excerpt=text, method=spec.name) from None
 
 
-def _excerpt(spec: MethodSpec[Any], body: bytes) -> bytes | str:
-    return "<redacted: this answer may carry a token>" if spec.secret_answer else body[:120]
-
-
-def _format_of(content_type: str) -> Format | None:
-    mime = content_type.split(";", 1)[0].strip().lower()
-    if mime in ("application/json", "text/json", "text/javascript", "application/javascript"):
-        return "json"
-    if mime in ("text/xml", "application/xml"):
-        return "xml"
-    return None
+def _excerpt(spec: MethodSpec[Any], body: bytes, secrets: tuple[str, ...]) -> str:
+    return excerpt(body, secrets, secret_answer=spec.secret_answer)
 
 
 class _Missing(Exception):
@@ -292,6 +333,7 @@ CONFIRM = MethodSpec(
     errors=_SUBSCRIBE,
     lane="interactive",
     idempotent=False,
+    secret_params=True,
 )
 GET_CHALLENGE = MethodSpec("users.getChallenge", "json", _challenge, lane="interactive")
 LOGIN = MethodSpec(
@@ -308,6 +350,7 @@ LOGIN = MethodSpec(
     lane="interactive",
     idempotent=False,
     secret_answer=True,
+    secret_params=True,
 )
 POST_MESSAGE = MethodSpec(
     "groups.postMessage",
@@ -415,6 +458,9 @@ METHODS: dict[str, MethodSpec[Any]] = {
     "get_replies": GET_REPLIES,
     "invite_friends": INVITE,
 }
+
+#: Methods whose answer may carry a token: no text of their answers is ever quoted.
+SECRET_ANSWERS = frozenset(spec.name for spec in METHODS.values() if spec.secret_answer)
 
 
 # -- builders ------------------------------------------------------------------------------------
