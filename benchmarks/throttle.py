@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import itertools
 import math
 import random
@@ -64,6 +65,11 @@ class VirtualLoop(asyncio.SelectorEventLoop):
 
     def _run_once(self) -> None:
         scheduled = self._scheduled  # type: ignore[attr-defined]
+        while scheduled and scheduled[0].cancelled():
+            # Drop cancelled timers first, as the base loop does: jumping to one and then
+            # waiting for the next would block in select() for real.
+            self._timer_cancelled_count -= 1  # type: ignore[attr-defined]
+            heapq.heappop(scheduled)._scheduled = False
         if not self._ready and scheduled:  # type: ignore[attr-defined]
             # At least a nanosecond per jump, as on a real clock: aiolimiter's float arithmetic
             # can re-arm its timer at the very instant it fired, which would stall time.
@@ -303,15 +309,23 @@ def overheads(waiters: int, calls: int) -> dict[str, float]:
     return best
 
 def extra_figures(callers: int, duration: float) -> list[Figure]:
-    """(d) the post wait under a saturated read load, (e) foreign bursts."""
+    """(a') the minute-bound case of issue 14 (40 readers, 10.5 server minutes), (d) the post
+    wait under a saturated read load, (e) foreign bursts."""
+    short, best = 630.0, optimum(DEFAULT_WINDOWS, 630.0)
+    got, refused = quota_run("scheduler", "sliding", 40, short)
+    print(f"  read-only, 40 callers, {short / 60:g} min: {got} / optimum {best} = "
+          f"{got / best:.2%} (target >= {RATIO_TARGET:.0%}), {refused} x 113")
+    figures = [Figure("throttle admissions/optimum, 40 readers, 10.5 min", 100 * got / best, "%",
+                      baseline=f"optimum {best}; 297 before issue 14", target=">= 99 %",
+                      met=got / best >= RATIO_TARGET and refused == 0)]
     waits = sorted(mixed_run(40, duration))
     p99 = waits[min(len(waits) - 1, math.ceil(0.99 * len(waits)) - 1)]
     target = LATENCY[1] + 2.0
     print(f"  mixed: 40 readers + a post a minute: post wait p99 {p99:.2f}s, max {waits[-1]:.2f}s "
           f"over {len(waits)} posts (target <= {target:g}s: latency + 2 s)")
-    figures = [Figure("throttle post wait p99, 40 readers", p99, "s",
-                      baseline=f"{len(waits)} posts, max {waits[-1]:.2f}s",
-                      target=f"<= {target:g} s", met=p99 <= target)]
+    figures.append(Figure("throttle post wait p99, 40 readers", p99, "s",
+                          baseline=f"{len(waits)} posts, max {waits[-1]:.2f}s",
+                          target=f"<= {target:g} s", met=p99 <= target))
     for aimed in (False, True):
         per, repeats, bursts = burst_run(callers, duration, aimed)
         how = "aimed at rollovers" if aimed else "random"

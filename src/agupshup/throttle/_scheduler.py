@@ -19,7 +19,8 @@ Rules this module enforces:
 * A call is in flight from admission until its slot exits, whatever the body did: a call that
   raised may still have reached the server, so it counts like any other.
 * ``max_wait`` is settled before sending: a caller is refused with :class:`QuotaExhausted` as
-  soon as the earliest possible admission lies beyond its deadline, never after admission.
+  soon as the earliest possible admission lies beyond its deadline (at its deadline, while
+  only the answer gate holds it), never after admission.
 * A caller cancelled while waiting gives up its place; if it had just been admitted, its entry
   is removed again (it was never sent).
 * One dispatcher task per scheduler serves the queue. It sleeps on the injected clock until the
@@ -118,7 +119,8 @@ class Scheduler:
     """Admits calls so that no server window, sliding or fixed, ever overflows."""
 
     __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_flying",
-                 "_full", "_gated", "_gates", "_horizon", "_index", "_interactive_done",
+                 "_full", "_gated", "_gated_full", "_gates", "_horizon", "_index",
+                 "_interactive_done",
                  "_interactive_flying", "_key", "_ledger", "_live", "_loop", "_memory",
                  "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
                  "_task", "_timer", "_unmatched", "_users", "_wake_at", "_wakeup", "_windows")
@@ -151,6 +153,7 @@ class Scheduler:
                                for w in self._windows)
         self._gates = tuple(w.limit - _margin(w, burst_margin) for w in self._windows)
         self._gated = self._gates != self._full
+        self._gated_full = tuple(min(a, b) for a, b in zip(self._full, self._gates, strict=True))
         # Our calls admitted and not yet completed; interactive ones, and when the last ended.
         self._flying = self._interactive_flying = 0
         self._interactive_done = _NEVER
@@ -317,14 +320,15 @@ class Scheduler:
 
     def _limits_now(self, lane: Lane, now: float) -> tuple[tuple[int, ...], bool]:
         """The limits ``lane`` may fill now, and whether the answer gate lowered them."""
-        limits = self._full
-        if lane == "bulk" and (self._interactive_flying
-                               or now < self._interactive_done + self._horizon):
-            limits = self._bulk_limits(now)
-        if self._flying and self._gated:
-            gated = tuple(min(a, b) for a, b in zip(limits, self._gates, strict=True))
-            return gated, gated != limits
-        return limits, False
+        reserving = lane == "bulk" and (self._interactive_flying
+                                        or now < self._interactive_done + self._horizon)
+        if not (self._flying and self._gated):
+            return (self._bulk_limits(now) if reserving else self._full), False
+        if not reserving:
+            return self._gated_full, True
+        limits = self._bulk_limits(now)
+        gated = tuple(min(a, b) for a, b in zip(limits, self._gates, strict=True))
+        return gated, gated != limits
 
     def _bulk_limits(self, now: float) -> tuple[int, ...]:
         if self._interactive_flying:
@@ -334,16 +338,13 @@ class Scheduler:
                      for r, f, w in zip(self._reserved, self._full, self._windows, strict=True))
 
     def _refused(self, admission: Admission, lane: Lane, gated: bool, now: float) -> float:
-        """Report a refusal; the earliest moment admission may become possible (a lower bound:
-        the gate lifts when our answers are in, the reserve when interactive calls age out)."""
+        """Report a refusal; the earliest moment admission may become possible, a lower bound
+        (the reserve lapses when interactive calls age out; the gate lifts when our answers are
+        in, which may be at any moment, so a gated caller is refused at its deadline)."""
         if gated:
-            if self._memory is None:
-                return now
-            view = self._memory.view()
-            earliest = now + max(max(view.frees), view.held)
-            if earliest > now:  # full even without the gate
-                self._blocked(admission)
-            return earliest
+            if any(c >= f for c, f in zip(admission.counts, self._full, strict=True)):
+                self._blocked(admission)  # full even without the gate
+            return now
         self._blocked(admission)
         earliest = now + admission.wait
         if lane == "bulk" and not self._interactive_flying:
@@ -466,7 +467,7 @@ class Scheduler:
                 if self._dirty or self._head() is None:
                     continue
                 # Gated: the last answer pokes us; otherwise the reserve may lapse first.
-                delay = admission.wait if gated else earliest - now
+                delay = _INF if gated else earliest - now
                 if self._deadlines:
                     delay = min(delay, self._deadlines[0][0] - now)
                 await self._pause(now, delay)
@@ -500,12 +501,15 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         self._wakeup = wakeup = loop.create_future()
         self._wake_at = now + delay
-        self._timer = timer = loop.create_task(self._ring(max(0.0, delay), wakeup))
+        # No timer when only a poke can help (the gate waits for our answers).
+        timer = None if delay == _INF else loop.create_task(self._ring(max(0.0, delay), wakeup))
+        self._timer = timer
         try:
             await wakeup
         finally:
             self._wakeup, self._wake_at = None, _INF
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
 
     async def _ring(self, delay: float, wakeup: asyncio.Future[None]) -> None:
         await self._clock.sleep(delay)
