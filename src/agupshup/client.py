@@ -54,16 +54,18 @@ T = TypeVar("T")
 DEFAULT_BASE_URL = "http://api.smsgupshup.com"
 
 
-class Slot(Protocol):
+class Ticket(Protocol):
+    """One admitted call, as the client uses it (:class:`agupshup.throttle.Slot`)."""
+
     def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None: ...
 
 
-class Admission(Protocol):
+class SchedulerLike(Protocol):
     """What the client needs of a scheduler (:class:`agupshup.throttle.Scheduler`)."""
 
     def slot(
         self, lane: wire.Lane = "bulk", *, max_wait: float | None = None
-    ) -> AbstractAsyncContextManager[Slot]: ...
+    ) -> AbstractAsyncContextManager[Ticket]: ...
 
     def quota(self) -> list[QuotaWindow]: ...
 
@@ -125,7 +127,7 @@ class Client(StreamsMixin):
         timeout: float = 30.0,
         clock: Clock | None = None,
         time_scale: float = 1.0,
-        scheduler: Admission | None = None,
+        scheduler: SchedulerLike | None = None,
         throttle: bool = True,
         windows: Sequence[Window] | None = None,
         ledger: Ledger | None = None,
@@ -153,7 +155,7 @@ class Client(StreamsMixin):
             self._shared = Scheduler.shared(
                 egress_key(self.base_url), windows, clock=self.clock, ledger=ledger
             ).attach()
-        self.scheduler: Admission = scheduler or self._shared or _Unthrottled()
+        self.scheduler: SchedulerLike = scheduler or self._shared or _Unthrottled()
         self._transport: Transport = transport or AiohttpTransport(
             self.base_url, timeout=timeout, max_body=max_body
         )
@@ -463,7 +465,7 @@ def _check_credentials(
 
 
 def _check_throttle(
-    scheduler: Admission | None,
+    scheduler: SchedulerLike | None,
     throttle: bool,
     windows: Sequence[Window] | None,
     ledger: Ledger | None,
