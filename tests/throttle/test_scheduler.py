@@ -232,6 +232,20 @@ async def test_the_last_places_wait_for_the_answers(clock: FakeClock) -> None:
     await log.close()
 
 
+async def test_a_call_that_never_answers_holds_only_its_own_place(clock: FakeClock) -> None:
+    sched = Scheduler([Window("minute", 10, 10.0, 8)], clock=clock, interactive_reserve=0.0)
+    log = Log(sched, clock)
+    log.start("hung", latency=1000.0)
+    for i in range(8):
+        log.start(f"b{i}", latency=1.0)
+    await log.until(0.5)
+    assert len(log.admitted) == 6  # up to the gate
+    await log.until(12)
+    # The five short calls left the window at 11: below the gate again, hung or not.
+    assert log.admitted["b5"] == log.admitted["b7"] == 11
+    await log.close()
+
+
 async def test_a_foreign_burst_is_read_before_the_last_places(clock: FakeClock) -> None:
     """Another program on the IP lands 4 calls: the tag on our answer shows them, and the
     calls that would have been refused stay home."""

@@ -466,8 +466,10 @@ class Scheduler:
                 self._expire(earliest, admission, now)
                 if self._dirty or self._head() is None:
                     continue
-                # Gated: the last answer pokes us; otherwise the reserve may lapse first.
-                delay = _INF if gated else earliest - now
+                # Gated: the last answer pokes us, or a release lowers the count below the
+                # gate (a call that never answers must not stall the rest); otherwise the
+                # reserve may lapse first.
+                delay = admission.wait if gated else earliest - now
                 if self._deadlines:
                     delay = min(delay, self._deadlines[0][0] - now)
                 await self._pause(now, delay)
