@@ -123,7 +123,8 @@ class Scheduler:
                  "_interactive_done",
                  "_interactive_flying", "_key", "_ledger", "_live", "_loop", "_memory",
                  "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
-                 "_task", "_timer", "_unmatched", "_users", "_wake_at", "_wakeup", "_windows")
+                 "_task", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at", "_wakeup",
+                 "_windows")
 
     _registry: ClassVar[dict[str, Scheduler]] = {}
 
@@ -173,6 +174,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._timer_at = _INF
         self._wakeup: asyncio.Future[None] | None = None
         self._wake_at = _INF
         self._dirty = False
@@ -475,6 +477,9 @@ class Scheduler:
                 await self._pause(now, delay)
         finally:
             self._deadlines.clear()
+            if self._timer is not None:
+                self._timer.cancel()  # nobody left to wake
+                self._timer = None
             if self._task is asyncio.current_task():
                 self._task = None
 
@@ -502,21 +507,24 @@ class Scheduler:
     async def _pause(self, now: float, delay: float) -> None:
         loop = asyncio.get_running_loop()
         self._wakeup = wakeup = loop.create_future()
-        self._wake_at = now + delay
-        # No timer when only a poke can help (the gate waits for our answers).
-        timer = None if delay == _INF else loop.create_task(self._ring(max(0.0, delay), wakeup))
-        self._timer = timer
+        self._wake_at = target = now + delay
+        # A timer that rings no later than needed is kept (an early ring only makes the
+        # dispatcher look again): one-at-a-time admissions would otherwise make one each.
+        timer = self._timer
+        if timer is None or timer.done() or self._timer_at > target:
+            if timer is not None:
+                timer.cancel()
+            self._timer_at = target
+            self._timer = loop.create_task(self._ring(max(0.0, delay)))
         try:
             await wakeup
         finally:
             self._wakeup, self._wake_at = None, _INF
-            if timer is not None:
-                timer.cancel()
 
-    async def _ring(self, delay: float, wakeup: asyncio.Future[None]) -> None:
+    async def _ring(self, delay: float) -> None:
         await self._clock.sleep(delay)
-        if not wakeup.done():
-            wakeup.set_result(None)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     def _exhausted(self, admission: Admission, now: float, since: float) -> QuotaExhausted:
         period = self._windows[admission.window].period
