@@ -150,11 +150,9 @@ class Client(StreamsMixin):
             self.clock = ScaledClock(self.clock, time_scale)
         self.retry = retry or RetryPolicy()
         self._write_policy = dataclasses.replace(self.retry, attempts=1)
-        self._shared: Scheduler | None = None
-        if scheduler is None and throttle:
-            self._shared = Scheduler.shared(
-                egress_key(self.base_url), windows, clock=self.clock, ledger=ledger
-            ).attach()
+        self._shared = None if scheduler is not None else _default_scheduler(
+            self.base_url, self.clock, throttle, windows, ledger
+        )
         self.scheduler: SchedulerLike = scheduler or self._shared or _Unthrottled()
         self._transport: Transport = transport or AiohttpTransport(
             self.base_url, timeout=timeout, max_body=max_body
@@ -452,6 +450,16 @@ def egress_key(base_url: str) -> str:
     port = parts.port
     default = {"http": 80, "https": 443}.get(parts.scheme.lower())
     return host if port is None or port == default else f"{host}:{port}"
+
+
+def _default_scheduler(
+    base_url: str, clock: Clock, throttle: bool, windows: Sequence[Window] | None,
+    ledger: Ledger | None,
+) -> Scheduler | None:
+    """The egress's shared scheduler, with this client counted as a user (None: no throttle)."""
+    if not throttle:
+        return None
+    return Scheduler.shared(egress_key(base_url), windows, clock=clock, ledger=ledger).attach()
 
 
 def _check_credentials(
