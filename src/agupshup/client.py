@@ -12,6 +12,12 @@ Rules this module enforces:
   reported refused once stored (see :meth:`Client.post_message`).
 * ``max_wait`` is a deadline for the whole call: throttle waits, the implicit login, retries
   and back-offs included. Nothing starts after it.
+* Options never contradict silently: arguments that one another would override raise
+  :class:`ValueError` saying why. Clients of one egress (:func:`egress_key`) in a process share
+  one scheduler, and must agree on its windows, ledger and clock while they are open.
+* ``time_scale`` runs the client on server time (:class:`~agupshup.clock.ScaledClock`): the
+  throttle windows, the token idle rule, breaker cool-downs, retries and polling all move
+  together, as the emulator's ``time_scale`` moves its side.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Literal, Protocol, Self, TypeVar
+from urllib.parse import urlsplit
 
 from agupshup import errors as E
 from agupshup import wire
-from agupshup.clock import Clock, SystemClock
+from agupshup.clock import Clock, ScaledClock, SystemClock
 from agupshup.models import (
     Challenge,
     Group,
@@ -41,26 +48,28 @@ from agupshup.models import (
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import StreamsMixin
-from agupshup.throttle import DEFAULT_WINDOWS, Ledger, Scheduler, Window
+from agupshup.throttle import Ledger, Scheduler, Window
 from agupshup.transport import AiohttpTransport, Transport
 
-__all__ = ["DEFAULT_BASE_URL", "Client"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "egress_key"]
 
 log = logging.getLogger("agupshup.client")
 T = TypeVar("T")
 DEFAULT_BASE_URL = "http://api.smsgupshup.com"
 
 
-class Slot(Protocol):
+class Ticket(Protocol):
+    """One admitted call, as the client uses it (:class:`agupshup.throttle.Slot`)."""
+
     def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None: ...
 
 
-class Admission(Protocol):
+class SchedulerLike(Protocol):
     """What the client needs of a scheduler (:class:`agupshup.throttle.Scheduler`)."""
 
     def slot(
         self, lane: wire.Lane = "bulk", *, max_wait: float | None = None
-    ) -> AbstractAsyncContextManager[Slot]: ...
+    ) -> AbstractAsyncContextManager[Ticket]: ...
 
     def quota(self) -> list[QuotaWindow]: ...
 
@@ -122,6 +131,13 @@ class Client(StreamsMixin):
     waits, an implicit login, retries and back-offs). A request that cannot start within it is
     not sent: the call raises :class:`~agupshup.errors.QuotaExhausted` (or its subclass
     :class:`~agupshup.errors.DeadlineExceeded`), or the last fault when a retry would not fit.
+
+    Throttle options (docs/throttle.md has the table): by default the client joins its
+    egress's shared scheduler with GupShup's windows. ``windows=``/``ledger=`` declare that
+    scheduler's windows and storage; ``scheduler=`` brings one built by hand (then neither may
+    be given, nor ``throttle=False`` or ``time_scale=``); ``throttle=False`` admits everything.
+    ``time_scale=`` matches a server whose time runs that many times faster; ``clock=`` injects
+    time (tests).
     """
 
     def __init__(
@@ -134,9 +150,10 @@ class Client(StreamsMixin):
         format: wire.Format = "json",
         timeout: float = 30.0,
         clock: Clock | None = None,
-        scheduler: Admission | None = None,
+        time_scale: float = 1.0,
+        scheduler: SchedulerLike | None = None,
         throttle: bool = True,
-        windows: Sequence[Window] = DEFAULT_WINDOWS,
+        windows: Sequence[Window] | None = None,
         ledger: Ledger | None = None,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
@@ -145,19 +162,24 @@ class Client(StreamsMixin):
     ) -> None:
         if format not in ("json", "xml"):
             raise E.ValidationError("Client", "format", "must be 'json' or 'xml'")
+        _check_credentials(phone, password, credentials)
+        _check_throttle(scheduler, throttle, windows, ledger, time_scale)
         if phone is not None and password is not None:
             credentials = Credentials(phone, password)
         self.base_url = base_url.rstrip("/")
         self.format: wire.Format = format
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
+        if time_scale != 1.0:
+            self.clock = ScaledClock(self.clock, time_scale)
         self.retry = retry or RetryPolicy()
         self._write_policy = dataclasses.replace(self.retry, attempts=1)
+        self._shared = None if scheduler is not None else _default_scheduler(
+            self.base_url, self.clock, throttle, windows, ledger
+        )
+        self.scheduler: SchedulerLike = scheduler or self._shared or _Unthrottled()
         self._transport: Transport = transport or AiohttpTransport(
             self.base_url, timeout=timeout, max_body=max_body
-        )
-        self.scheduler: Admission = scheduler or _default_scheduler(
-            self.base_url, clock, throttle, windows, ledger
         )
         self.session = Session(
             credentials, clock=self.clock, scope=self.base_url, store=token_store, retry=self.retry
@@ -189,10 +211,13 @@ class Client(StreamsMixin):
         try:
             await self.session.close(self._session_call)
         finally:
+            if self._shared is not None:
+                self._shared.detach()
             await self._transport.aclose()
 
     def quota(self) -> list[QuotaWindow]:
-        """Each throttle window: used, limit, and when the next call fits."""
+        """Each throttle window: used, limit, and when the next call fits: ``free_in`` (real
+        seconds from now) and ``free_wall`` (UTC) for people, ``free_at`` on ``clock``."""
         return self.scheduler.quota()
 
     def __repr__(self) -> str:
@@ -551,18 +576,52 @@ class Client(StreamsMixin):
         return await self._call(wire.invite_friends(phones, group), max_wait=max_wait)
 
 
+def egress_key(base_url: str) -> str:
+    """The budget a call counts against: the server counts per client IP, so one budget per
+    server host (lower-cased; with its port when not the scheme's default, since another port
+    is another server). ``http://`` and ``https://`` to one host share a budget."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return base_url
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return host if port is None or port == default else f"{host}:{port}"
+
+
 def _default_scheduler(
-    base_url: str,
-    clock: Clock | None,
-    throttle: bool,
-    windows: Sequence[Window],
+    base_url: str, clock: Clock, throttle: bool, windows: Sequence[Window] | None,
     ledger: Ledger | None,
-) -> Admission:
+) -> Scheduler | None:
+    """The egress's shared scheduler, with this client counted as a user (None: no throttle)."""
     if not throttle:
-        return _Unthrottled()
-    if clock is not None or ledger is not None:
-        # An injected clock or ledger is this client's own: sharing would silently drop it
-        # (a ledger still shares the budget, with every process that opens it).
-        return Scheduler(windows, clock=clock, ledger=ledger)
-    # One ledger per egress: every Client of this process that talks to base_url shares it.
-    return Scheduler.shared(f"{base_url} {tuple(windows)!r}", windows)
+        return None
+    return Scheduler.shared(egress_key(base_url), windows, clock=clock, ledger=ledger).attach()
+
+
+def _check_credentials(
+    phone: str | None, password: str | None, credentials: Credentials | CredentialsProvider | None
+) -> None:
+    if (phone is None) != (password is None):
+        given, missing = ("phone", "password") if password is None else ("password", "phone")
+        raise ValueError(f"{given}= without {missing}=: pass both (or credentials=)")
+    if phone is not None and credentials is not None:
+        raise ValueError("pass phone=/password= or credentials=, not both")
+
+
+def _check_throttle(
+    scheduler: SchedulerLike | None,
+    throttle: bool,
+    windows: Sequence[Window] | None,
+    ledger: Ledger | None,
+    time_scale: float,
+) -> None:
+    fixed = {"windows=": windows is not None, "ledger=": ledger is not None}
+    if scheduler is not None:
+        clash = [name for name, given in fixed.items() if given]
+        clash += ["throttle=False"] * (not throttle) + ["time_scale="] * (time_scale != 1.0)
+        if clash:
+            raise ValueError(f"scheduler= already fixes the throttle; {', '.join(clash)} would "
+                             "be ignored (build the scheduler with them instead)")
+    elif not throttle and any(fixed.values()):
+        raise ValueError("throttle=False admits every call: windows= and ledger= would be ignored")

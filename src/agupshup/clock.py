@@ -10,6 +10,12 @@ Rules this module enforces:
   leave the process (SQLite/Redis ledgers, cursors).
 * ``FakeClock`` never moves by itself unless ``autojump`` is set; ``advance()`` wakes sleepers in
   deadline order.
+* ``ScaledClock`` is server time for a sped-up server (the emulator's ``time_scale``): every
+  duration measured or slept on it (throttle windows, token idle time, breaker cool-downs, poll
+  intervals) is in server seconds and passes ``scale`` times faster. Its readings are the base
+  clock's times ``scale``, with no per-instance origin, so equal clocks agree in every process.
+* What a person reads is real time: :func:`readable` turns an instant of any of these clocks
+  into seconds from now and a wall-clock time.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time as _time
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "FakeClock", "ScaledClock", "SystemClock", "readable"]
 
 
 @runtime_checkable
@@ -56,6 +64,54 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SystemClock)  # they all read the same time
+
+    def __hash__(self) -> int:
+        return hash(SystemClock)
+
+
+class ScaledClock:
+    """``base`` sped up ``scale`` times: server seconds of an emulator with that ``time_scale``."""
+
+    __slots__ = ("base", "scale")
+
+    def __init__(self, base: Clock | None = None, scale: float = 1.0) -> None:
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"time_scale must be a finite number > 0, not {scale!r}")
+        self.base: Clock = base if base is not None else SystemClock()
+        self.scale = float(scale)
+
+    def monotonic(self) -> float:
+        return self.base.monotonic() * self.scale
+
+    def time(self) -> float:
+        # Scaled around the epoch, not a per-instance origin: processes sharing a wall-clock
+        # ledger at one scale then agree.
+        return self.base.time() * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        await self.base.sleep(seconds / self.scale)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ScaledClock) and other.scale == self.scale
+                and other.base == self.base)
+
+    def __hash__(self) -> int:
+        return hash((ScaledClock, self.scale))
+
+    def __repr__(self) -> str:
+        return f"ScaledClock({self.base!r}, scale={self.scale:g})"
+
+
+def readable(clock: Clock, at: float) -> tuple[float, datetime]:
+    """Instant ``at`` of ``clock.monotonic()`` as (real seconds from now, aware UTC time)."""
+    scale, real = 1.0, clock
+    while isinstance(real, ScaledClock):
+        scale, real = scale * real.scale, real.base
+    seconds = (at - clock.monotonic()) / scale
+    return seconds, datetime.fromtimestamp(real.time() + seconds, UTC)
 
 
 class FakeClock:

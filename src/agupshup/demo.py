@@ -12,10 +12,11 @@ once against it, all admitted by one throttle scheduler (they share one IP's quo
 It ends with the replies on the server and the quota. It stops by itself after ``seconds``
 (``None``: until cancelled).
 
-Time runs ``time_scale`` times faster (10 by default) in the emulator *and* in the scheduler's
-windows, so a minute of the API's throttle passes in 6 s. At real speed (``time_scale=1``) the
-followers poll each group about every 25 s — the pace GupShup's 10 000-calls-a-day limit allows
-for steady following — and a 15-second demo would show almost no live traffic.
+Time runs ``time_scale`` times faster (10 by default) in the emulator *and* in the clients
+(``Client(time_scale=...)``: throttle windows, token idle rule, polling), so a minute of the
+API's throttle passes in 6 s. At real speed (``time_scale=1``) the followers poll each group
+about every 25 s — the pace GupShup's 10 000-calls-a-day limit allows for steady following —
+and a 15-second demo would show almost no live traffic.
 
 Rules this module enforces:
 
@@ -39,10 +40,13 @@ import click
 
 from agupshup import Client
 from agupshup.checkpoint import Cursor, MergedCursor
+from agupshup.client import egress_key
+from agupshup.clock import ScaledClock, SystemClock
 from agupshup.models import Message, QuotaWindow
 from agupshup.polling import PollPolicy
 from agupshup.streams import group_key
-from agupshup.throttle import DEFAULT_WINDOWS, Scheduler, ThrottleEvent, Window
+from agupshup.throttle import Scheduler, ThrottleEvent
+from agupshup.throttle import scaled_windows as scaled_windows  # its old home; moved to throttle
 
 if TYPE_CHECKING:
     from agupshup.emulator import EmulatorServer
@@ -96,8 +100,8 @@ class Api:
         return None
 
     def client(self, phone: str | None = None, password: str | None = None) -> Client:
-        """A Client of this server, admitted by the shared scheduler."""
-        return Client(self.base_url, phone=phone, password=password, scheduler=self.scheduler)
+        """A Client of this server on its time scale; it joins the egress's shared scheduler."""
+        return Client(self.base_url, phone=phone, password=password, time_scale=self.time_scale)
 
 
 @asynccontextmanager
@@ -114,7 +118,7 @@ async def api_target(
     emulator on a free port of 127.0.0.1, stopped on exit.
 
     ``time_scale`` (default: 1 for a given server, ``embedded_time_scale`` for the embedded
-    one) speeds up the embedded emulator and shrinks the scheduler's windows to match.
+    one) speeds up the embedded emulator, and the clients of :meth:`Api.client` to match.
     """
     url = base_url or (os.environ.get("GUPSHUP_BASE_URL") if env else None)
     async with contextlib.AsyncExitStack() as stack:
@@ -128,14 +132,18 @@ async def api_target(
             config = EmulatorConfig(random_seed=None, time_scale=scale, seed=seed)
             server = await stack.enter_async_context(EmulatorServer(config))
             url = server.base_url
-        scheduler = Scheduler(scaled_windows(scale), on_event=on_event)
-        stack.push_async_callback(scheduler.aclose)
+        # The egress's shared scheduler, made here only to hook its events: clients join it.
+        clock = SystemClock() if scale == 1 else ScaledClock(scale=scale)
+        scheduler = Scheduler.shared(egress_key(url), clock=clock, on_event=on_event).attach()
+        stack.push_async_callback(_leave, scheduler)
         yield Api(url, server, scale, scheduler)
 
 
-def scaled_windows(time_scale: float = 1.0) -> list[Window]:
-    """GupShup's throttle windows, ``time_scale`` times shorter (to match a sped-up emulator)."""
-    return [Window(w.period, w.limit, w.length / time_scale, w.warn) for w in DEFAULT_WINDOWS]
+async def _leave(scheduler: Scheduler) -> None:
+    """Done with the shared scheduler; close it (and its event hook) if nobody else uses it."""
+    scheduler.detach()
+    if not scheduler.in_use:
+        await scheduler.aclose()
 
 
 class _Printer:
@@ -154,13 +162,14 @@ def _line(m: Message) -> str:
 
 
 def quota_lines(windows: Sequence[QuotaWindow], now: float) -> list[str]:
-    """People-readable lines for ``client.quota()`` (``now`` on the scheduler's clock)."""
+    """People-readable lines for ``client.quota()`` (``now`` on the scheduler's clock, for the
+    hold; the wait is ``free_in``, in real seconds)."""
     lines = []
     for w in windows:
-        free = max(0.0, w.free_at - now)
-        state = "room now" if free <= 0 else f"next call in {free:.1f}s"
+        at = "" if w.free_wall is None else f", at {w.free_wall:%H:%M:%S} UTC"
+        state = "room now" if w.free_in <= 0 else f"next call in {w.free_in:.1f}s{at}"
         if w.held_until is not None and w.held_until > now:
-            state = f"held {w.held_until - now:.1f}s after a 113"
+            state = f"held {w.free_in:.1f}s after a 113{at}"
         lines.append(
             f"{w.period:<7} {w.used:>5}/{w.limit:<6} used  (window {_duration(w.length)}; {state})"
         )
@@ -196,7 +205,10 @@ async def run_demo(
         reader = api.client()
         bot = api.client(DEMO_PHONE, DEMO_PASSWORD)
         alice = api.client(ALICE_PHONE, ALICE_PASSWORD)
-        reader.poll_policy = PollPolicy(min_interval=2.0, max_interval=8.0)
+        # Server seconds: every 2 to 8 real seconds, whatever the scale.
+        reader.poll_policy = PollPolicy(
+            min_interval=2.0 * time_scale, max_interval=8.0 * time_scale
+        )
         async with reader, bot, alice:
             await _run_actors(reader, bot, alice, say, seconds)
             await _show_replies(reader, say)

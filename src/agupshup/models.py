@@ -166,3 +166,7 @@ class QuotaWindow(_Model, frozen=True):
     #: ``Clock.monotonic()`` time at which one more call fits (now, if it fits now).
     free_at: float
     held_until: float | None = None
+    #: The same for a person: real seconds from now until one more call fits (0: now), and
+    #: that moment on the wall clock (UTC; ``None`` only when built by hand).
+    free_in: float = 0.0
+    free_wall: datetime | None = None

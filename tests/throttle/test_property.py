@@ -99,3 +99,28 @@ async def test_interactive_overtakes_bulk() -> None:
     ws = [Window("minute", 4, 1.0, 4)]
     cs = [Call(0.0, 0.0) for _ in range(8)] + [Call(0.25, 0.0, "interactive")]
     await run(ws, cs, 0.25)
+
+
+@st.composite
+def warned_windows(draw: st.DrawFn, step: float) -> list[Window]:
+    """Like ``windows``, with a warn count below the limit, so the answer gate is on."""
+    return [Window(w.period, w.limit, w.length, draw(st.integers(0, w.limit)))
+            for w in draw(windows(step))]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ws=warned_windows(1 / 8), cs=calls(1 / 8), reserve=reserves)
+async def test_the_answer_gate_never_overflows_nor_stalls(
+    ws: list[Window], cs: list[Call], reserve: float
+) -> None:
+    """With the gate, admissions differ from the greedy reference, but no window overflows,
+    every caller without a deadline is served (``simulate`` fails on a stall), and only
+    callers with a deadline are refused."""
+    clock = FakeClock()
+    sched = Scheduler(ws, clock=clock, interactive_reserve=reserve)
+    got = await simulate(sched, clock, cs)
+    await sched.aclose()
+    admitted = [o for o in got if o is not None]
+    for w in ws:
+        assert worst_case_count(admitted, w.length) <= w.limit, w
+    assert all(o is not None or c.max_wait is not None for o, c in zip(got, cs, strict=True))

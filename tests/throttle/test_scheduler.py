@@ -176,21 +176,109 @@ async def test_the_call_counts_even_if_the_body_raises(clock: FakeClock) -> None
 
 
 async def test_interactive_first_and_its_reserve(clock: FakeClock) -> None:
-    sched = Scheduler([Window("minute", 10, 10.0, 9)], clock=clock, interactive_reserve=0.2)
+    sched = Scheduler([Window("minute", 10, 10.0, 10)], clock=clock, interactive_reserve=0.2)
     log = Log(sched, clock)
-    for i in range(10):
-        log.start(f"b{i}", latency=0.0)
+    log.start("i0", lane="interactive", latency=0.0)
     await log.until(1)
-    assert len(log.admitted) == 8  # bulk fills 10 - 2
+    for i in range(9):
+        log.start(f"b{i}", latency=0.0)
+    await log.until(2)
+    assert len(log.admitted) == 8  # i0 is in the window: bulk fills 10 - 2
     log.start("i1", lane="interactive", latency=0.0)
     log.start("i2", lane="interactive", latency=0.0)
-    await log.until(2)
-    assert log.admitted["i1"] == log.admitted["i2"] == 1
+    await log.until(3)
+    assert log.admitted["i1"] == log.admitted["i2"] == 2  # the reserve, kept for them
     log.start("i3", lane="interactive", latency=0.0)
-    await log.until(10)
-    # At 10 eight places free: the interactive i3 goes first, then b8 and b9.
-    assert (log.admitted["i3"], log.admitted["b8"], log.admitted["b9"]) == (10, 10, 10)
+    await log.until(12)
+    # At 10 i0 leaves: the interactive i3 goes first; at 11 the bulk b7, b8.
+    assert (log.admitted["i3"], log.admitted["b7"], log.admitted["b8"]) == (10, 11, 11)
     await log.close()
+
+
+async def test_a_reserve_unused_costs_nothing(clock: FakeClock) -> None:
+    """Read-only, bulk fills every place; once interactive calls have aged out of the window,
+    the reserve is released again."""
+    sched = Scheduler([Window("minute", 10, 10.0, 10)], clock=clock, interactive_reserve=0.2)
+    log = Log(sched, clock)
+    for i in range(12):
+        log.start(f"b{i}", latency=0.0)
+    await log.until(1)
+    assert len(log.admitted) == 10
+    log.start("i0", lane="interactive", latency=0.0)
+    await log.until(10.5)
+    assert log.admitted["i0"] == 10  # first in line at the rollover
+    assert (log.admitted["b10"], log.admitted["b11"]) == (10, 10)
+    for i in range(12, 20):
+        log.start(f"b{i}", latency=0.0)
+    await log.until(11)
+    assert "b16" in log.admitted  # 8 = 10 - the reserve
+    assert "b17" not in log.admitted
+    await log.until(20.5)
+    assert log.admitted["b17"] == log.admitted["b19"] == 20
+    await log.close()
+
+
+async def test_the_last_places_wait_for_the_answers(clock: FakeClock) -> None:
+    """Above ``limit - burst_margin`` calls go one at a time, after every answer is read."""
+    sched = Scheduler([Window("minute", 10, 100.0, 8)], clock=clock, interactive_reserve=0.0)
+    log = Log(sched, clock)
+    for i in range(10):
+        log.start(f"b{i}", latency=1.0 + i / 8)
+    await log.until(0.5)
+    assert len(log.admitted) == 6  # 10 - 2 * (10 - 8)
+    await log.until(20)
+    # b5 (the slowest of the first six) answers at 1.625; then one by one.
+    assert [log.admitted[f"b{i}"] for i in range(6, 10)] == [1.625, 3.375, 5.25, 7.25]
+    await log.close()
+
+
+async def test_a_call_that_never_answers_holds_only_its_own_place(clock: FakeClock) -> None:
+    sched = Scheduler([Window("minute", 10, 10.0, 8)], clock=clock, interactive_reserve=0.0)
+    log = Log(sched, clock)
+    log.start("hung", latency=1000.0)
+    for i in range(8):
+        log.start(f"b{i}", latency=1.0)
+    await log.until(0.5)
+    assert len(log.admitted) == 6  # up to the gate
+    await log.until(12)
+    # The five short calls left the window at 11: below the gate again, hung or not.
+    assert log.admitted["b5"] == log.admitted["b7"] == 11
+    await log.close()
+
+
+async def test_a_foreign_burst_is_read_before_the_last_places(clock: FakeClock) -> None:
+    """Another program on the IP lands 4 calls: the tag on our answer shows them, and the
+    calls that would have been refused stay home."""
+    window = Window("minute", 10, 100.0, 8)
+    sched = Scheduler([window], clock=clock, interactive_reserve=0.0)
+    log = Log(sched, clock)
+    seen = ThrottleTag(period="minute", count=10, warn=8, limit=10)  # 6 ours + 4 foreign
+    for i in range(6):
+        log.start(f"b{i}", latency=1.0, tags=[seen] if i == 5 else [])
+    for i in range(6, 10):
+        log.start(f"b{i}", latency=1.0)
+    await log.until(50)
+    assert len(log.admitted) == 6  # without the gate, all ten: four 113s
+    assert sched.quota()[0].used == 10
+    await log.close()
+
+
+async def test_tags_are_matched_by_limit_then_name(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    windows = [Window("600s", 30, 600.0, 25), Window("hour", 100, 3600.0, 90)]
+    sched = Scheduler(windows, clock=clock, interactive_reserve=0.0, burst_margin=0)
+    async with sched.slot() as slot:
+        slot.learn([ThrottleTag(period="minute", count=27, warn=25, limit=30),  # by limit
+                    ThrottleTag(period="hour", count=95, warn=90, limit=120),  # by name
+                    ThrottleTag(period="week", count=5, warn=4, limit=7)])  # nothing
+    async with sched.slot() as slot:
+        slot.learn([ThrottleTag(period="week", count=6, warn=4, limit=7)])
+    assert [q.used for q in sched.quota()] == [28, 96]
+    text = caplog.text
+    assert text.count("'week'") == 1  # logged once
+    assert "matched by name only" in text
+    await sched.aclose()
 
 
 async def test_learning_raises_the_local_count(clock: FakeClock) -> None:

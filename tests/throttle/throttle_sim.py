@@ -82,20 +82,28 @@ def reference(calls: Sequence[Call], windows: Sequence[Window], reserve: float) 
     """The greedy schedule, computed from the rule alone (quadratic, obviously correct).
 
     A call *fits* at ``now`` when every window holds fewer than its lane's limit of admitted
-    calls with ``completion + length > now``. Calls arrive one by one, in order of (arrival,
+    calls with ``completion + length > now``; a bulk call's limit is lowered by the reserve
+    while the window holds an interactive call. Calls arrive one by one, in order of (arrival,
     index): one that finds nobody of its lane or a higher one waiting, and fits, goes at once;
     the others wait. After the arrivals of a moment, and at each release time, waiting calls go
     in order (interactive first, then by arrival) while the head fits. A call not admitted by
     ``arrival + max_wait`` is refused.
     """
-    bulk = [w.limit - math.floor(w.limit * reserve + 1e-9) for w in windows]
-    limits = {"interactive": [w.limit for w in windows], "bulk": bulk}
+    kept = [math.floor(w.limit * reserve + 1e-9) for w in windows]
     done: dict[int, tuple[float, float]] = {}
     arrived: list[int] = []
 
+    def limit(i: int, k: int, now: float) -> int:
+        """Bulk leaves the reserve free while an interactive call is in window ``k``."""
+        length = windows[k].length
+        reserving = calls[i].lane == "bulk" and any(
+            calls[j].lane == "interactive" and c + length > now for j, (_, c) in done.items()
+        )
+        return windows[k].limit - (kept[k] if reserving else 0)
+
     def fits(i: int, now: float) -> bool:
         return all(
-            sum(1 for _, c in done.values() if c + w.length > now) < limits[calls[i].lane][k]
+            sum(1 for _, c in done.values() if c + w.length > now) < limit(i, k, now)
             for k, w in enumerate(windows)
         )
 

@@ -11,7 +11,7 @@ from ._ledger import Admission, Ledger, MemoryLedger, View
 from ._redis import RedisLedger
 from ._scheduler import Scheduler, Slot
 from ._sqlite import SqliteLedger
-from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window
+from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window, scaled_windows
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -27,4 +27,5 @@ __all__ = [
     "ThrottleEvent",
     "View",
     "Window",
+    "scaled_windows",
 ]

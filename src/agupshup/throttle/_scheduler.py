@@ -3,13 +3,24 @@
 Rules this module enforces:
 
 * Admission is the ledger's (see ``_ledger``): every window must have room. The scheduler adds
-  the order: FIFO within a lane, ``interactive`` before ``bulk``, and ``bulk`` may only fill
-  each window up to ``limit - floor(limit * interactive_reserve)``. A caller that finds nobody
+  the order: FIFO within a lane, ``interactive`` before ``bulk``. A caller that finds nobody
   of its lane or a higher one waiting, and room, goes at once without the dispatcher.
+* The interactive reserve costs nothing unused: ``bulk`` may fill window ``w`` only up to
+  ``limit - floor(limit * interactive_reserve)`` while an interactive call is in flight or
+  completed less than ``length_w`` ago; otherwise up to the limit. (An interactive caller that
+  waits is ahead of every bulk one anyway.)
+* Answers are read before a window's last places are spent: while any call of this scheduler
+  is in flight, a window admits only up to ``limit - burst_margin`` (default ``2 * (limit -
+  warn)``); the places above go one at a time, each once every earlier answer, and the throttle
+  tags it carried, has been read. So a burst of up to ``burst_margin`` calls by other programs
+  on the same IP costs no 113, and a bigger one at most one before the hold.
+* Throttle tags are matched to windows by their ``limit`` (then by ``period`` name when the
+  limit is shared or unknown); a tag that matches nothing is logged once and ignored.
 * A call is in flight from admission until its slot exits, whatever the body did: a call that
   raised may still have reached the server, so it counts like any other.
 * ``max_wait`` is settled before sending: a caller is refused with :class:`QuotaExhausted` as
-  soon as the earliest possible admission lies beyond its deadline, never after admission.
+  soon as the earliest possible admission lies beyond its deadline (at its deadline, while
+  only the answer gate holds it), never after admission.
 * A caller cancelled while waiting gives up its place; if it had just been admitted, its entry
   is removed again (it was never sent).
 * One dispatcher task per scheduler serves the queue. It sleeps on the injected clock until the
@@ -33,7 +44,7 @@ from typing import Any, ClassVar
 
 from aiolimiter import AsyncLimiter
 
-from agupshup.clock import Clock, SystemClock
+from agupshup.clock import Clock, SystemClock, readable
 from agupshup.errors import Closed, LedgerError, QuotaExhausted
 from agupshup.models import QuotaWindow, ThrottleTag
 
@@ -47,6 +58,9 @@ logger = logging.getLogger("agupshup.throttle")
 _LANES: tuple[Lane, ...] = ("interactive", "bulk")
 _INF = float("inf")
 _LOG_LEVELS = {"warn": logging.INFO, "hold": logging.INFO, "limited": logging.WARNING}
+
+
+_NEVER = -_INF
 
 
 class _Waiter:
@@ -89,7 +103,7 @@ class Slot:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._ticket is not None
-        await self._sched._finish(self._ticket, self._learned, self._held)
+        await self._sched._finish(self._ticket, self.lane, self._learned, self._held)
 
     def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
         """Record the response's throttle tags; ``limited`` when the server answered 113.
@@ -104,10 +118,13 @@ class Slot:
 class Scheduler:
     """Admits calls so that no server window, sliding or fixed, ever overflows."""
 
-    __slots__ = ("_armed", "_clock", "_closed", "_deadlines", "_dirty", "_index", "_key",
-                 "_ledger", "_limits", "_live", "_loop", "_memory", "_on_event", "_pacer",
-                 "_pacing", "_pending", "_queues", "_seq", "_task", "_timer", "_wake_at",
-                 "_wakeup", "_windows")
+    __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_flying",
+                 "_full", "_gated", "_gated_full", "_gates", "_horizon", "_index",
+                 "_interactive_done",
+                 "_interactive_flying", "_key", "_ledger", "_live", "_loop", "_memory",
+                 "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
+                 "_task", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at", "_wakeup",
+                 "_windows")
 
     _registry: ClassVar[dict[str, Scheduler]] = {}
 
@@ -118,22 +135,36 @@ class Scheduler:
         clock: Clock | None = None,
         ledger: Ledger | None = None,
         interactive_reserve: float = 0.1,
+        burst_margin: int | None = None,
         pacing: bool = False,
         on_event: Callable[[ThrottleEvent], None] | None = None,
     ) -> None:
         if not 0.0 <= interactive_reserve < 1.0:
             raise ValueError("interactive_reserve must be in [0, 1)")
+        if burst_margin is not None and burst_margin < 0:
+            raise ValueError("burst_margin must be >= 0 (0: no gate)")
         self._windows = check_windows(windows)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._ledger: Ledger = ledger if ledger is not None else MemoryLedger()
         self._ledger.bind(self._windows, self._clock)
         # The memory ledger never suspends, so callers may ask it directly (the fast path).
         self._memory = self._ledger if isinstance(self._ledger, MemoryLedger) else None
-        full = tuple(w.limit for w in self._windows)
-        bulk = tuple(w.limit - math.floor(w.limit * interactive_reserve + 1e-9)
-                     for w in self._windows)
-        self._limits: dict[Lane, tuple[int, ...]] = {"interactive": full, "bulk": bulk}
+        self._full = tuple(w.limit for w in self._windows)
+        self._reserved = tuple(w.limit - math.floor(w.limit * interactive_reserve + 1e-9)
+                               for w in self._windows)
+        self._gates = tuple(w.limit - _margin(w, burst_margin) for w in self._windows)
+        self._gated = self._gates != self._full
+        self._gated_full = tuple(min(a, b) for a, b in zip(self._full, self._gates, strict=True))
+        # Our calls admitted and not yet completed; interactive ones, and when the last ended.
+        self._flying = self._interactive_flying = 0
+        self._interactive_done = _NEVER
+        self._horizon = max(w.length for w in self._windows)
         self._index = {w.period: i for i, w in enumerate(self._windows)}
+        self._by_limit: dict[int, list[int]] = {}
+        for i, w in enumerate(self._windows):
+            self._by_limit.setdefault(w.limit, []).append(i)
+        self._unmatched: set[tuple[str, int]] = set()
+        self._users = 0
         self._on_event = on_event
         self._pacing = pacing
         self._pacer: tuple[asyncio.AbstractEventLoop, AsyncLimiter] | None = None
@@ -143,6 +174,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._timer_at = _INF
         self._wakeup: asyncio.Future[None] | None = None
         self._wake_at = _INF
         self._dirty = False
@@ -159,7 +191,7 @@ class Scheduler:
     def shared(
         cls,
         key: str,
-        windows: Sequence[Window] = DEFAULT_WINDOWS,
+        windows: Sequence[Window] | None = None,
         *,
         clock: Clock | None = None,
         ledger: Ledger | None = None,
@@ -167,15 +199,54 @@ class Scheduler:
         pacing: bool = False,
         on_event: Callable[[ThrottleEvent], None] | None = None,
     ) -> Scheduler:
-        """The process's scheduler for egress ``key`` (e.g. the base URL); the first call's
-        options create it, later calls get the same one until it is closed."""
+        """The process's scheduler for egress ``key`` (see ``agupshup.client.egress_key``).
+
+        The first call's options create it; later calls get the same one until it is closed.
+        ``windows`` and ``ledger`` left out accept what the egress already has; given, they
+        must match it, and ``clock`` (``None``: the system clock) must equal its clock, or
+        :class:`ValueError` says which differs, unless no one uses it any more (see
+        :meth:`attach`): then the new options replace it.
+        """
+        want = SystemClock() if clock is None else clock
         found = cls._registry.get(key)
-        if found is None or found._closed:
-            found = cls(windows, clock=clock, ledger=ledger, pacing=pacing, on_event=on_event,
-                        interactive_reserve=interactive_reserve)
-            found._key = key
-            cls._registry[key] = found
+        if found is not None and not found._closed:
+            conflict = found._conflict(windows, want, ledger)
+            if conflict is None:
+                return found
+            if found.in_use:
+                raise ValueError(f"egress {key!r}: {conflict}; one IP has one budget: pass the "
+                                 "same options, or one scheduler= to every client")
+            logger.info("egress %r: unused scheduler replaced (%s)", key, conflict)
+        found = cls(DEFAULT_WINDOWS if windows is None else windows, clock=want, ledger=ledger,
+                    pacing=pacing, on_event=on_event, interactive_reserve=interactive_reserve)
+        found._key = key
+        cls._registry[key] = found
         return found
+
+    def _conflict(
+        self, windows: Sequence[Window] | None, clock: Clock, ledger: Ledger | None
+    ) -> str | None:
+        if windows is not None and tuple(windows) != self._windows:
+            return f"windows {_show(windows)} differ from {_show(self._windows)} in use"
+        if ledger is not None and ledger is not self._ledger:
+            return f"ledger {ledger!r} is not {self._ledger!r} in use"
+        if clock != self._clock:
+            return f"clock {clock!r} is not {self._clock!r} in use"
+        return None
+
+    def attach(self) -> Scheduler:
+        """Count one more user (a Client); a shared scheduler with users is never replaced."""
+        self._users += 1
+        return self
+
+    def detach(self) -> None:
+        """A user is done; the scheduler (and what it counted) stays for the next one."""
+        self._users = max(0, self._users - 1)
+
+    @property
+    def in_use(self) -> bool:
+        """Attached users, callers waiting, or calls in flight."""
+        return bool(self._users or self.waiting or self._flying)
 
     @property
     def windows(self) -> tuple[Window, ...]:
@@ -224,8 +295,7 @@ class Scheduler:
         await self._ledger.aclose()
 
     def __repr__(self) -> str:
-        periods = ", ".join(f"{w.period} {w.limit}/{w.length:g}s" for w in self._windows)
-        return f"Scheduler([{periods}], waiting={self.waiting}, ledger={self._ledger!r})"
+        return f"Scheduler({_show(self._windows)}, waiting={self.waiting}, ledger={self._ledger!r})"
 
     # -- admission --------------------------------------------------------------------------
 
@@ -238,15 +308,66 @@ class Scheduler:
             await self._pace(since, max_wait)
         deadline = _INF if max_wait is None else since + max_wait
         if self._memory is not None and self._nobody_ahead(lane):
-            admission = self._memory.admit_now(self._limits[lane])
+            now = self._clock.monotonic()
+            limits, gated = self._limits_now(lane, now)
+            admission = self._memory.admit_now(limits)
             if admission.ticket is not None:
+                self._took(lane)
                 self._admitted(admission)
                 return admission.ticket
-            self._blocked(admission)
-            now = self._clock.monotonic()
-            if now + admission.wait > deadline:
+            earliest = self._refused(admission, lane, gated, now)
+            if earliest > deadline:
                 raise self._exhausted(admission, now, since)
         return await self._wait(lane, since, deadline)
+
+    def _limits_now(self, lane: Lane, now: float) -> tuple[tuple[int, ...], bool]:
+        """The limits ``lane`` may fill now, and whether the answer gate lowered them."""
+        reserving = lane == "bulk" and (self._interactive_flying
+                                        or now < self._interactive_done + self._horizon)
+        if not (self._flying and self._gated):
+            return (self._bulk_limits(now) if reserving else self._full), False
+        if not reserving:
+            return self._gated_full, True
+        limits = self._bulk_limits(now)
+        gated = tuple(min(a, b) for a, b in zip(limits, self._gates, strict=True))
+        return gated, gated != limits
+
+    def _bulk_limits(self, now: float) -> tuple[int, ...]:
+        if self._interactive_flying:
+            return self._reserved
+        done = self._interactive_done
+        return tuple(r if now < done + w.length else f
+                     for r, f, w in zip(self._reserved, self._full, self._windows, strict=True))
+
+    def _refused(self, admission: Admission, lane: Lane, gated: bool, now: float) -> float:
+        """Report a refusal; the earliest moment admission may become possible, a lower bound
+        (the reserve lapses when interactive calls age out; the gate lifts when our answers are
+        in, which may be at any moment, so a gated caller is refused at its deadline)."""
+        if gated:
+            if any(c >= f for c, f in zip(admission.counts, self._full, strict=True)):
+                self._blocked(admission)  # full even without the gate
+            return now
+        self._blocked(admission)
+        earliest = now + admission.wait
+        if lane == "bulk" and not self._interactive_flying:
+            done = self._interactive_done
+            lapses = [done + w.length for w in self._windows if done + w.length > now]
+            earliest = min([earliest, *lapses])
+        return earliest
+
+    def _took(self, lane: Lane) -> None:
+        self._flying += 1
+        if lane == "interactive":
+            self._interactive_flying += 1
+
+    def _landed(self, lane: Lane, sent: bool) -> None:
+        self._flying -= 1
+        if lane == "interactive":
+            self._interactive_flying -= 1
+            if sent:
+                self._interactive_done = self._clock.monotonic()
+        if self._gated and not self._flying and self.waiting:
+            self._poke()  # every answer is read: the gate opens
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve callers of ``loop`` from now on; those of an earlier loop are gone."""
@@ -254,6 +375,7 @@ class Scheduler:
         self._queues = {lane: deque() for lane in _LANES}
         self._live = dict.fromkeys(_LANES, 0)
         self._deadlines.clear()
+        self._flying = self._interactive_flying = 0
         self._task = self._timer = self._wakeup = None
         self._pending = set()
         self._wake_at = _INF
@@ -304,10 +426,11 @@ class Scheduler:
         if fut.cancelled():
             self._live[waiter.lane] -= 1
         elif fut.exception() is None:
-            self._drop(fut.result())
+            self._drop(fut.result(), waiter.lane)
         self._poke()
 
-    def _drop(self, ticket: int) -> None:
+    def _drop(self, ticket: int, lane: Lane) -> None:
+        self._landed(lane, sent=False)
         if self._memory is not None:
             self._memory.cancel_now(ticket)
         else:
@@ -326,8 +449,10 @@ class Scheduler:
         try:
             while (waiter := self._head()) is not None:
                 self._dirty = False
+                now = self._clock.monotonic()
+                limits, gated = self._limits_now(waiter.lane, now)
                 try:
-                    admission = await self._ledger.admit(self._limits[waiter.lane])
+                    admission = await self._ledger.admit(limits)
                 except Exception as exc:
                     logger.error("throttle ledger failed: %r", exc)
                     failure = LedgerError(f"the throttle ledger failed: {exc!r}")
@@ -335,19 +460,26 @@ class Scheduler:
                     self._fail_waiters(failure)
                     return
                 if admission.ticket is not None:
+                    self._took(waiter.lane)
                     self._hand_over(waiter, admission.ticket, admission)
                     continue
-                self._blocked(admission)
                 now = self._clock.monotonic()
-                self._expire(now + admission.wait, admission, now)
+                earliest = self._refused(admission, waiter.lane, gated, now)
+                self._expire(earliest, admission, now)
                 if self._dirty or self._head() is None:
                     continue
-                delay = admission.wait
+                # Gated: the last answer pokes us, or a release lowers the count below the
+                # gate (a call that never answers must not stall the rest); otherwise the
+                # reserve may lapse first.
+                delay = admission.wait if gated else earliest - now
                 if self._deadlines:
                     delay = min(delay, self._deadlines[0][0] - now)
                 await self._pause(now, delay)
         finally:
             self._deadlines.clear()
+            if self._timer is not None:
+                self._timer.cancel()  # nobody left to wake
+                self._timer = None
             if self._task is asyncio.current_task():
                 self._task = None
 
@@ -356,16 +488,17 @@ class Scheduler:
         if queue and queue[0] is waiter:
             queue.popleft()
         if waiter.fut.done():  # cancelled or expired while the ledger was asked
-            self._drop(ticket)
+            self._drop(ticket, waiter.lane)
             return
         self._live[waiter.lane] -= 1
         waiter.fut.set_result(ticket)
         self._admitted(admission)  # after: an event hook may cancel the waiter's task
 
     def _expire(self, horizon: float, admission: Admission, now: float) -> None:
-        """Refuse every waiter whose deadline comes before the earliest possible admission."""
+        """Refuse every waiter whose deadline comes before the earliest possible admission
+        (or has come: ``horizon`` may be ``now`` when only our own answers are awaited)."""
         heap = self._deadlines
-        while heap and (heap[0][0] < horizon or heap[0][2].fut.done()):
+        while heap and (heap[0][0] < horizon or heap[0][0] <= now or heap[0][2].fut.done()):
             _, _, waiter = heapq.heappop(heap)
             if not waiter.fut.done():
                 self._live[waiter.lane] -= 1
@@ -374,18 +507,24 @@ class Scheduler:
     async def _pause(self, now: float, delay: float) -> None:
         loop = asyncio.get_running_loop()
         self._wakeup = wakeup = loop.create_future()
-        self._wake_at = now + delay
-        self._timer = timer = loop.create_task(self._ring(max(0.0, delay), wakeup))
+        self._wake_at = target = now + delay
+        # A timer that rings no later than needed is kept (an early ring only makes the
+        # dispatcher look again): one-at-a-time admissions would otherwise make one each.
+        timer = self._timer
+        if timer is None or timer.done() or self._timer_at > target:
+            if timer is not None:
+                timer.cancel()
+            self._timer_at = target
+            self._timer = loop.create_task(self._ring(max(0.0, delay)))
         try:
             await wakeup
         finally:
             self._wakeup, self._wake_at = None, _INF
-            timer.cancel()
 
-    async def _ring(self, delay: float, wakeup: asyncio.Future[None]) -> None:
+    async def _ring(self, delay: float) -> None:
         await self._clock.sleep(delay)
-        if not wakeup.done():
-            wakeup.set_result(None)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     def _exhausted(self, admission: Admission, now: float, since: float) -> QuotaExhausted:
         period = self._windows[admission.window].period
@@ -408,18 +547,20 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         if self._pacer is None or self._pacer[0] is not loop:
             longest = max(range(len(self._windows)), key=lambda i: self._windows[i].length)
-            budget = self._limits["bulk"][longest]
+            budget = self._reserved[longest]
             self._pacer = (loop, AsyncLimiter(1, self._windows[longest].length / budget))
         return self._pacer[1]
 
     # -- completion and learning ------------------------------------------------------------
 
     async def _finish(
-        self, ticket: int, learned: Sequence[tuple[int, int]], held: Sequence[int]
+        self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
     ) -> None:
         if self._memory is not None:
             self._memory.release_now(ticket, learned, held)
+            self._landed(lane, sent=True)
             return
+        self._landed(lane, sent=True)
         # Shielded: the release must land even if the caller is being cancelled. A failure is
         # logged by _settled; the entry then counts until its lease expires (the safe side).
         task = self._spawn(self._ledger.release(ticket, learned, held))
@@ -442,7 +583,7 @@ class Scheduler:
     def _interpret(
         self, tags: Sequence[ThrottleTag], limited: bool
     ) -> tuple[list[tuple[int, int]], list[int]]:
-        learned = [(self._index[t.period], t.count) for t in tags if t.period in self._index]
+        learned = [(i, t.count) for t in tags if (i := self._window_of(t)) is not None]
         for i, count in learned:
             if count >= self._windows[i].warn:
                 self._warn(i, count)
@@ -456,6 +597,25 @@ class Scheduler:
             self._emit("limited", w.period, f"the server refused a call (113); "
                                             f"holding every caller for {w.length:g}s", w.length)
         return learned, held
+
+    def _window_of(self, tag: ThrottleTag) -> int | None:
+        """The window a tag speaks of: the one with its limit, else the one of its name."""
+        same = self._by_limit.get(tag.limit, [])
+        if len(same) == 1:
+            return same[0]
+        named = self._index.get(tag.period)
+        if named is not None and (named in same or not same):
+            if not same:
+                self._once(tag, f"matched by name only: the server's limit is {tag.limit}, "
+                                f"this window's {self._windows[named].limit}")
+            return named
+        self._once(tag, "matches no window (by limit or name); ignored")
+        return None
+
+    def _once(self, tag: ThrottleTag, detail: str) -> None:
+        if (tag.period, tag.limit) not in self._unmatched:
+            self._unmatched.add((tag.period, tag.limit))
+            logger.warning("throttle tag %r (limit %d) %s", tag.period, tag.limit, detail)
 
     # -- events -----------------------------------------------------------------------------
 
@@ -492,14 +652,29 @@ class Scheduler:
 
     def _quota_from(self, view: View) -> list[QuotaWindow]:
         held_until = view.at + view.held if view.held > 0 else None
-        return [
-            QuotaWindow(
-                period=w.period,
-                length=w.length,
-                limit=w.limit,
-                used=view.counts[i],
-                free_at=view.at + max(view.frees[i], view.held),
-                held_until=held_until if i == view.held_window else None,
-            )
-            for i, w in enumerate(self._windows)
-        ]
+        return [self._window_quota(i, view, held_until) for i in range(len(self._windows))]
+
+    def _window_quota(self, i: int, view: View, held_until: float | None) -> QuotaWindow:
+        w = self._windows[i]
+        free_at = view.at + max(view.frees[i], view.held)
+        free_in, free_wall = readable(self._clock, max(free_at, self._clock.monotonic()))
+        return QuotaWindow(
+            period=w.period,
+            length=w.length,
+            limit=w.limit,
+            used=view.counts[i],
+            free_at=free_at,
+            held_until=held_until if i == view.held_window else None,
+            free_in=free_in,
+            free_wall=free_wall,
+        )
+
+
+def _margin(window: Window, burst_margin: int | None) -> int:
+    """Places of ``window`` spent one answer at a time (see the module rules)."""
+    margin = 2 * (window.limit - window.warn) if burst_margin is None else burst_margin
+    return max(0, min(window.limit, margin))
+
+
+def _show(windows: Sequence[Window]) -> str:
+    return "[" + ", ".join(f"{w.period} {w.limit}/{w.length:g}s" for w in windows) + "]"

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_WINDOWS", "EventKind", "Lane", "ThrottleEvent", "Window", "check_windows"]
+__all__ = [
+    "DEFAULT_WINDOWS",
+    "EventKind",
+    "Lane",
+    "ThrottleEvent",
+    "Window",
+    "check_windows",
+    "scaled_windows",
+]
 
 #: ``interactive`` calls (posts, replies, logins) go before ``bulk`` ones (reads, pages).
 Lane = Literal["interactive", "bulk"]
@@ -56,6 +64,19 @@ DEFAULT_WINDOWS: tuple[Window, ...] = (
     Window("hour", 1000, 3600.0, 990),
     Window("day", 10000, 86400.0, 9990),
 )
+
+
+def scaled_windows(
+    time_scale: float = 1.0, windows: Sequence[Window] = DEFAULT_WINDOWS
+) -> list[Window]:
+    """``windows`` ``time_scale`` times shorter, in real seconds (to match a sped-up server).
+
+    The same as scheduling ``windows`` on ``ScaledClock(scale=time_scale)``; for code that
+    keeps the real clock, e.g. several processes sharing one wall-clock ledger.
+    """
+    if not (time_scale > 0 and math.isfinite(time_scale)):
+        raise ValueError(f"time_scale must be a finite number > 0, not {time_scale!r}")
+    return [Window(w.period, w.limit, w.length / time_scale, w.warn) for w in windows]
 
 
 def check_windows(windows: Sequence[Window]) -> tuple[Window, ...]:

@@ -1,0 +1,132 @@
+"""Issue 14.3, 14.5 and 17.5: Client throttle options that cannot contradict, one budget per
+egress, a first-class time scale, and a quota a person can read."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from agupshup import Client, QuotaExhausted
+from agupshup.client import egress_key
+from agupshup.clock import FakeClock, ScaledClock, SystemClock, readable
+from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
+from agupshup.session import Credentials
+from agupshup.throttle import DEFAULT_WINDOWS, MemoryLedger, Scheduler, Window, scaled_windows
+
+TIGHT = (Window("minute", 10, 60.0, 10),)
+OTHER = (Window("minute", 20, 60.0, 20),)
+
+
+@pytest.mark.parametrize(
+    ("kw", "reason"),
+    [
+        ({"scheduler": "own", "windows": TIGHT}, "windows="),
+        ({"scheduler": "own", "ledger": "memory"}, "ledger="),
+        ({"scheduler": "own", "throttle": False}, "throttle=False"),
+        ({"scheduler": "own", "time_scale": 10.0}, "time_scale="),
+        ({"throttle": False, "windows": TIGHT}, "throttle=False admits every call"),
+        ({"throttle": False, "ledger": "memory"}, "throttle=False admits every call"),
+        ({"phone": DEMO_PHONE}, "phone= without password="),
+        ({"password": DEMO_PASSWORD}, "password= without phone="),
+        ({"phone": DEMO_PHONE, "password": DEMO_PASSWORD,
+          "credentials": Credentials(DEMO_PHONE, DEMO_PASSWORD)}, "not both"),
+        ({"time_scale": 0.0}, "time_scale must be"),
+        ({"time_scale": math.nan}, "time_scale must be"),
+    ],
+)
+async def test_conflicting_options_raise(kw: dict[str, Any], reason: str) -> None:
+    if kw.get("scheduler") == "own":
+        kw["scheduler"] = Scheduler(TIGHT)
+    if kw.get("ledger") == "memory":
+        kw["ledger"] = MemoryLedger()
+    with pytest.raises(ValueError, match=reason):
+        Client("http://options.invalid", **kw)
+
+
+def test_egress_is_the_server_host() -> None:
+    assert egress_key("http://API.smsgupshup.com") == "api.smsgupshup.com"
+    assert egress_key("https://api.smsgupshup.com/x/") == "api.smsgupshup.com"
+    assert egress_key("http://api.smsgupshup.com:80") == "api.smsgupshup.com"
+    assert egress_key("http://127.0.0.1:8080") == "127.0.0.1:8080"  # another port: another server
+
+
+async def test_clients_of_one_egress_share_one_budget() -> None:
+    async with Client("http://share.invalid") as a, Client("https://SHARE.invalid/api") as b:
+        assert a.scheduler is b.scheduler
+        async with Client("http://share.invalid:8080") as c:
+            assert c.scheduler is not a.scheduler
+
+
+async def test_two_open_clients_must_agree_on_windows_clock_and_ledger() -> None:
+    async with Client("http://agree.invalid", windows=TIGHT) as a:
+        with pytest.raises(ValueError, match=r"windows \[minute 20/60s\] differ"):
+            Client("http://agree.invalid", windows=OTHER)
+        with pytest.raises(ValueError, match="clock FakeClock"):
+            Client("http://agree.invalid", clock=FakeClock())
+        with pytest.raises(ValueError, match="ledger"):
+            Client("http://agree.invalid", ledger=MemoryLedger())
+        async with Client("http://agree.invalid") as b:  # declares nothing: joins
+            assert b.scheduler is a.scheduler
+            assert [w.limit for w in b.quota()] == [10]
+    # Nobody uses it any more: new options start a new scheduler.
+    async with Client("http://agree.invalid", windows=OTHER) as c:
+        assert [w.limit for w in c.quota()] == [20]
+
+
+async def test_a_read_only_client_fills_the_whole_window(gupshup_server: Any) -> None:
+    """The default reserve (10 %) costs a reader nothing: all 10 places of the minute."""
+    emulator = gupshup_server.emulator
+    async with Client(gupshup_server.base_url, windows=TIGHT) as client:
+        await asyncio.gather(*(client.get_message("jumpy") for _ in range(10)))
+        with pytest.raises(QuotaExhausted):
+            await client.get_message("jumpy", max_wait=0.0)
+    assert emulator.calls["groups.getmessage"] == 10
+    assert sum(emulator.throttled.values()) == 0
+
+
+async def test_time_scale_moves_the_windows_and_the_quota_reads_in_real_time() -> None:
+    base = FakeClock()
+    async with Client("http://scale.invalid", clock=base, time_scale=60.0) as client:
+        assert client.clock == ScaledClock(base, 60.0)
+        assert isinstance(client.scheduler, Scheduler)
+        assert client.scheduler.windows == DEFAULT_WINDOWS  # in server seconds
+        for _ in range(30):
+            async with client.scheduler.slot():
+                pass
+        minute = client.quota()[0]
+    assert minute.used == 30
+    assert minute.free_at - client.clock.monotonic() == pytest.approx(60.0)  # server seconds
+    assert minute.free_in == pytest.approx(1.0)  # a real second
+    assert minute.free_wall == datetime.fromtimestamp(base.time() + 1.0, UTC)
+
+
+@pytest.mark.gupshup(time_scale=6000.0)
+async def test_time_scale_moves_the_token_idle_rule(gupshup_server: Any) -> None:
+    """At 6000x the server forgets a token after 0.3 s idle; the client, on the same scale,
+    logs in again before using it (29 server minutes), so no call is refused."""
+    emulator = gupshup_server.emulator
+    async with Client(gupshup_server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD,
+                      time_scale=6000.0) as client:
+        await client.get_my_groups()
+        await asyncio.sleep(0.4)
+        await client.get_my_groups()
+    assert emulator.calls["users.getmygroups"] == 2  # none refused for a dead token
+    assert emulator.calls["users.login"] == 2
+
+
+def test_scaled_clock_and_windows() -> None:
+    base = FakeClock(10.0)
+    clock = ScaledClock(base, 10.0)
+    assert clock.monotonic() == 100.0
+    assert clock == ScaledClock(base, 10.0)
+    assert ScaledClock(scale=2.0) == ScaledClock(SystemClock(), 2.0)
+    seconds, wall = readable(clock, 150.0)
+    assert seconds == 5.0
+    assert wall == datetime.fromtimestamp(base.time() + 5.0, UTC)
+    assert [w.length for w in scaled_windows(60.0)] == [1.0, 60.0, 1440.0]
+    with pytest.raises(ValueError, match="time_scale"):
+        scaled_windows(-1.0)
