@@ -9,9 +9,11 @@ Rules this module enforces:
   followed group neither shows to be readable. Those pages are what the planner's rates start
   from, and any new message in them is yielded: discovery costs no call that polling would not.
   A group none can read raises :class:`~agupshup.planner.UnreadableGroups` before any poll.
-* Start point: ``since`` (a message id) or the cursor of a checkpoint, else the newest id of the
-  first non-empty page read. Every message of a followed group with a larger id is yielded
-  exactly once: a source whose first page was empty starts from 0, since all it holds is new.
+* Start point: ``since`` (a message id) or the cursor of a checkpoint: every message of a
+  followed group with a larger id is yielded exactly once. Without either, the follower starts
+  from now: each source from the newest id of its own first page (a source whose first page was
+  empty starts from 0, since all it holds is new). Messages that arrive while discovery is
+  still reading its first pages may be taken as old; every later one is yielded.
 * Each source keeps a head (every item with an id up to it has been seen). A poll reads pages
   from the newest on until it meets an id at or below the head, or a short page: a page of only
   unseen items means a possible gap, so the walk goes deeper (positions only move down as items
@@ -295,10 +297,13 @@ class Follower:
         key = source.key
         if key in self._heads:
             return
-        if self._since is None and page:
-            self._since = page[0].id
-        # Empty before any start point existed: all it will ever hold is new.
-        self._heads[key] = self._since if self._since is not None else 0
+        if self._since is not None:
+            self._heads[key] = self._since
+        else:
+            # From now: what a source held when first read is old (ids are global, so one
+            # source's newest id says nothing of another's backlog); an empty one holds only
+            # what is yet to come.
+            self._heads[key] = page[0].id if page else 0
 
     @staticmethod
     def _covered(source: Source, infos: dict[str, GroupInfo]) -> list[str]:

@@ -46,12 +46,11 @@ from agupshup.models import Message, QuotaWindow
 from agupshup.polling import PollPolicy
 from agupshup.streams import group_key
 from agupshup.throttle import Scheduler, ThrottleEvent
-from agupshup.throttle import scaled_windows as scaled_windows  # its old home; moved to throttle
 
 if TYPE_CHECKING:
     from agupshup.emulator import EmulatorServer
 
-__all__ = ["DEMO_GROUPS", "DEMO_TIME_SCALE", "Api", "api_target", "run_demo", "scaled_windows"]
+__all__ = ["DEMO_GROUPS", "DEMO_TIME_SCALE", "Api", "api_target", "run_demo"]
 
 DEMO_TIME_SCALE = 10.0
 

@@ -279,3 +279,59 @@ def test_export_of_a_private_group_fails_cleanly(run: Cli, tmp_path: Path) -> No
     out = tmp_path / "x.jsonl"
     assert_clean_error(run("export", "secret", "--out", str(out)), 1, "private group")
     assert not out.exists()
+
+
+# -- following many groups ----------------------------------------------------------------------
+
+
+def test_plan_describes_sources_and_costs(run: Cli) -> None:
+    result = run("plan", "jumpy", "cricket")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("plan (plan): ")
+    assert "expected:" in out
+    assert "calls/day" in out
+
+
+def test_plan_json_is_one_line(run: Cli) -> None:
+    result = run("--json", "plan", "jumpy", "cricket")
+    assert result.exit_code == 0, result.output
+    [line] = lines(result.stdout)
+    plan = json.loads(line)
+    assert plan["sources"]
+    assert {g for s in plan["sources"] for g in [s["source"]]}
+    assert 0 < plan["calls_per_day"] <= plan["budget_per_day"]
+
+
+def test_plan_names_groups_it_cannot_read(run: Cli) -> None:
+    result = run("plan", "jumpy", "nosuchgroup")
+    assert result.exit_code == 1
+    assert "nosuchgroup" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_tail_several_groups_needs_follow(run: Cli) -> None:
+    assert run("tail", "jumpy", "cricket").exit_code == 2
+
+
+def test_tail_follow_several_groups_prints_new_messages(
+    run: Cli, emulator: EmulatorThread
+) -> None:
+    def post_later() -> None:
+        async def post() -> None:
+            async with Client(emulator.base_url, phone=ALICE_PHONE, password=ALICE_PASSWORD,
+                              throttle=False) as c:
+                await asyncio.sleep(1.0)
+                await c.post_message("cricket", "wicket!")
+
+        asyncio.run(post())
+
+    poster = threading.Thread(target=post_later)
+    poster.start()
+    try:
+        result = run("tail", "jumpy", "cricket", "--follow", "--count", "1", "--seconds", "30",
+                     "--time-scale", "600")
+    finally:
+        poster.join()
+    assert result.exit_code == 0, result.output
+    assert lines(result.stdout)[-1].endswith("wicket!")

@@ -29,8 +29,7 @@ import click
 from agupshup import errors as E
 from agupshup.client import Client
 from agupshup.clock import SystemClock
-from agupshup.demo import scaled_windows
-from agupshup.throttle import Ledger, Scheduler, SqliteLedger
+from agupshup.throttle import Ledger, Scheduler, SqliteLedger, scaled_windows
 
 from .settings import (
     EXIT_API,

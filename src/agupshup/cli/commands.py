@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from collections.abc import Mapping
 
 import click
 
 from agupshup import errors as E
+from agupshup.aggregate import follow_groups
 from agupshup.checkpoint import Cursor
+from agupshup.planner import describe
 from agupshup.polling import PollPolicy
 from agupshup.streams import group_key
 from agupshup.widget.__main__ import run_widget, widget_options
 
 from .app import Run, client_command, command, main, run
 from .output import json_line, show_group, show_message, show_outcome, show_quota, show_reply
-from .settings import current_settings
+from .settings import ENV_PHONE, UsageError, current_settings
 
 __all__: list[str] = []
 
@@ -89,8 +93,38 @@ async def stream_cmd(r: Run, group: str, limit: int) -> None:
             show_message(m, r.json)
 
 
-@client_command("tail")
-@click.argument("group")
+def _has_credentials(kw: object) -> bool:
+    # The joined-groups stream needs a login; without credentials the plan uses public sources.
+    return bool(current_settings().phone or os.environ.get(ENV_PHONE))
+
+
+@client_command("plan", login=_has_credentials)
+@click.argument("groups", nargs=-1, required=True)
+async def plan_cmd(r: Run, groups: tuple[str, ...]) -> None:
+    """Plan how to follow GROUPS on this quota: the sources, their poll intervals, calls a
+    day and expected delay, and which subscriptions would cut delay or cost. Costs only the
+    discovery calls (joined groups, the first page of each source), no polls."""
+    async with follow_groups(r.client, groups) as follower:
+        plan = follower.plan
+    if r.json:
+        json_line({"mode": plan.mode, "calls_per_day": round(plan.calls_per_day),
+                   "budget_per_day": round(plan.budget_per_day),
+                   "expected_delay_s": round(plan.expected_delay, 1),
+                   "sources": [{"source": s.source.key, "groups": len(s.groups),
+                                "interval_s": round(s.interval, 1),
+                                "calls_per_day": round(s.calls_per_day)}
+                               for s in plan.sources]})
+    else:
+        click.echo(describe(plan))
+
+
+def _tail_login(kw: Mapping[str, object]) -> bool:
+    groups = kw["groups"]
+    return isinstance(groups, tuple) and len(groups) > 1 and _has_credentials(kw)
+
+
+@client_command("tail", login=_tail_login)
+@click.argument("groups", nargs=-1, required=True)
 @click.option("-n", "--lines", type=click.IntRange(min=0, max=15), default=10,
               show_default=True, help="How many recent messages to print first.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new messages as they come.")
@@ -100,9 +134,18 @@ async def stream_cmd(r: Run, group: str, limit: int) -> None:
               help="With --follow: stop after this long.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               help="With --follow: fastest poll (the pace adapts to activity and quota).")
-async def tail_cmd(r: Run, group: str, lines: int, follow: bool, count: int | None,
-                   seconds: float | None, interval: float) -> None:
-    """Print a group's last messages, oldest first; with --follow, keep printing new ones."""
+async def tail_cmd(r: Run, groups: tuple[str, ...], lines: int, follow: bool,
+                   count: int | None, seconds: float | None, interval: float) -> None:
+    """Print a group's last messages, oldest first; with --follow, keep printing new ones.
+
+    Several GROUPS with --follow print only new messages, through the aggregation planner
+    (`agupshup plan` shows how it reads them)."""
+    if len(groups) > 1:
+        if not follow:
+            raise UsageError("several groups need --follow")
+        await _tail_many(r, groups, count, seconds)
+        return
+    group = groups[0]
     recent = await r.client.get_stream(group, 0, max(lines, 1))
     for m in reversed(recent[:lines]):
         show_message(m, r.json)
@@ -118,6 +161,16 @@ async def tail_cmd(r: Run, group: str, lines: int, follow: bool, count: int | No
         ):
             async for m in stream:
                 show_message(m, r.json)
+
+
+async def _tail_many(r: Run, groups: tuple[str, ...], count: int | None,
+                     seconds: float | None) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds), follow_groups(r.client, groups) as follower:
+            async for m in follower:
+                show_message(m, r.json)
+                if count is not None and follower.count >= count:
+                    return
 
 
 @client_command("replies", login=lambda kw: bool(kw["include_hidden"]))
