@@ -269,7 +269,7 @@ class Session:
         await self._store.discard(self._key, token)
         try:
             await call(wire.logout(), token)
-        except (E.APIError, E.TransportError) as exc:
+        except E.GupshupError as exc:  # a redirect or a 4xx page too: logout is best effort
             log.info("logout failed (%s); the token will expire by itself", type(exc).__name__)
 
     async def _shared_login(self, call: Call, deadline: float | None) -> str:

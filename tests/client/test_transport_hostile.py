@@ -160,3 +160,14 @@ async def test_a_billion_laughs_answer_is_a_decode_error(
         with pytest.raises(DecodeError, match="DTD"):
             await client.get_info("jumpy")
     assert gupshup_server.emulator.calls["groups.getinfo"] == FAST.attempts
+
+
+@pytest.mark.parametrize("fault", ["redirect", "http4xx"])
+async def test_a_refused_logout_does_not_break_leaving_the_block(
+    gupshup_server: Any, fault: str
+) -> None:
+    """Logout is best effort: a redirect or a 4xx page on it is logged, not raised."""
+    gupshup_server.emulator.faults.add(FaultSpec(fault, methods=("users.logout",)))  # type: ignore[arg-type]
+    async with _client(gupshup_server, CountingAdmission()) as client:
+        await client.get_my_groups()
+    assert gupshup_server.emulator.calls["users.logout"] == 1
