@@ -137,6 +137,11 @@ class Hub:
             self._feeds[source.key] = feed
         return feed.subscribe(after)
 
+    def head(self, key: str) -> int | None:
+        """The newest id the feed of stream ``key`` has published (None: not followed)."""
+        feed = self._feeds.get(key)
+        return None if feed is None else feed.head
+
     def demand(self) -> float:
         """Calls per second all feeds ask for, by activity alone."""
         return sum(1.0 / f.interval for f in self._feeds.values())
