@@ -30,7 +30,9 @@ import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+import anyio
 
 from agupshup import errors as E
 from agupshup.clock import Clock
@@ -42,6 +44,7 @@ __all__ = [
     "NameState",
     "Phase",
     "Source",
+    "Ticket",
     "catch_up",
     "hold_delay",
     "read_page",
@@ -98,19 +101,85 @@ class NameState:
     seen: set[str] = field(default_factory=set)
 
 
-class Reader:
-    """Reads pages of a source, waiting out quota refusals on ``clock``."""
+class Ticket:
+    """One walk's place in a :class:`Reader`'s reads: the reads it may share."""
 
-    __slots__ = ("calls", "clock", "quota")
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        #: The reader's completion count when this walk's last read completed.
+        self.seen = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Flight:
+    """A read in flight, which other walks of the same source and position may share."""
+
+    started: int
+    done: anyio.Event = field(default_factory=anyio.Event)
+    items: Sequence[Any] | None = None
+    error: BaseException | None = None
+    finished: int = 0
+
+
+class Reader:
+    """Reads pages of a source, waiting out quota refusals on ``clock``.
+
+    Walks that hold a :class:`Ticket` share reads: one that asks for a page (same source, same
+    position) while the same read is in flight waits for its answer instead of sending another
+    — but only a read sent after its own previous read completed, since an older one could
+    show the stream as it was before what the walk has already seen. So N walks of one source
+    in step cost the reads of one.
+    """
+
+    __slots__ = ("_completed", "_flights", "calls", "clock", "quota")
 
     def __init__(self, clock: Clock, quota: QuotaFn) -> None:
         self.clock = clock
         self.quota = quota
         #: Pages requested (successful reads), for tests and benchmarks.
         self.calls = 0
+        self._completed = 0
+        self._flights: dict[tuple[str, int], _Flight] = {}
 
-    async def __call__(self, source: Source[T], start: int) -> Sequence[T]:
-        return await read_page(source, start, self.clock, self.quota, self)
+    async def __call__(
+        self, source: Source[T], start: int, ticket: Ticket | None = None
+    ) -> Sequence[T]:
+        if ticket is None:
+            return await read_page(source, start, self.clock, self.quota, self)
+        key = (source.key, start)
+        while True:
+            flight = self._flights.get(key)
+            if flight is None or flight.started < ticket.seen:
+                return await self._fly(key, source, start, ticket)
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            if flight.items is not None:
+                ticket.seen = flight.finished
+                return flight.items
+            # the walk that sent it was cancelled: send our own
+
+    async def _fly(
+        self, key: tuple[str, int], source: Source[T], start: int, ticket: Ticket
+    ) -> Sequence[T]:
+        flight = self._flights[key] = _Flight(self._completed)
+        try:
+            items = await read_page(source, start, self.clock, self.quota, self)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.items = items
+            return items
+        finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            self._completed += 1
+            flight.finished = ticket.seen = self._completed
+            flight.done.set()
 
 
 async def read_page(
@@ -145,7 +214,12 @@ def hold_delay(windows: Sequence[QuotaWindow], now: float) -> float:
     return wait
 
 
-ReadFn = Callable[[Source[T], int], Awaitable[Sequence[T]]]
+class ReadFn(Protocol):
+    """Reads one full page of a source at a position (a :class:`Reader`)."""
+
+    async def __call__(
+        self, source: Source[T], start: int, ticket: Ticket | None = None
+    ) -> Sequence[T]: ...
 
 
 def _ident(source: Source[T]) -> Callable[[T], int]:
@@ -253,16 +327,17 @@ class Chase:
 
 
 async def _chase(
-    source: Source[T], read: ReadFn[T], chase: Chase, boundary: Callable[[], int | None]
+    source: Source[T], read: ReadFn, chase: Chase, boundary: Callable[[], int | None]
 ) -> AsyncGenerator[tuple[int, Sequence[T], int], None]:
     """The pages that continue a backward walk, as (position, items, index of the first unseen
     item); ``boundary()`` is the smallest id seen so far (None: nothing yet). Pages that do not
     continue it (all seen, or a possible gap) are read again elsewhere, not returned. Ends after
     a short page."""
     ident = _ident(source)
+    ticket = Ticket()
     while True:
         position = chase.position()
-        items = await read(source, position)
+        items = await read(source, position, ticket)
         low = boundary()
         seen = 0
         if low is not None:
@@ -275,7 +350,7 @@ async def _chase(
             return
 
 
-async def walk_back(source: Source[T], state: IdState, read: ReadFn[T]) -> AsyncIterator[T]:
+async def walk_back(source: Source[T], state: IdState, read: ReadFn) -> AsyncIterator[T]:
     """The backlog: every item older than ``state.oldest`` (all, if None), newest first.
 
     Ends on a short page. ``state`` is updated before each yield, so a cursor taken between
@@ -320,7 +395,7 @@ def _page_done(state: IdState | NameState, end: int, full: bool) -> None:
 
 
 async def catch_up(
-    source: Source[T], after: int | None, read: ReadFn[T], *, upto: int | None = None
+    source: Source[T], after: int | None, read: ReadFn, *, upto: int | None = None
 ) -> list[T]:
     """Every item with ``after < id`` (and ``id <= upto``), oldest first.
 
@@ -345,7 +420,7 @@ async def catch_up(
     return newest_first
 
 
-async def walk_names(source: Source[T], state: NameState, read: ReadFn[T]) -> AsyncIterator[T]:
+async def walk_names(source: Source[T], state: NameState, read: ReadFn) -> AsyncIterator[T]:
     """Every item whose (lower-cased) name is not in ``state.seen``, in the server's order.
 
     Lists have no ids, so no shift can be measured: pages are read one after the other."""

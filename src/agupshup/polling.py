@@ -135,7 +135,7 @@ class Hub:
         self,
         clock: Clock,
         quota: Callable[[], Sequence[QuotaWindow]],
-        read: ReadFn[Any],
+        read: ReadFn,
         policy: PollPolicy | None = None,
     ) -> None:
         self.clock = clock

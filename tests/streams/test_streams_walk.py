@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 
 import anyio
+import anyio.lowlevel
 import pytest
 
+from agupshup import Client
 from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.core import Emulator
 from agupshup.emulator.server import EmulatorServer
@@ -105,3 +107,68 @@ def test_a_miss_steps_back_to_where_nothing_can_be_skipped() -> None:
     assert ahead == 30 + 5 - 1  # one seen item expected at the top of the page
     assert chase.observe(ahead, 0, 15) == "gap"  # none seen: something may lie before it
     assert chase.position() == 30  # back to the anchor, which cannot skip
+
+
+async def test_concurrent_walks_of_one_group_share_their_reads(
+    gupshup_server: EmulatorServer,
+) -> None:
+    emulator = gupshup_server.emulator
+    present = group_ids(emulator, "bulk")
+    walks: list[list[int]] = []
+
+    async def walk(client: Client) -> None:
+        got = [m.id async for m in client.group_stream("bulk")]
+        walks.append(got)
+
+    with anyio.fail_after(60):
+        async with demo_client(gupshup_server.base_url) as client:
+            async with anyio.create_task_group() as tg:
+                for _ in range(50):
+                    tg.start_soon(walk, client)
+            alone = [m.id async for m in client.group_stream("bulk")]  # one more, on its own
+    assert all(got == present[::-1] for got in walks)
+    assert alone == present[::-1]
+    pages = math.ceil(len(present) / 15)
+    # 50 walks in step cost the reads of one; the one on its own, its own
+    assert emulator.calls["groups.getstream"] == 2 * pages
+
+
+class Gate:
+    """A page source whose reads wait for ``release``; counts the reads sent."""
+
+    def __init__(self, items: list[int]) -> None:
+        self.items, self.sent = items, 0
+        self.release = anyio.Event()
+
+    async def fetch(self, start: int, count: int) -> list[int]:
+        self.sent += 1
+        snapshot = self.items[::-1][start : start + count]
+        await self.release.wait()
+        return snapshot
+
+
+async def test_a_walk_never_shares_a_read_sent_before_its_own_last_one_completed() -> None:
+    from agupshup import FakeClock
+    from agupshup.paging import Reader, Source, Ticket
+
+    gate = Gate(list(range(1, 31)))
+    source = Source("g", gate.fetch, 15, ident=lambda i: i)
+    reader = Reader(FakeClock(), list)
+    early, late = Ticket(), Ticket()
+    results: dict[str, list[int]] = {}
+
+    async def read(name: str, ticket: Ticket) -> None:
+        results[name] = list(await reader(source, 15, ticket))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read, "first", early)  # sent now: the stream as it is now
+        await anyio.lowlevel.checkpoint()
+        late.seen = 10**6  # a walk whose last read completed after that one was sent
+        gate.items += [31, 32]  # …and saw two new items at the head
+        tg.start_soon(read, "own", late)
+        tg.start_soon(read, "shared", Ticket())  # a new walk may share
+        await anyio.lowlevel.checkpoint()
+        gate.release.set()
+    assert gate.sent == 2  # "own" sent its own; "shared" rode on the latest one in flight
+    assert results["first"] == list(range(15, 0, -1))
+    assert results["own"] == results["shared"] == list(range(17, 2, -1))
