@@ -12,6 +12,8 @@ so neither its CPU nor its memory is counted here. Measured in this process:
   every read (the emulator's ``arrivals_per_read``, in a thread of this process), K in
   {0, 3, 14, 15, 30}. Calls against ⌈N/15⌉: ≤ 1.10× for K ≤ 14, ≤ 1.25× for 15–30, and the
   walk ends (it is stopped, and reported as not ending, past 20 × ⌈N/15⌉ calls).
+* shared reads: 50 concurrent ``group_stream`` walks of that group (no arrivals) in one client.
+  Calls against ⌈N/15⌉ + 1, the cost of one walk; target ≤ 1.02×.
 
     python benchmarks/streams.py [--quick] [--json]
 
@@ -145,12 +147,37 @@ async def _walk(base: str, limit: int) -> tuple[int, int]:
     return len(got), len(set(got))
 
 
-def walk_costs(n: int) -> list[dict[str, Any]]:
-    """The walk of an ``n``-message group while K messages land before each read."""
+def _walk_seed(n: int) -> dict[str, Any]:
     seed = dict(load_seed(None))
     seed["groups"] = [*seed["groups"], {
         "name": "walk", "owner": DEMO_PHONE, "created_on": 1262304000000,
         "messages": {"count": n, "text": "walk {n}", "start": 1275350400000, "step": 1000}}]
+    return seed
+
+
+def shared_walks(n: int, walkers: int = 50) -> dict[str, Any]:
+    """``walkers`` concurrent walks of an ``n``-message group in one client."""
+    config = EmulatorConfig(seed=_walk_seed(n), throttle=ThrottleConfig.off())
+
+    async def run(base: str) -> list[int]:
+        async with Client(base, throttle=False) as client:
+
+            async def walk() -> int:
+                return len([m async for m in client.group_stream("walk")])
+
+            return list(await asyncio.gather(*(walk() for _ in range(walkers))))
+
+    with EmulatorThread(config) as server:
+        counts = asyncio.run(run(server.base_url))
+        calls = server.emulator.calls["groups.getstream"]
+    one = n // 15 + 1
+    return {"walkers": walkers, "n": n, "calls": calls, "one_walk": one, "ratio": calls / one,
+            "complete": all(c == n for c in counts)}
+
+
+def walk_costs(n: int) -> list[dict[str, Any]]:
+    """The walk of an ``n``-message group while K messages land before each read."""
+    seed = _walk_seed(n)
     pages = math.ceil(n / 15)
     out = []
     for k, target in WALK_TARGETS.items():
@@ -181,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             cpm = asyncio.run(calls_per_message(base, big))
             conc = asyncio.run(concurrent(base, groups, each, follow_seconds))
     walks = walk_costs(1500)
+    shared = shared_walks(1500)
     print(f"streams benchmark (pid {os.getpid()}, emulator in a child process)")
     print(f"  calls per message: {cpm['calls']} calls for {cpm['messages']} messages, "
           f"⌈N/15⌉ = {cpm['pages']}: {cpm['ratio']:.3f}× (target ≤ {CALLS_TARGET}×)")
@@ -199,6 +227,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"  walk of {w['n']} messages, {w['k']} arriving before each read: {w['calls']} calls"
               f" vs ⌈N/15⌉ = {w['pages']}: {w['ratio']:.3f}× (target ≤ {w['target']}×), "
               f"{'ended' if w['ended'] else 'DID NOT END'}, {w['duplicates']} duplicates")
+    print(f"  {shared['walkers']} concurrent walks of {shared['n']} messages: "
+          f"{shared['calls']} calls vs {shared['one_walk']} for one walk: {shared['ratio']:.3f}× (target ≤ "
+          f"{CALLS_TARGET}×), {'every walk complete' if shared['complete'] else 'INCOMPLETE'}")
     emit("streams", [
         Figure("stream calls per message vs ⌈N/15⌉", cpm["ratio"], "×",
                f"⌈N/15⌉ = {cpm['pages']} for N = {cpm['messages']}", f"≤ {CALLS_TARGET}×",
@@ -213,8 +244,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  f"⌈N/15⌉ = {w['pages']} for N = {w['n']}", f"≤ {w['target']}×, ends",
                  w["ended"] and not w["duplicates"] and w["ratio"] <= w["target"])
           for w in walks),
+        Figure(f"{shared['walkers']} concurrent walks of one group: calls vs one walk",
+               shared["ratio"], "×", f"one walk = {shared['one_walk']} calls",
+               f"≤ {CALLS_TARGET}×", shared["complete"] and shared["ratio"] <= CALLS_TARGET),
     ])
-    result = {"calls_per_message": cpm, "concurrent": conc, "walks": walks}
+    result = {"calls_per_message": cpm, "concurrent": conc, "walks": walks, "shared": shared}
     if args.json:
         print(json.dumps(result, indent=2))
     return result
