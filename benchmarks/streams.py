@@ -228,8 +228,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f" vs ⌈N/15⌉ = {w['pages']}: {w['ratio']:.3f}× (target ≤ {w['target']}×), "
               f"{'ended' if w['ended'] else 'DID NOT END'}, {w['duplicates']} duplicates")
     print(f"  {shared['walkers']} concurrent walks of {shared['n']} messages: "
-          f"{shared['calls']} calls vs {shared['one_walk']} for one walk: {shared['ratio']:.3f}× (target ≤ "
-          f"{CALLS_TARGET}×), {'every walk complete' if shared['complete'] else 'INCOMPLETE'}")
+          f"{shared['calls']} calls vs {shared['one_walk']} for one walk: "
+          f"{shared['ratio']:.3f}× (target ≤ {CALLS_TARGET}×), "
+          f"{'every walk complete' if shared['complete'] else 'INCOMPLETE'}")
     emit("streams", [
         Figure("stream calls per message vs ⌈N/15⌉", cpm["ratio"], "×",
                f"⌈N/15⌉ = {cpm['pages']} for N = {cpm['messages']}", f"≤ {CALLS_TARGET}×",
