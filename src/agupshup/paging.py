@@ -17,6 +17,10 @@ Rules this module enforces:
   from the head the same way until it meets an item at or below that id (or the end), and
   returns it oldest first.
 * Lists without ids (groups) are walked by position and deduplicated by lower-cased name.
+* Walks of one source share their reads through the :class:`Reader`: a read of a page that is
+  already in flight, sent after the walk's own previous read completed, is awaited rather than
+  sent again (an older one could be older than what the walk has seen). N walks in step cost
+  the reads of one.
 * A read refused for quota (:class:`~agupshup.errors.QuotaExhausted`, or a 113 the client gave up
   on) is not a failure: :func:`read_page` waits, on the client's clock, and reads again.
 * Nothing here does I/O of its own; the state objects are plain, and every change to them
