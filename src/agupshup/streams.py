@@ -319,7 +319,10 @@ class MergedStream:
         resume_from: MergedCursor | str | bytes | None = None,
         checkpoint: Checkpoint | None = None,
         buffer: int = 16,
+        since: Since = None,
     ) -> None:
+        if since is not None:
+            _check_since(since, follow, resume_from)
         names: dict[str, str] = {}
         for g in groups:
             names.setdefault(g.strip().lower(), g.strip())
@@ -328,6 +331,7 @@ class MergedStream:
         self.groups = list(names.values())
         self.follow = follow
         self.limit = limit
+        self.since: Since = since
         self._streams = streams
         self._buffer = buffer
         start = _merged(resume_from)
@@ -374,8 +378,10 @@ class MergedStream:
 
     async def _pump(self, group: str, send: MemoryObjectSendStream[_Delivery]) -> None:
         key = group.lower()
+        cursor = self._cursors.get(key)
+        since = self.since if cursor is None else None  # a group's own cursor wins
         stream = self._streams.group_stream(
-            group, follow=self.follow, resume_from=self._cursors.get(key)
+            group, follow=self.follow, resume_from=cursor, since=since
         )
         async with send, stream:
             async for message in stream:
@@ -629,6 +635,7 @@ class Streams:
         resume_from: MergedCursor | str | bytes | None = None,
         checkpoint: Checkpoint | None = None,
         buffer: int = 16,
+        since: Since = None,
     ) -> MergedStream:
         """Many groups' streams as one, with backpressure: use as ``async with``."""
         return MergedStream(
@@ -639,6 +646,7 @@ class Streams:
             resume_from=resume_from,
             checkpoint=checkpoint,
             buffer=buffer,
+            since=since,
         )
 
 
@@ -647,7 +655,7 @@ def _page(method: str) -> int:
     return wire.METHODS[method].max_range
 
 
-def _check_since(since: str, follow: bool, resume_from: ResumeFrom) -> None:
+def _check_since(since: str, follow: bool, resume_from: object) -> None:
     if since != "now":
         raise ValueError(f"since must be 'now' or None, not {since!r}")
     if not follow:

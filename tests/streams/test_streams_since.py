@@ -100,3 +100,24 @@ def test_since_is_checked_before_any_call() -> None:
         client.group_stream("few", follow=True, since="now", resume_from='{"source":"group:few"}')
     with pytest.raises(ValueError, match="'now'"):
         client.public_stream(follow=True, since="then")  # type: ignore[arg-type]
+
+
+async def test_a_merged_stream_from_now(fake_client: FakeEnv) -> None:
+    client, clock, emulator, log = fake_client
+    got: list[int] = []
+
+    async def consume() -> None:
+        async with client.merged_stream(["few", "jumpy"], follow=True, since="now") as merged:
+            async for message in merged:
+                got.append(message.id)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        await settle()
+        assert len(log) == 2  # one head a group
+        new = insert(emulator, "few", 2) + insert(emulator, "jumpy", 1)
+        await run_clock(clock, 6)
+        tg.cancel_scope.cancel()
+    assert sorted(got) == new
+    with pytest.raises(ValueError, match="follow=True"):
+        client.merged_stream(["few"], since="now")
