@@ -27,6 +27,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
+from functools import cached_property
 from types import TracebackType
 from typing import Literal, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
@@ -45,9 +46,10 @@ from agupshup.models import (
     SubscribeTicket,
     ThrottleTag,
 )
+from agupshup.polling import Hub, PollPolicy
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
-from agupshup.streams import StreamsMixin
+from agupshup.streams import Streams, delegated
 from agupshup.throttle import Ledger, Scheduler, Window
 from agupshup.transport import AiohttpTransport, Transport
 
@@ -121,7 +123,7 @@ class _Attempts:
     served: int = -1
 
 
-class Client(StreamsMixin):
+class Client:
     """An asyncio client for the GupShup Stream and Group API.
 
     ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
@@ -574,6 +576,40 @@ class Client(StreamsMixin):
     ) -> InviteResult:
         """``groups.inviteFriends``: invite Indian mobile numbers to a group the user owns."""
         return await self._call(wire.invite_friends(phones, group), max_wait=max_wait)
+
+    # -- streams: the client's Streams, owned here; these methods delegate to it -------------
+
+    @cached_property
+    def streams(self) -> Streams:
+        """The iterators over the paginated calls, their page reader and pollers."""
+        return Streams(self)
+
+    public_stream = delegated(Streams.public_stream)
+    group_stream = delegated(Streams.group_stream)
+    replies = delegated(Streams.replies)
+    joined_groups_stream = delegated(Streams.joined_groups_stream)
+    my_groups = delegated(Streams.my_groups)
+    joined_groups = delegated(Streams.joined_groups)
+    merged_stream = delegated(Streams.merged_stream)
+
+    @property
+    def stream_hub(self) -> Hub:
+        """The pollers of this client's followed streams (one per stream)."""
+        return self.streams.hub
+
+    @property
+    def poll_policy(self) -> PollPolicy:
+        """How followed streams poll; assign a :class:`~agupshup.polling.PollPolicy` to change."""
+        return self.streams.policy
+
+    @poll_policy.setter
+    def poll_policy(self, policy: PollPolicy) -> None:
+        self.streams.policy = policy
+
+    @property
+    def stream_pages(self) -> int:
+        """Pages read by this client's streams (successful calls)."""
+        return self.streams.pages_read
 
 
 def egress_key(base_url: str) -> str:

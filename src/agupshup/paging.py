@@ -8,12 +8,19 @@ Rules this module enforces:
 * Streams are newest first and grow at the head (WIRE.md §4), so a position read later can
   repeat items already seen, but never skip one. The backlog walk (:func:`walk_back`) keeps the
   oldest id it has yielded: items of a page with an id at or above it are the shift and are
-  skipped; the rest are yielded, newest first. The next read starts one full page further on,
-  whatever the shift was, so nothing is read twice except the shift itself.
-* The catch-up (:func:`catch_up`) collects everything newer than a known id by reading from the
-  head until it meets an item at or below that id (or the end), skipping the shift by id, and
+  skipped; the rest are yielded, newest first. Where it reads next is a :class:`Chase`: ahead by
+  the shift it has measured, so that the page starts with at least one item already seen (the
+  proof that nothing was skipped); a page with none is read again further back. So the walk
+  ends at any steady arrival rate, and costs about ⌈N/14⌉ reads when items keep arriving,
+  ⌈N/15⌉ when none do.
+* The catch-up (:func:`catch_up`) collects everything newer than a known id by walking back
+  from the head the same way until it meets an item at or below that id (or the end), and
   returns it oldest first.
 * Lists without ids (groups) are walked by position and deduplicated by lower-cased name.
+* Walks of one source share their reads through the :class:`Reader`: a read of a page that is
+  already in flight, sent after the walk's own previous read completed, is awaited rather than
+  sent again (an older one could be older than what the walk has seen). N walks in step cost
+  the reads of one.
 * A read refused for quota (:class:`~agupshup.errors.QuotaExhausted`, or a 113 the client gave up
   on) is not a failure: :func:`read_page` waits, on the client's clock, and reads again.
 * Nothing here does I/O of its own; the state objects are plain, and every change to them
@@ -23,20 +30,25 @@ Rules this module enforces:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+import anyio
 
 from agupshup import errors as E
 from agupshup.clock import Clock
 from agupshup.models import QuotaWindow
 
 __all__ = [
+    "Chase",
     "IdState",
     "NameState",
     "Phase",
     "Source",
+    "Ticket",
     "catch_up",
     "hold_delay",
     "read_page",
@@ -93,19 +105,85 @@ class NameState:
     seen: set[str] = field(default_factory=set)
 
 
-class Reader:
-    """Reads pages of a source, waiting out quota refusals on ``clock``."""
+class Ticket:
+    """One walk's place in a :class:`Reader`'s reads: the reads it may share."""
 
-    __slots__ = ("calls", "clock", "quota")
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        #: The reader's completion count when this walk's last read completed.
+        self.seen = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Flight:
+    """A read in flight, which other walks of the same source and position may share."""
+
+    started: int
+    done: anyio.Event = field(default_factory=anyio.Event)
+    items: Sequence[Any] | None = None
+    error: BaseException | None = None
+    finished: int = 0
+
+
+class Reader:
+    """Reads pages of a source, waiting out quota refusals on ``clock``.
+
+    Walks that hold a :class:`Ticket` share reads: one that asks for a page (same source, same
+    position) while the same read is in flight waits for its answer instead of sending another
+    — but only a read sent after its own previous read completed, since an older one could
+    show the stream as it was before what the walk has already seen. So N walks of one source
+    in step cost the reads of one.
+    """
+
+    __slots__ = ("_completed", "_flights", "calls", "clock", "quota")
 
     def __init__(self, clock: Clock, quota: QuotaFn) -> None:
         self.clock = clock
         self.quota = quota
         #: Pages requested (successful reads), for tests and benchmarks.
         self.calls = 0
+        self._completed = 0
+        self._flights: dict[tuple[str, int], _Flight] = {}
 
-    async def __call__(self, source: Source[T], start: int) -> Sequence[T]:
-        return await read_page(source, start, self.clock, self.quota, self)
+    async def __call__(
+        self, source: Source[T], start: int, ticket: Ticket | None = None
+    ) -> Sequence[T]:
+        if ticket is None:
+            return await read_page(source, start, self.clock, self.quota, self)
+        key = (source.key, start)
+        while True:
+            flight = self._flights.get(key)
+            if flight is None or flight.started < ticket.seen:
+                return await self._fly(key, source, start, ticket)
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            if flight.items is not None:
+                ticket.seen = flight.finished
+                return flight.items
+            # the walk that sent it was cancelled: send our own
+
+    async def _fly(
+        self, key: tuple[str, int], source: Source[T], start: int, ticket: Ticket
+    ) -> Sequence[T]:
+        flight = self._flights[key] = _Flight(self._completed)
+        try:
+            items = await read_page(source, start, self.clock, self.quota, self)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            flight.items = items
+            return items
+        finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            self._completed += 1
+            flight.finished = ticket.seen = self._completed
+            flight.done.set()
 
 
 async def read_page(
@@ -140,7 +218,12 @@ def hold_delay(windows: Sequence[QuotaWindow], now: float) -> float:
     return wait
 
 
-ReadFn = Callable[[Source[T], int], Awaitable[Sequence[T]]]
+class ReadFn(Protocol):
+    """Reads one full page of a source at a position (a :class:`Reader`)."""
+
+    async def __call__(
+        self, source: Source[T], start: int, ticket: Ticket | None = None
+    ) -> Sequence[T]: ...
 
 
 def _ident(source: Source[T]) -> Callable[[T], int]:
@@ -149,111 +232,215 @@ def _ident(source: Source[T]) -> Callable[[T], int]:
     return source.ident
 
 
-async def walk_back(source: Source[T], state: IdState, read: ReadFn[T]) -> AsyncIterator[T]:
+Outcome = Literal["found", "shift", "gap", "end"]
+
+
+@dataclass(slots=True)
+class Chase:
+    """Where the next read of a backward walk goes while new items push old ones down.
+
+    Sans-I/O: :meth:`position` says where to read, :meth:`observe` takes what that read showed.
+    The *anchor* is a position with no unseen item before it, as of the read that set it
+    (``exact``: that read saw the walk's boundary, so the anchor was then the exact position of
+    the first unseen item). Since then the boundary moved by ``D`` positions, one arrival each;
+    the chase estimates ``D`` as reads × arrivals per read and reads just short of it, so that
+    the page starts with ``margin`` items already seen: that overlap proves there is no gap.
+
+    * all seen (a full page): ``D`` is beyond the page — a lower bound on the rate; read
+      further (twice as far after two such pages in a row);
+    * nothing seen at a position past the last one known to hold a seen item: items may have
+      been skipped — an upper bound on the rate; step back and widen the margin;
+    * both: the boundary is found, its move measures the rate exactly, and the page's unseen
+      items are the next ones; the page's end is the new anchor.
+
+    With a steady rate of K arrivals per read the chase settles in a few reads and then reads
+    15 − ``margin`` new items a page (``margin`` is 1 when K does not vary), so it ends at any
+    K. Reading at the anchor, or just past a page entirely seen, can never skip an item.
+    """
+
+    page: int
+    anchor: int = 0
+    exact: bool = False
+    #: Reads since the anchor was set.
+    reads: int = 0
+    #: Arrivals per read, measured between two exact anchors (None: not yet).
+    rate: float | None = None
+    #: Mean deviation of successive measurements: how much margin the estimate needs.
+    spread: float = 0.0
+    margin: int = 1
+    #: Bounds on arrivals per read since the anchor, from pages all seen / possibly gapped.
+    low: float = 0.0
+    high: float | None = None
+    #: ``D`` is at least this (a page entirely seen).
+    seen_to: int = 0
+    #: Consecutive pages entirely seen.
+    passed: int = 0
+
+    def position(self) -> int:
+        """Where to read next: never before the anchor."""
+        n = self.reads + 1
+        ahead = round(n * self._estimate()) - self.margin
+        # seen_to is safe (every position before it holds seen items, and arrivals only add
+        # more); low × n - 1 is where a steady rate would put the boundary
+        return self.anchor + max(self.seen_to, math.floor(self.low * n) - 1, ahead)
+
+    def _estimate(self) -> float:
+        rate = self.rate or 0.0
+        if rate < self.low and self.high is None:
+            return self.low * (2 if self.passed > 1 else 1)
+        if rate < self.low or (self.high is not None and rate > self.high):
+            return (self.low + (self.high or self.low)) / 2
+        return rate
+
+    def observe(self, position: int, seen: int, got: int) -> Outcome:
+        """A read at ``position`` returned ``got`` items, the first ``seen`` of them already
+        seen. ``found``: the rest are the next unseen items; ``end``: nothing is left."""
+        off = position - self.anchor
+        self.reads += 1
+        if seen == 0 and off > self.seen_to:
+            self.high = off / self.reads
+            if self.high < self.low:  # arrivals are not steady: trust the newer bound
+                self.low = 0.0
+            self.margin = self._max_margin()
+            self.passed = 0
+            return "gap"
+        if seen >= got:
+            if got < self.page:
+                return "end"
+            self.seen_to = off + got
+            self.low = self.seen_to / self.reads
+            if self.high is not None and self.high < self.low:
+                self.high = None
+            self.passed += 1
+            return "shift"
+        self._measure((off + seen) / self.reads)
+        self.anchor, self.exact, self.reads = position + got, True, 0
+        self.low, self.high, self.seen_to, self.passed = 0.0, None, 0, 0
+        return "found"
+
+    def _measure(self, rate: float) -> None:
+        if not self.exact:  # the anchor's own position was a lower bound: no measurement
+            return
+        if self.rate is not None:
+            self.spread = 0.7 * self.spread + 0.3 * abs(rate - self.rate)
+        self.margin = min(1 + math.ceil(2 * self.spread), self._max_margin())
+        self.rate = rate
+
+    def _max_margin(self) -> int:
+        return max(1, self.page // 2)
+
+
+async def _chase(
+    source: Source[T], read: ReadFn, chase: Chase, boundary: Callable[[], int | None]
+) -> AsyncGenerator[tuple[int, Sequence[T], int], None]:
+    """The pages that continue a backward walk, as (position, items, index of the first unseen
+    item); ``boundary()`` is the smallest id seen so far (None: nothing yet). Pages that do not
+    continue it (all seen, or a possible gap) are read again elsewhere, not returned. Ends after
+    a short page."""
+    ident = _ident(source)
+    ticket = Ticket()
+    while True:
+        position = chase.position()
+        items = await read(source, position, ticket)
+        low = boundary()
+        seen = 0
+        if low is not None:
+            while seen < len(items) and ident(items[seen]) >= low:
+                seen += 1
+        outcome = chase.observe(position, seen, len(items))
+        if outcome == "found":
+            yield position, items, seen
+        if outcome in ("found", "end") and len(items) < source.page:
+            return
+
+
+async def walk_back(source: Source[T], state: IdState, read: ReadFn) -> AsyncIterator[T]:
     """The backlog: every item older than ``state.oldest`` (all, if None), newest first.
 
     Ends on a short page. ``state`` is updated before each yield, so a cursor taken between
     items resumes exactly after the last one yielded.
     """
     ident = _ident(source)
-
-    def fresh_of(items: Sequence[T]) -> list[T]:
-        fresh: list[T] = []
-        boundary = state.oldest
-        for item in items:
-            i = ident(item)
-            if boundary is not None and i >= boundary:
-                continue  # the shift: yielded already (or newer than the walk's start)
-            boundary = i
-            fresh.append(item)
-        return fresh
-
-    def mark(item: T) -> None:
-        i = ident(item)
-        state.oldest = i
-        if state.newest is None or i > state.newest:
-            state.newest = i
-
-    async with aclosing(_walk(source, state, read, fresh_of, mark)) as items:
-        async for item in items:
-            yield item
-
-
-async def _walk(
-    source: Source[T],
-    state: IdState | NameState,
-    read: ReadFn[T],
-    fresh_of: Callable[[Sequence[T]], list[T]],
-    mark: Callable[[T], None],
-) -> AsyncGenerator[T, None]:
-    """Page from ``state.offset`` until a short page, yielding what ``fresh_of`` keeps."""
     page = source.page
-    while True:
-        items = await read(source, state.offset)
-        full = len(items) >= page
-        fresh = fresh_of(items)
-        for n, item in enumerate(fresh):
-            mark(item)
-            if n == len(fresh) - 1:  # the page is done once its last item is out
-                _page_done(state, full, page)
-            yield item
-        if not fresh:
-            _page_done(state, full, page)
-        if not full:
-            return
+    chase = Chase(page, anchor=state.offset)
+    async with aclosing(_chase(source, read, chase, lambda: state.oldest)) as pages:
+        async for position, items, first in pages:
+            fresh = _descending(items[first:], state.oldest, ident)
+            for n, item in enumerate(fresh):
+                i = ident(item)
+                state.oldest = i
+                if state.newest is None or i > state.newest:
+                    state.newest = i
+                if n == len(fresh) - 1:  # the page is done once its last item is out
+                    _page_done(state, position + len(items), len(items) >= page)
+                yield item
+            if not fresh:
+                _page_done(state, position + len(items), len(items) >= page)
+    state.phase = "live"
 
 
-def _page_done(state: IdState | NameState, full: bool, page: int) -> None:
+def _descending(items: Sequence[T], below: int | None, ident: Callable[[T], int]) -> list[T]:
+    """``items`` with ids below ``below``, each below the one before (a server that repeats or
+    reorders items within a page is not trusted with the order)."""
+    out: list[T] = []
+    for item in items:
+        i = ident(item)
+        if below is None or i < below:
+            out.append(item)
+            below = i
+    return out
+
+
+def _page_done(state: IdState | NameState, end: int, full: bool) -> None:
     if full:
-        state.offset += page
+        state.offset = end
     else:
         state.phase = "live"
 
 
 async def catch_up(
-    source: Source[T], after: int | None, read: ReadFn[T], *, upto: int | None = None
+    source: Source[T], after: int | None, read: ReadFn, *, upto: int | None = None
 ) -> list[T]:
     """Every item with ``after < id`` (and ``id <= upto``), oldest first.
 
-    Reads from the head back until a page holds an item at or below ``after``, or is short. Items
-    that slid into a later page while reading are recognised by id and dropped.
+    Walks back from the head, as :func:`walk_back` does (so it ends however fast items
+    arrive), until a page holds an item at or below ``after``, or is short.
     """
     ident = _ident(source)
-    page = source.page
     newest_first: list[T] = []
-    low: int | None = None  # the smallest id collected: anything at or above it is the shift
-    offset = 0
-    while True:
-        items = await read(source, offset)
-        done = len(items) < page
-        for item in items:
-            i = ident(item)
-            if after is not None and i <= after:
-                done = True
-                break
-            if (low is not None and i >= low) or (upto is not None and i > upto):
-                continue
-            newest_first.append(item)
-            low = i
-        if done:
-            break
-        offset += page
+    low: int | None = None  # the smallest id met: anything at or above it is the shift
+
+    async with aclosing(_chase(source, read, Chase(source.page), lambda: low)) as pages:
+        async for _position, items, first in pages:
+            for item in _descending(items[first:], low, ident):
+                i = ident(item)
+                if after is not None and i <= after:
+                    newest_first.reverse()
+                    return newest_first
+                low = i
+                if upto is None or i <= upto:
+                    newest_first.append(item)
     newest_first.reverse()
     return newest_first
 
 
-async def walk_names(source: Source[T], state: NameState, read: ReadFn[T]) -> AsyncIterator[T]:
-    """Every item whose (lower-cased) name is not in ``state.seen``, in the server's order."""
+async def walk_names(source: Source[T], state: NameState, read: ReadFn) -> AsyncIterator[T]:
+    """Every item whose (lower-cased) name is not in ``state.seen``, in the server's order.
+
+    Lists have no ids, so no shift can be measured: pages are read one after the other."""
     if source.name is None:
         raise TypeError(f"{source.key}: items have no name")
     name = source.name
-
-    def fresh_of(items: Sequence[T]) -> list[T]:
-        return [item for item in items if name(item).lower() not in state.seen]
-
-    def mark(item: T) -> None:
-        state.seen.add(name(item).lower())
-
-    async with aclosing(_walk(source, state, read, fresh_of, mark)) as items:
-        async for item in items:
+    while True:
+        items = await read(source, state.offset)
+        end, full = state.offset + len(items), len(items) >= source.page
+        fresh = [item for item in items if name(item).lower() not in state.seen]
+        for n, item in enumerate(fresh):
+            state.seen.add(name(item).lower())
+            if n == len(fresh) - 1:  # the page is done once its last item is out
+                _page_done(state, end, full)
             yield item
+        if not fresh:
+            _page_done(state, end, full)
+        if not full:
+            return

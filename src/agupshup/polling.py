@@ -15,12 +15,17 @@ Rules this module enforces:
   ``max_interval`` (idle streams settle at about one call a minute); new items shorten it
   towards the time in which half a page arrives, never below ``min_interval``; a full page of
   new items means ``min_interval``.
-* The interval adapts to quota, when the client's scheduler reports windows: the feeds of a hub
-  together ask for at most ``quota_share`` of the strictest window's steady rate (each feed's
-  interval is stretched in proportion), intervals stretch further as a window nears its limit,
-  and no poll is due before the scheduler has room or while it holds calls. The pace is
-  revised at least every ``min_interval`` while a poller waits. A quota refusal only delays
-  the poll (see :func:`agupshup.paging.read_page`).
+* The interval adapts to quota, when the client's scheduler reports windows. Each window's
+  *share* is ``quota_share`` of its limit, its *steady rate* that share over its length. While a
+  window's share is unused the feeds poll at their activity pace; as it fills, their intervals
+  stretch in proportion to the fill, so that the feeds of a hub together reach the window's
+  steady rate when its share is used (each feed's interval stretched by the same factor). So
+  a follower's first poll is never delayed by the day window's average, and the day's budget
+  still lasts the day. Intervals stretch further as a window nears its limit, and no poll is
+  due before the scheduler has room or while it holds calls. ``PollPolicy(burst=False)`` paces
+  by the strictest steady rate from the first poll. The pace is revised at least every
+  ``min_interval`` while a poller waits. A quota refusal only delays the poll (see
+  :func:`agupshup.paging.read_page`).
 * Bounded memory with backpressure: the leader does not poll while any subscriber holds
   ``high_water`` items or more; it waits for that subscriber to drain.
 * Each subscriber gets items newer than what it had already yielded (its ``after``), oldest
@@ -63,10 +68,13 @@ class PollPolicy:
     max_interval: float = 60.0
     #: Factor applied to the interval after a poll that found nothing.
     backoff: float = 2.0
-    #: Share of the strictest quota window's steady rate that the pollers of a client may use.
+    #: Share of each quota window that the pollers of a client may use.
     quota_share: float = 0.8
     #: Items buffered for one subscriber before the feed stops polling (backpressure).
     high_water: int = 256
+    #: Poll at the activity pace while a window's share is unused, slowing to its steady rate as
+    #: it fills (False: never faster than the strictest window's steady rate).
+    burst: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval <= self.max_interval:
@@ -92,6 +100,8 @@ def pace(
     windows: Sequence[QuotaWindow],
     now: float,
     share: float = 0.8,
+    *,
+    burst: bool = True,
 ) -> float:
     """Seconds to wait before a poll whose activity interval is ``interval``.
 
@@ -100,12 +110,22 @@ def pace(
     """
     if not windows:
         return interval
-    rate = min(w.limit / w.length for w in windows if w.length > 0) * share
-    stretch = max(1.0, demand / rate) if rate > 0 else 1.0
+    stretch = max((_stretch(w, demand, share, burst) for w in windows), default=1.0)
     pressure = max(w.used / w.limit for w in windows if w.limit > 0)
     if pressure > 0.8:  # x1 at 80 % of a window, x2 at 90 %, x10 at 98 % and beyond
         stretch *= min(10.0, 0.2 / max(1.0 - pressure, 0.02))
     return max(interval * stretch, hold_delay(windows, now))
+
+
+def _stretch(window: QuotaWindow, demand: float, share: float, burst: bool) -> float:
+    """How much one window slows the feeds: demand over its steady rate, scaled by how much of
+    its share is used (all of it without ``burst``); never below 1."""
+    budget = window.limit * share
+    if window.length <= 0 or budget <= 0:
+        return 1.0
+    over = demand / (budget / window.length)
+    fill = min(1.0, window.used / budget) if burst else 1.0
+    return max(1.0, 1.0 + (over - 1.0) * fill)
 
 
 class Hub:
@@ -115,7 +135,7 @@ class Hub:
         self,
         clock: Clock,
         quota: Callable[[], Sequence[QuotaWindow]],
-        read: ReadFn[Any],
+        read: ReadFn,
         policy: PollPolicy | None = None,
     ) -> None:
         self.clock = clock
@@ -136,6 +156,11 @@ class Hub:
             feed = Feed(self, source, after, immediate=immediate)
             self._feeds[source.key] = feed
         return feed.subscribe(after)
+
+    def head(self, key: str) -> int | None:
+        """The newest id the feed of stream ``key`` has published (None: not followed)."""
+        feed = self._feeds.get(key)
+        return None if feed is None else feed.head
 
     def demand(self) -> float:
         """Calls per second all feeds ask for, by activity alone."""
@@ -208,7 +233,10 @@ class Feed(Generic[T]):
         """Seconds until the next poll is due (0 or less: now)."""
         hub = self.hub
         now = hub.clock.monotonic()
-        wait = pace(self.interval, hub.demand(), hub.quota(), now, hub.policy.quota_share)
+        policy = hub.policy
+        wait = pace(
+            self.interval, hub.demand(), hub.quota(), now, policy.quota_share, burst=policy.burst
+        )
         return self.last_poll + wait - now
 
     async def _lead(self) -> None:

@@ -2,17 +2,20 @@
 
 Rules this module enforces:
 
-* One iterator per paginated call, as a :class:`Client` method (via :class:`StreamsMixin`):
-  ``public_stream``, ``group_stream``, ``replies``, ``joined_groups_stream`` (id-ordered
-  messages and replies) and ``my_groups``, ``joined_groups`` (groups, told apart by name).
-  Each reads the largest page its method allows, asks for no page after a short one, and never
-  reads a page for items it already has, apart from the positions new items pushed down
-  (see :mod:`agupshup.paging`).
+* One iterator per paginated call, as a method of :class:`Streams` (which the client owns as
+  ``client.streams`` and its methods of the same names delegate to): ``public_stream``,
+  ``group_stream``, ``replies``, ``joined_groups_stream`` (id-ordered messages and replies) and
+  ``my_groups``, ``joined_groups`` (groups, told apart by name). Each reads the largest page its
+  method allows (``wire.METHODS``), asks for no page after a short one, and never reads a page
+  for items it already has, apart from the positions new items pushed down (see
+  :mod:`agupshup.paging`).
 * Exactly once: an id-ordered stream yields its backlog newest first, then (``follow=True``) what
   arrives, oldest first; each item once, none skipped, however the stream moves meanwhile.
 * ``limit`` caps the items yielded; no call is made once it is reached.
 * ``follow=True`` streams poll through the client's :class:`~agupshup.polling.Hub`: followers of
   one stream share one poller and its calls; the pace adapts to activity and quota.
+  ``since="now"`` skips the history: the stream starts at the head (one call to learn it, none
+  when the stream is already followed) unless a checkpoint says where it stands.
 * Every iterator exposes ``cursor`` (a :class:`~agupshup.checkpoint.Cursor`) covering exactly the
   items yielded so far; ``resume_from=cursor`` yields only what that cursor does not cover:
   the rest of the backlog, then (live) what is newer. With a
@@ -24,24 +27,36 @@ Rules this module enforces:
   No task outlives an iterator. ``merged_stream`` runs one task per group in an anyio task group
   and must be used as ``async with``.
 * This module sits above paging, polling and checkpoint and below the client: it never imports
-  :mod:`agupshup.client`; what it needs of the client is the :class:`PageCalls` protocol.
+  :mod:`agupshup.client` at run time; what it uses of a client (``Pages``: its clock, quota and
+  page calls) is typed by the Client's own methods.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    Self,
+    TypeVar,
+    overload,
+)
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from agupshup import wire
 from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor, MergedCursor
 from agupshup.clock import Clock
-from agupshup.models import Group, Message, QuotaWindow, Reply
+from agupshup.models import Group, Message, Reply
 from agupshup.paging import (
     IdState,
     NameState,
@@ -53,41 +68,22 @@ from agupshup.paging import (
 )
 from agupshup.polling import Hub, PollPolicy
 
-__all__ = ["MergedStream", "PageCalls", "Stream", "StreamsMixin", "group_key"]
+if TYPE_CHECKING:
+    # What the streams use of a client is the client itself (its clock, quota() and page
+    # calls), typed by its own signatures; the client imports this module, hence no run-time
+    # import.
+    from agupshup.client import Client as Pages
+
+__all__ = ["MergedStream", "Since", "Stream", "Streams", "delegated", "group_key"]
 
 log = logging.getLogger("agupshup.streams")
 T = TypeVar("T")
-
-#: Largest page per method (WIRE.md §5).
-STREAM_PAGE = 15
-LIST_PAGE = 30
-
-
-class PageCalls(Protocol):
-    """What the streams need of a client: its clock, its quota and the one-page calls."""
-
-    clock: Clock
-
-    def quota(self) -> list[QuotaWindow]: ...
-
-    async def get_public_stream(
-        self, start: int = 0, count: int = 15, *, skip_adult: bool = True
-    ) -> list[Message]: ...
-
-    async def get_stream(self, group: str, start: int = 0, count: int = 15) -> list[Message]: ...
-
-    async def get_replies(
-        self, group: str, start: int = 0, count: int = 30, *, include_hidden: bool = False
-    ) -> list[Reply]: ...
-
-    async def get_my_groups(self, start: int = 0, count: int = 30) -> list[Group]: ...
-
-    async def get_joined_groups(self, start: int = 0, count: int = 30) -> list[Group]: ...
-
-    async def get_joined_groups_stream(self, start: int = 0, count: int = 30) -> list[Message]: ...
-
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ResumeFrom = Cursor | str | bytes | None
+#: Where a followed stream starts when nothing says otherwise: None, its history; "now", its head.
+Since = Literal["now"] | None
 #: What a merged stream's producers send: (lower-cased group, message, cursor after it); the
 #: message is None in a stream's last delivery, which only carries its final cursor.
 _Delivery = tuple[str, Message | None, Cursor]
@@ -115,7 +111,7 @@ class Stream(Generic[T]):
     def __init__(
         self,
         source: Source[T],
-        body: Callable[[IdState | NameState], AsyncIterator[T]],
+        body: Callable[[IdState | NameState], AsyncGenerator[T, None]],
         *,
         clock: Clock,
         resume_from: ResumeFrom = None,
@@ -129,7 +125,7 @@ class Stream(Generic[T]):
         self._body = body
         self._start: Cursor | None = _cursor(resume_from, source.key)
         self._state: IdState | NameState | None = None
-        self._gen: AsyncIterator[T] | None = None
+        self._gen: AsyncGenerator[T, None] | None = None
         self._count = 0
         self._closed = False
         self._checkpoint = (
@@ -217,7 +213,7 @@ class Stream(Generic[T]):
         gen, self._gen = self._gen, None
         try:
             if gen is not None:
-                await cast(Any, gen).aclose()
+                await gen.aclose()
         finally:
             if self._checkpoint is not None and self._state is not None:
                 await self._checkpoint.close(self._cursor, ack=ack)
@@ -248,12 +244,22 @@ def _cursor(value: ResumeFrom, key: str) -> Cursor | None:
 
 
 async def _id_body(
-    source: Source[T], state: IdState, *, follow: bool, reader: Reader, hub: Hub
-) -> AsyncIterator[T]:
+    source: Source[T],
+    state: IdState,
+    *,
+    follow: bool,
+    reader: Reader,
+    hub: Hub,
+    since: Since = None,
+) -> AsyncGenerator[T, None]:
     """Backlog newest first; then (follow, or resuming a finished backlog) newer items."""
     ident = source.ident
     assert ident is not None
-    if state.phase == "backlog":
+    if since == "now" and state == IdState():  # nothing yielded yet, nothing to resume
+        state.newest = await _head(source, reader, hub)
+        state.phase = "live"
+        immediate = False  # the head was just read
+    elif state.phase == "backlog":
         async for item in walk_back(source, state, reader):
             yield item
         state.phase = "live"
@@ -280,7 +286,9 @@ async def _id_body(
         sub.close()
 
 
-async def _name_body(source: Source[T], state: NameState, *, reader: Reader) -> AsyncIterator[T]:
+async def _name_body(
+    source: Source[T], state: NameState, *, reader: Reader
+) -> AsyncGenerator[T, None]:
     if state.phase == "live":  # a finished walk resumed: walk again for names not yielded
         state.phase, state.offset = "backlog", 0
     async for item in walk_names(source, state, reader):
@@ -303,7 +311,7 @@ class MergedStream:
 
     def __init__(
         self,
-        streams: StreamsMixin,
+        streams: Streams,
         groups: Iterable[str],
         *,
         follow: bool = False,
@@ -311,7 +319,10 @@ class MergedStream:
         resume_from: MergedCursor | str | bytes | None = None,
         checkpoint: Checkpoint | None = None,
         buffer: int = 16,
+        since: Since = None,
     ) -> None:
+        if since is not None:
+            _check_since(since, follow, resume_from)
         names: dict[str, str] = {}
         for g in groups:
             names.setdefault(g.strip().lower(), g.strip())
@@ -320,6 +331,7 @@ class MergedStream:
         self.groups = list(names.values())
         self.follow = follow
         self.limit = limit
+        self.since: Since = since
         self._streams = streams
         self._buffer = buffer
         start = _merged(resume_from)
@@ -330,7 +342,7 @@ class MergedStream:
         self._count = 0
         self._done = False
         self._checkpoint = (
-            Checkpointer(checkpoint, self._default_key(), cast(PageCalls, streams).clock)
+            Checkpointer(checkpoint, self._default_key(), streams.clock)
             if checkpoint is not None
             else None
         )
@@ -366,8 +378,10 @@ class MergedStream:
 
     async def _pump(self, group: str, send: MemoryObjectSendStream[_Delivery]) -> None:
         key = group.lower()
+        cursor = self._cursors.get(key)
+        since = self.since if cursor is None else None  # a group's own cursor wins
         stream = self._streams.group_stream(
-            group, follow=self.follow, resume_from=self._cursors.get(key)
+            group, follow=self.follow, resume_from=cursor, since=since
         )
         async with send, stream:
             async for message in stream:
@@ -440,47 +454,41 @@ def _merged(value: MergedCursor | str | bytes | None) -> MergedCursor | None:
     return MergedCursor.from_json(value)
 
 
-# -- the mixin --------------------------------------------------------------------------------
+# -- the streams of a client ------------------------------------------------------------------
 
 
-class _Engine:
-    """Per-client machinery: the page reader (quota-patient) and the poller hub."""
+class Streams:
+    """The iterators of one client (``client.streams``), over its page calls.
 
-    def __init__(self, pages: PageCalls) -> None:
+    Owns the client's page reader (quota-patient) and its poller hub. Each method builds a
+    :class:`~agupshup.paging.Source` over one of the client's page calls, read at the largest
+    page its method allows (``wire.METHODS``), and returns a :class:`Stream` over it; the
+    client's methods of the same names delegate here.
+    """
+
+    def __init__(self, pages: Pages) -> None:
+        self._pages = pages
         self.reader = Reader(pages.clock, pages.quota)
+        #: The pollers of the followed streams (one per stream).
         self.hub = Hub(pages.clock, pages.quota, self.reader)
 
-
-class StreamsMixin:
-    """Async iterators over the paginated calls; mixed into :class:`agupshup.Client`."""
-
-    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self._pages.clock
 
     @property
-    def stream_hub(self) -> Hub:
-        """The pollers of this client's followed streams (one per stream)."""
-        return self._stream_engine().hub
-
-    @property
-    def poll_policy(self) -> PollPolicy:
+    def policy(self) -> PollPolicy:
         """How followed streams poll; assign a :class:`PollPolicy` to change it."""
-        return self._stream_engine().hub.policy
+        return self.hub.policy
 
-    @poll_policy.setter
-    def poll_policy(self, policy: PollPolicy) -> None:
-        self._stream_engine().hub.policy = policy
+    @policy.setter
+    def policy(self, policy: PollPolicy) -> None:
+        self.hub.policy = policy
 
     @property
-    def stream_pages(self) -> int:
-        """Pages read by this client's streams (successful calls)."""
-        return self._stream_engine().reader.calls
-
-    def _stream_engine(self) -> _Engine:
-        engine: _Engine | None = self.__dict__.get("_agupshup_stream_engine")
-        if engine is None:
-            engine = _Engine(cast(PageCalls, self))
-            self.__dict__["_agupshup_stream_engine"] = engine
-        return engine
+    def pages_read(self) -> int:
+        """Pages read by these streams (successful calls)."""
+        return self.reader.calls
 
     def _stream(
         self,
@@ -489,19 +497,24 @@ class StreamsMixin:
         limit: int | None,
         resume_from: ResumeFrom,
         checkpoint: Checkpoint | None,
+        since: Since = None,
     ) -> Stream[T]:
         """A :class:`Stream` over ``source``: an id walk (``follow`` applies) or a name walk."""
-        engine = self._stream_engine()
+        reader, hub = self.reader, self.hub
+        if since is not None:
+            _check_since(since, follow, resume_from)
 
-        def body(state: IdState | NameState) -> AsyncIterator[T]:
+        def body(state: IdState | NameState) -> AsyncGenerator[T, None]:
             if isinstance(state, IdState):
-                return _id_body(source, state, follow=follow, reader=engine.reader, hub=engine.hub)
-            return _name_body(source, state, reader=engine.reader)
+                return _id_body(
+                    source, state, follow=follow, reader=reader, hub=hub, since=since
+                )
+            return _name_body(source, state, reader=reader)
 
         return Stream(
             source,
             body,
-            clock=engine.reader.clock,
+            clock=self.clock,
             resume_from=resume_from,
             limit=limit,
             checkpoint=checkpoint,
@@ -517,16 +530,17 @@ class StreamsMixin:
         limit: int | None = None,
         resume_from: ResumeFrom = None,
         checkpoint: Checkpoint | None = None,
+        since: Since = None,
     ) -> Stream[Message]:
         """Messages of every public group (``gupshup.getPublicStream``, 15 a page)."""
-        pages = cast(PageCalls, self)
+        pages = self._pages
 
         async def fetch(start: int, count: int) -> list[Message]:
             return await pages.get_public_stream(start, count, skip_adult=skip_adult)
 
         key = "public" if skip_adult else "public+adult"
-        source = Source(key, fetch, STREAM_PAGE, ident=_item_id)
-        return self._stream(source, follow, limit, resume_from, checkpoint)
+        source = Source(key, fetch, _page("public_stream"), ident=_item_id)
+        return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     def group_stream(
         self,
@@ -536,16 +550,17 @@ class StreamsMixin:
         limit: int | None = None,
         resume_from: ResumeFrom = None,
         checkpoint: Checkpoint | None = None,
+        since: Since = None,
     ) -> Stream[Message]:
         """A public group's messages (``groups.getStream``, 15 a page)."""
-        pages = cast(PageCalls, self)
+        pages = self._pages
         name = group.strip()
 
         async def fetch(start: int, count: int) -> list[Message]:
             return await pages.get_stream(name, start, count)
 
-        source = Source(group_key(name), fetch, STREAM_PAGE, ident=_item_id)
-        return self._stream(source, follow, limit, resume_from, checkpoint)
+        source = Source(group_key(name), fetch, _page("get_stream"), ident=_item_id)
+        return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     def replies(
         self,
@@ -556,17 +571,18 @@ class StreamsMixin:
         limit: int | None = None,
         resume_from: ResumeFrom = None,
         checkpoint: Checkpoint | None = None,
+        since: Since = None,
     ) -> Stream[Reply]:
         """Replies to a group (``groups.getReplies``, 30 a page; hidden ones: owner only)."""
-        pages = cast(PageCalls, self)
+        pages = self._pages
         name = group.strip()
 
         async def fetch(start: int, count: int) -> list[Reply]:
             return await pages.get_replies(name, start, count, include_hidden=include_hidden)
 
         kind = "replies+hidden" if include_hidden else "replies"
-        source = Source(f"{kind}:{name.lower()}", fetch, LIST_PAGE, ident=_item_id)
-        return self._stream(source, follow, limit, resume_from, checkpoint)
+        source = Source(f"{kind}:{name.lower()}", fetch, _page("get_replies"), ident=_item_id)
+        return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     def joined_groups_stream(
         self,
@@ -575,11 +591,12 @@ class StreamsMixin:
         limit: int | None = None,
         resume_from: ResumeFrom = None,
         checkpoint: Checkpoint | None = None,
+        since: Since = None,
     ) -> Stream[Message]:
         """Messages of the groups the user joined (``users.getJoinedGroupsStream``, 30 a page)."""
-        pages = cast(PageCalls, self)
-        source = Source("joined-stream", pages.get_joined_groups_stream, LIST_PAGE, ident=_item_id)
-        return self._stream(source, follow, limit, resume_from, checkpoint)
+        fetch = self._pages.get_joined_groups_stream
+        source = Source("joined-stream", fetch, _page("joined_groups_stream"), ident=_item_id)
+        return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     # -- group lists ----------------------------------------------------------------------
 
@@ -591,8 +608,8 @@ class StreamsMixin:
         checkpoint: Checkpoint | None = None,
     ) -> Stream[Group]:
         """The groups the user owns (``users.getMyGroups``, 30 a page), each once by name."""
-        pages = cast(PageCalls, self)
-        source = Source("my-groups", pages.get_my_groups, LIST_PAGE, name=_group_name)
+        fetch = self._pages.get_my_groups
+        source = Source("my-groups", fetch, _page("my_groups"), name=_group_name)
         return self._stream(source, False, limit, resume_from, checkpoint)
 
     def joined_groups(
@@ -603,8 +620,8 @@ class StreamsMixin:
         checkpoint: Checkpoint | None = None,
     ) -> Stream[Group]:
         """The groups the user joined (``users.getJoinedGroups``, 30 a page), each once by name."""
-        pages = cast(PageCalls, self)
-        source = Source("joined-groups", pages.get_joined_groups, LIST_PAGE, name=_group_name)
+        fetch = self._pages.get_joined_groups
+        source = Source("joined-groups", fetch, _page("joined_groups"), name=_group_name)
         return self._stream(source, False, limit, resume_from, checkpoint)
 
     # -- fan-out --------------------------------------------------------------------------
@@ -618,6 +635,7 @@ class StreamsMixin:
         resume_from: MergedCursor | str | bytes | None = None,
         checkpoint: Checkpoint | None = None,
         buffer: int = 16,
+        since: Since = None,
     ) -> MergedStream:
         """Many groups' streams as one, with backpressure: use as ``async with``."""
         return MergedStream(
@@ -628,4 +646,69 @@ class StreamsMixin:
             resume_from=resume_from,
             checkpoint=checkpoint,
             buffer=buffer,
+            since=since,
         )
+
+
+def _page(method: str) -> int:
+    """The largest page of a client method's API call (WIRE.md §5)."""
+    return wire.METHODS[method].max_range
+
+
+def _check_since(since: str, follow: bool, resume_from: object) -> None:
+    if since != "now":
+        raise ValueError(f"since must be 'now' or None, not {since!r}")
+    if not follow:
+        raise ValueError("since='now' follows new items only: it needs follow=True")
+    if resume_from is not None:
+        raise ValueError("since='now' and resume_from both say where to start: pass one")
+
+
+async def _head(source: Source[T], reader: Reader, hub: Hub) -> int | None:
+    """The newest id of ``source`` now: its feed's, when it is already followed; else one read."""
+    known = hub.head(source.key)
+    if known is not None:
+        return known
+    ident = source.ident
+    assert ident is not None
+    return max((ident(item) for item in await reader(source, 0)), default=None)
+
+
+# -- the client's methods ---------------------------------------------------------------------
+
+
+class HasStreams(Protocol):
+    @property
+    def streams(self) -> Streams: ...
+
+
+class _Delegated(Generic[P, R]):
+    """A method of the client that is a method of its :class:`Streams`: ``client.x(...)`` is
+    ``client.streams.x(...)``, with that method's signature and docstring."""
+
+    def __init__(self, method: Callable[Concatenate[Streams, P], R]) -> None:
+        self._name = method.__name__
+        self.__doc__ = method.__doc__
+        self.__wrapped__ = method  # inspect.signature and help() follow it
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, obj: HasStreams, owner: type | None = None) -> Callable[P, R]: ...
+
+    def __get__(self, obj: HasStreams | None, owner: type | None = None) -> Self | Callable[P, R]:
+        if obj is None:
+            return self
+        method: Callable[P, R] = getattr(obj.streams, self._name)
+        return method
+
+    def __call__(self, obj: HasStreams, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """``Client.group_stream(client, ...)``, as with any method."""
+        method: Callable[P, R] = getattr(obj.streams, self._name)
+        return method(*args, **kwargs)
+
+
+def delegated(method: Callable[Concatenate[Streams, P], R]) -> _Delegated[P, R]:
+    """``group_stream = delegated(Streams.group_stream)`` in a class with a ``streams``."""
+    return _Delegated(method)

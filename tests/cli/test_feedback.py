@@ -154,7 +154,8 @@ def test_a_throttle_wait_is_said_on_stderr_only(run: Cli, emulator: EmulatorThre
     waits = [x for x in lines(result.stderr) if x.startswith("waiting")]
     assert waits, result.stderr
     assert waits[0].startswith("waiting for the throttle until ")
-    assert re.search(r": minute 2\d/30 used, \d kept for interactive calls$", waits[0]), waits
+    # A read-only run fills the whole window: places are kept for posts only while one is around.
+    assert waits[0].endswith(": minute 30/30 used"), waits
     assert sum(emulator.emulator.throttled.values()) == 0
 
 

@@ -240,7 +240,15 @@ def test_pace() -> None:
     free = [QuotaWindow(period="minute", length=60, limit=30, used=0, free_at=0.0)]
     assert pace(60.0, 0.1, [], 0.0) == 60.0  # no scheduler: activity only
     assert pace(60.0, 0.1, free, 0.0) == 60.0  # within the share: activity only
-    assert pace(60.0, 100 / 60, free, 0.0) == pytest.approx(60 * (100 / 60) / 0.4)
+    # 100 feeds a minute where 24 are the share: unused, the share is spent at the activity pace;
+    # half used, half way to the steady rate; used, at the steady rate (or without burst)
+    assert pace(60.0, 100 / 60, free, 0.0) == 60.0
+    half = [QuotaWindow(period="minute", length=60, limit=30, used=12, free_at=0.0)]
+    steady = 60 * (100 / 60) / 0.4
+    assert pace(60.0, 100 / 60, half, 0.0) == pytest.approx(60 * (1 + (steady / 60 - 1) / 2))
+    full = [QuotaWindow(period="minute", length=60, limit=30, used=24, free_at=0.0)]
+    assert pace(60.0, 100 / 60, full, 0.0) == pytest.approx(steady)
+    assert pace(60.0, 100 / 60, free, 0.0, burst=False) == pytest.approx(steady)
     busy = [QuotaWindow(period="minute", length=60, limit=30, used=27, free_at=0.0)]
     assert pace(10.0, 0.1, busy, 0.0) == pytest.approx(20.0)  # 90 % used: twice as slow
     held = [QuotaWindow(period="minute", length=60, limit=30, used=30, free_at=5.0,
@@ -430,3 +438,57 @@ async def test_a_timed_out_next_does_not_end_the_stream(fake_client: FakeEnv) ->
     # not one per timeout
     assert len(polls(log)) <= 4
     assert client.stream_hub.feeds == {}
+
+
+async def test_a_followers_first_poll_is_not_held_back_by_the_day_window(
+    fake_world: tuple[FakeClock, Emulator],
+) -> None:
+    """With the real windows (30/min, 1 000/h, 10 000/day), the day's steady rate is one call
+    per 8.6 s: a follower polling every second must still poll after one second at first."""
+    from agupshup.throttle import DEFAULT_WINDOWS, Scheduler
+
+    clock, emulator = fake_world
+    log: list[tuple[float, str]] = []
+    transport = direct_transport(emulator, lambda f: log.append((clock.monotonic(),
+                                                                      method_of(f))))
+    scheduler = Scheduler(DEFAULT_WINDOWS, clock=clock)
+    got: list[int] = []
+    async with demo_client("http://emulator.invalid", transport=transport, clock=clock,
+                           scheduler=scheduler) as client:
+        client.poll_policy = PollPolicy(min_interval=1.0, max_interval=1.0)
+        async with following(client, "few", got):
+            start = clock.monotonic()
+            new = insert(emulator, "few", 1)
+            await run_clock(clock, 3, step=0.25)
+            assert got[7:] == new
+    first = [t for t in polls(log) if t > start]
+    assert first
+    assert first[0] - start <= 1.25
+
+
+async def test_a_busy_follower_keeps_to_the_long_windows_share() -> None:
+    """A stream with news at every poll, for ten hours of a window of 100 calls an hour: fast
+    while the hour is unused, then at its steady rate."""
+    from agupshup.throttle import Scheduler, Window
+
+    clock = FakeClock()
+    emulator = Emulator(EmulatorConfig(clock=clock, seed=stream_seed(),
+                                       throttle=ThrottleConfig.off()))
+    log: list[tuple[float, str]] = []
+    transport = direct_transport(emulator, lambda f: log.append((clock.monotonic(),
+                                                                      method_of(f))))
+    scheduler = Scheduler([Window("hour", 100, 3600.0, 99)], clock=clock)
+    got: list[int] = []
+    async with demo_client("http://emulator.invalid", transport=transport, clock=clock,
+                           scheduler=scheduler) as client, following(client, "few", got):
+        for _ in range(10 * 60):
+            insert(emulator, "few", 10)  # news at every poll, one page at most
+            await run_clock(clock, 60, step=5.0)
+    times = polls(log)
+    hours = [sum(1 for t in times if h * 3600 <= t < (h + 1) * 3600) for h in range(10)]
+    assert times[1] - times[0] <= 6  # the first poll at min_interval (5 s), not 45 s
+    worst = max(sum(1 for t in times if s <= t < s + 3600) for s in times)
+    # the first hour spends its unused share fast, then slows into the pressure zone (80-90 %
+    # of the limit) but never reaches the limit; once the window slides, the share exactly
+    assert worst <= 0.9 * 100
+    assert all(79 <= h <= 81 for h in hours[3:]), hours

@@ -50,6 +50,24 @@ class EmulatorConfig:
     #: stored post at the limit gets 127: WIRE.md leaves this order open.
     poster_before_duplicate: bool = False
     max_text: int = 160
+    #: Fast arrivals: before every ``groups.getStream`` read of a group, this many new messages
+    #: land in it (posted by its owner), so a reader sees the stream move between its reads.
+    arrivals_per_read: int = 0
+    #: The groups ``arrivals_per_read`` applies to (lower-cased names); empty: every group.
+    arrivals_groups: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.arrivals_per_read < 0:
+            raise ValueError("arrivals_per_read must be >= 0")
+        object.__setattr__(
+            self, "arrivals_groups", frozenset(g.strip().lower() for g in self.arrivals_groups)
+        )
+
+    def arrivals(self, group: str) -> int:
+        """Messages that land in ``group`` before each read of it."""
+        if self.arrivals_groups and group.lower() not in self.arrivals_groups:
+            return 0
+        return self.arrivals_per_read
 
     def but(self, **changes: Any) -> EmulatorConfig:
         """A copy with ``changes``."""

@@ -8,6 +8,8 @@ Rules this module enforces:
   method's range code), ``from`` before ``range``.
 * ``gupshup.getPublicStream`` skips adult messages, and every message of an adult group, unless
   ``skipAdult`` is false.
+* ``arrivals_per_read`` (config) posts that many messages into a group before each
+  ``groups.getStream`` read of it that would succeed: a stream moving faster than it is read.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def get_stream(ctx: Ctx) -> Result:
     ctx.require("group")
     start, count = _window(ctx, 3)
     group = _public_group(ctx, 112)
+    _arrive(ctx, group)
     return Result({"messages": messages_node(newest_first(group.messages, start, count))})
+
+
+def _arrive(ctx: Ctx, group: Group) -> None:
+    """The ``arrivals_per_read`` knob: new messages land just before the read."""
+    world = ctx.site.world
+    for n in range(ctx.site.config.arrivals(group.name)):
+        world.post(group, f"arrival {len(group.messages) + 1}.{n}", group.owner, ctx.now_ms)
 
 
 def get_info(ctx: Ctx) -> Result:
