@@ -488,7 +488,8 @@ async def test_a_busy_follower_keeps_to_the_long_windows_share() -> None:
     hours = [sum(1 for t in times if h * 3600 <= t < (h + 1) * 3600) for h in range(10)]
     assert times[1] - times[0] <= 6  # the first poll at min_interval (5 s), not 45 s
     worst = max(sum(1 for t in times if s <= t < s + 3600) for s in times)
-    # the first hour spends its unused share fast, then slows into the pressure zone (80-90 %
-    # of the limit) but never reaches the limit; once the window slides, the share exactly
-    assert worst <= 0.9 * 100
+    # the first hour spends its unused share fast, then slows into the pressure zone (over 80 %
+    # of the limit) but never reaches the limit — reads are no longer capped at 90 by a reserve
+    # nobody uses, so the brake alone stops it; once the window slides, the share exactly
+    assert worst < 100
     assert all(79 <= h <= 81 for h in hours[3:]), hours
