@@ -99,6 +99,7 @@ class Follower:
         since: int | None = None,
         mode: Mode = "plan",
         replan_every: float = 600.0,
+        limit: int | None = None,
     ) -> None:
         names = sorted({g.strip().lower() for g in groups})
         if not names or "" in names:
@@ -109,6 +110,9 @@ class Follower:
         self.budget = budget or Budget()
         self.mode: Mode = mode
         self.replan_every = replan_every
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        self.limit = limit
         self._since = since
         self._checkpoint = (
             Checkpointer(checkpoint, _default_key(names), self.clock)
@@ -199,7 +203,7 @@ class Follower:
         return self
 
     async def __anext__(self) -> Message:
-        if self._closed:
+        if self._closed or (self.limit is not None and self.count >= self.limit):
             raise StopAsyncIteration
         await self._start()
         if self._checkpoint is not None:
@@ -429,10 +433,13 @@ def follow_groups(
     checkpoint: Checkpoint | None = None,
     since: int | None = None,
     mode: Mode = "plan",
+    limit: int | None = None,
 ) -> Follower:
     """Follow ``groups`` on one IP's quota: see :class:`Follower`. ``mode="per-group"`` polls
     every group on its own stream (with the same optimised intervals)."""
-    return Follower(client, groups, budget=budget, checkpoint=checkpoint, since=since, mode=mode)
+    return Follower(
+        client, groups, budget=budget, checkpoint=checkpoint, since=since, mode=mode, limit=limit
+    )
 
 
 def _default_key(names: Sequence[str]) -> str:

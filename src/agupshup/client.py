@@ -590,6 +590,7 @@ class Client:
     joined_groups_stream = delegated(Streams.joined_groups_stream)
     my_groups = delegated(Streams.my_groups)
     joined_groups = delegated(Streams.joined_groups)
+    follow_groups = delegated(Streams.follow_groups)
     merged_stream = delegated(Streams.merged_stream)
 
     @property

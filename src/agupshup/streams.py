@@ -54,6 +54,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from agupshup import wire
+from agupshup.aggregate import Follower, follow_groups
 from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor, MergedCursor
 from agupshup.clock import Clock
 from agupshup.models import Group, Message, Reply
@@ -66,6 +67,7 @@ from agupshup.paging import (
     walk_back,
     walk_names,
 )
+from agupshup.planner import Budget
 from agupshup.polling import Hub, PollPolicy
 
 if TYPE_CHECKING:
@@ -636,8 +638,17 @@ class Streams:
         checkpoint: Checkpoint | None = None,
         buffer: int = 16,
         since: Since = None,
-    ) -> MergedStream:
-        """Many groups' streams as one, with backpressure: use as ``async with``."""
+        planned: bool = True,
+    ) -> MergedStream | Follower:
+        """Many groups' streams as one, with backpressure: use as ``async with``.
+
+        ``follow=True, since="now"`` has no backlog to walk, so it follows the groups through
+        the planner (:meth:`follow_groups`: the cheapest cover of sources, ``stream.plan``);
+        ``planned=False`` polls each group's own stream instead. With a backlog to walk (no
+        ``since``) each group's history is read from its own stream, then followed there.
+        """
+        if follow and since == "now" and planned and resume_from is None:
+            return self.follow_groups(groups, checkpoint=checkpoint, limit=limit)
         return MergedStream(
             self,
             groups,
@@ -647,6 +658,32 @@ class Streams:
             checkpoint=checkpoint,
             buffer=buffer,
             since=since,
+        )
+
+
+    def follow_groups(
+        self,
+        groups: Iterable[str],
+        *,
+        since: int | None = None,
+        checkpoint: Checkpoint | None = None,
+        budget: Budget | None = None,
+        limit: int | None = None,
+        per_group: bool = False,
+    ) -> Follower:
+        """Follow many groups on this client's quota, each new message once: the planner picks
+        the cheapest cover of sources (joined stream, public stream, per-group streams) and
+        polls each at the delay-optimal interval within ``budget`` (docs/aggregator.md).
+        From ``since`` (a message id), the checkpoint's cursor, or now. ``per_group=True``
+        polls every group's own stream instead."""
+        return follow_groups(
+            self._pages,
+            groups,
+            since=since,
+            checkpoint=checkpoint,
+            budget=budget,
+            limit=limit,
+            mode="per-group" if per_group else "plan",
         )
 
 

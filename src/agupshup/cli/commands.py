@@ -19,7 +19,6 @@ from collections.abc import Mapping
 import click
 
 from agupshup import errors as E
-from agupshup.aggregate import follow_groups
 from agupshup.checkpoint import Cursor
 from agupshup.planner import describe
 from agupshup.polling import PollPolicy
@@ -104,7 +103,7 @@ async def plan_cmd(r: Run, groups: tuple[str, ...]) -> None:
     """Plan how to follow GROUPS on this quota: the sources, their poll intervals, calls a
     day and expected delay, and which subscriptions would cut delay or cost. Costs only the
     discovery calls (joined groups, the first page of each source), no polls."""
-    async with follow_groups(r.client, groups) as follower:
+    async with r.client.follow_groups(groups) as follower:
         plan = follower.plan
     if r.json:
         json_line({"mode": plan.mode, "calls_per_day": round(plan.calls_per_day),
@@ -166,7 +165,7 @@ async def tail_cmd(r: Run, groups: tuple[str, ...], lines: int, follow: bool,
 async def _tail_many(r: Run, groups: tuple[str, ...], count: int | None,
                      seconds: float | None) -> None:
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds), follow_groups(r.client, groups) as follower:
+        async with asyncio.timeout(seconds), r.client.follow_groups(groups) as follower:
             async for m in follower:
                 show_message(m, r.json)
                 if count is not None and follower.count >= count:
