@@ -22,16 +22,13 @@ import contextlib
 
 from target import Target, target
 
-from agupshup import Client, Credentials, Cursor, Message, PollPolicy
+from agupshup import Client, Credentials, Message, PollPolicy
 
 
 async def echo(client: Client, watch: str, from_group: str, limit: int | None) -> int:
     """Answer every new message of ``watch``; return how many were answered."""
-    head = await client.get_stream(watch, 0, 1)
-    start = Cursor(source=f"group:{watch.lower()}", phase="live",
-                   newest=head[0].id if head else None)
     answered = 0
-    async with client.group_stream(watch, follow=True, resume_from=start, limit=limit) as feed:
+    async with client.group_stream(watch, follow=True, since="now", limit=limit) as feed:
         async for message in feed:
             await answer(client, message, watch, from_group)
             answered += 1
