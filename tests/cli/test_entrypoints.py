@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 
@@ -149,6 +150,28 @@ def test_python_m_widget(child_env: dict[str, str], procs: list[Proc]) -> None:
         page = r.read().decode()
     assert "jumpy message 120" in page
     assert "<form" not in page
+    proc.p.send_signal(signal.SIGINT)
+    assert proc.finish() == 0
+
+
+def test_python_m_widget_serves_only_its_allow_list(
+    child_env: dict[str, str], procs: list[Proc], emulator: EmulatorThread
+) -> None:
+    proc = Proc([sys.executable, "-m", "agupshup.widget", "--read-only", "--port", "0",
+                 "--group", "jumpy", "--frame-ancestors", "'self'", "--seconds", "20"],
+                child_env)
+    procs.append(proc)
+    text = proc.wait_for("(Ctrl-C stops)")
+    url = text.split("widget: ", 1)[1].split()[0]
+    before = sum(emulator.emulator.calls.values())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url + "embed/cricket")
+    assert refused.value.code == 404
+    refused.value.close()
+    assert sum(emulator.emulator.calls.values()) == before  # not on the list: no call spent
+    with urllib.request.urlopen(url + "embed/jumpy") as r:
+        assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
+        assert "jumpy message 120" in r.read().decode()
     proc.p.send_signal(signal.SIGINT)
     assert proc.finish() == 0
 

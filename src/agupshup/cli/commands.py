@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -65,10 +66,10 @@ _add_emulator()
 
 @client_command("widget", login=lambda kw: not kw["read_only"], interrupt_ok=True)
 @widget_options
-async def widget_cmd(r: Run, host: str, port: int, ttl: float, public_url: str | None,
-                     read_only: bool, seconds: float | None) -> None:
+async def widget_cmd(r: Run, /, host: str, port: int, seconds: float | None,
+                     **options: Any) -> None:
     """Serve the featured widget (customize, preview, embed) for the owner's account."""
-    await run_widget(r.client, host, port, ttl, public_url, read_only, seconds)
+    await run_widget(r.client, host, port, seconds, **options)
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -26,8 +26,8 @@ F = TypeVar("F", bound=Callable[..., object])
 
 
 def widget_options(f: F) -> F:
-    """The widget's options (``host``, ``port``, ``ttl``, ``public_url``, ``read_only``,
-    ``seconds``)."""
+    """The widget's options: ``host``, ``port``, ``seconds`` (serving) and the rest, passed on to
+    :class:`~agupshup.widget.app.Widget` by :func:`run_widget` as ``options``."""
     options = [
         click.option("--host", default="127.0.0.1", show_default=True),
         click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True,
@@ -36,6 +36,16 @@ def widget_options(f: F) -> F:
                      help="Seconds each group's page is cached."),
         click.option("--public-url", metavar="URL", help="Base URL used in the embed code."),
         click.option("--read-only", is_flag=True, help="No post box; needs no login."),
+        click.option("--group", "groups", multiple=True, metavar="GROUP",
+                     help="Serve only these groups (repeat; default: any public group)."),
+        click.option("--visitor-misses", type=click.IntRange(min=0), default=10,
+                     show_default=True, help="Uncached look-ups a visitor may cause a minute."),
+        click.option("--max-misses", type=click.IntRange(min=0), default=20, show_default=True,
+                     help="Uncached look-ups all visitors together may cause a minute."),
+        click.option("--frame-ancestors", default="* file:", show_default=True,
+                     help="Pages that may embed the widget (CSP frame-ancestors)."),
+        click.option("--visitor-header", metavar="NAME",
+                     help="Header naming the visitor, set by a trusted reverse proxy."),
         click.option("--seconds", type=click.FloatRange(min=0), default=None,
                      help="Stop after this long (default: run until Ctrl-C)."),
     ]
@@ -44,10 +54,11 @@ def widget_options(f: F) -> F:
     return f
 
 
-async def run_widget(client: WidgetClient, host: str, port: int, ttl: float,
-                     public_url: str | None, read_only: bool, seconds: float | None) -> None:
+async def run_widget(client: WidgetClient, host: str, port: int, seconds: float | None,
+                     **options: Any) -> None:
     """Serve the widget of ``client``'s account, announcing its URL on stderr."""
-    widget = Widget(client, ttl=ttl, public_url=public_url, read_only=read_only)
+    groups = options.pop("groups", ())
+    widget = Widget(client, groups=groups or None, **options)
     await serve(widget, host, port, seconds=seconds,
                 on_ready=lambda url: click.echo(f"widget: {url}/  (Ctrl-C stops)", err=True))
 
@@ -56,8 +67,8 @@ async def run_widget(client: WidgetClient, host: str, port: int, ttl: float,
 @click.option("--base-url", metavar="URL", envvar="GUPSHUP_BASE_URL", default=DEFAULT_BASE_URL,
               show_default=True, help="API base URL [env GUPSHUP_BASE_URL].")
 @widget_options
-def main(base_url: str, host: str, port: int, ttl: float, public_url: str | None,
-         read_only: bool, seconds: float | None) -> None:
+def main(base_url: str, host: str, port: int, seconds: float | None, read_only: bool,
+         **options: Any) -> None:
     """Serve the featured widget (customize, preview, embed) for the owner's account."""
     credentials = None if read_only else credentials_from_env()
     if credentials is None and not read_only:
@@ -65,8 +76,8 @@ def main(base_url: str, host: str, port: int, ttl: float, public_url: str | None
 
     async def go() -> None:
         async with Client(base_url, credentials=credentials) as client:
-            await run_widget(client, host, port, ttl, public_url,
-                             read_only or credentials is None, seconds)
+            await run_widget(client, host, port, seconds,
+                             read_only=read_only or credentials is None, **options)
 
     try:
         asyncio.run(go())
