@@ -37,7 +37,7 @@ from agupshup.models import (
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import StreamsMixin
-from agupshup.throttle import DEFAULT_WINDOWS, Ledger, Scheduler, Window
+from agupshup.throttle import DEFAULT_WINDOWS, Ledger, Scheduler, SharedLedger, Window
 from agupshup.transport import AiohttpTransport, Transport
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
@@ -118,6 +118,7 @@ class Client(StreamsMixin):
         transport: Transport | None = None,
         token_store: TokenStore | None = None,
         max_body: int = 2 * 1024 * 1024,
+        local_address: str | None = None,
     ) -> None:
         if format not in ("json", "xml"):
             raise E.ValidationError("Client", "format", "must be 'json' or 'xml'")
@@ -129,11 +130,13 @@ class Client(StreamsMixin):
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
         self._write_policy = dataclasses.replace(self.retry, attempts=1)
+        # fleet (issue 18): the egress; the throttle budget is kept per egress.
+        self.local_address = local_address
         self._transport: Transport = transport or AiohttpTransport(
-            self.base_url, timeout=timeout, max_body=max_body
+            self.base_url, timeout=timeout, max_body=max_body, local_address=local_address
         )
         self.scheduler: Admission = scheduler or _default_scheduler(
-            self.base_url, clock, throttle, windows, ledger
+            self.base_url, clock, throttle, windows, ledger, local_address
         )
         self.session = Session(
             credentials, clock=self.clock, scope=self.base_url, store=token_store
@@ -420,12 +423,15 @@ def _default_scheduler(
     throttle: bool,
     windows: Sequence[Window],
     ledger: Ledger | None,
+    local_address: str | None = None,
 ) -> Admission:
     if not throttle:
         return _Unthrottled()
+    if local_address is not None and isinstance(ledger, SharedLedger):
+        ledger.for_egress(local_address)  # fleet: one shared budget per source address
     if clock is not None or ledger is not None:
         # An injected clock or ledger is this client's own: sharing would silently drop it
         # (a ledger still shares the budget, with every process that opens it).
         return Scheduler(windows, clock=clock, ledger=ledger)
     # One ledger per egress: every Client of this process that talks to base_url shares it.
-    return Scheduler.shared(f"{base_url} {tuple(windows)!r}", windows)
+    return Scheduler.shared(f"{base_url} {local_address or ''} {tuple(windows)!r}", windows)

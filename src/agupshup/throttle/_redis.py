@@ -165,7 +165,7 @@ class RedisLedger(SharedLedger):
     fake clock).
     """
 
-    __slots__ = ("_keys", "_owns", "_prefix", "_redis", "_scripts", "_server_time")
+    __slots__ = ("_keys", "_owns", "_redis", "_scripts", "_server_time")
 
     def __init__(
         self,
@@ -183,14 +183,14 @@ class RedisLedger(SharedLedger):
         else:
             self._owns = False
         self._redis = redis
-        self._prefix = key
+        self._key = key
         self._server_time = server_time
         self._keys: list[str] = []
         self._scripts: dict[str, Any] = {}
 
     def bind(self, windows: Sequence[Window], clock: Clock) -> None:
         super().bind(windows, clock)
-        p = self._prefix
+        p = self._key
         self._keys = [f"{p}:calls", f"{p}:live", f"{p}:seq", f"{p}:holds"]
         self._keys += [f"{p}:ph:{w.period}" for w in self._windows]
         for name, lua in (("admit", _ADMIT), ("release", _RELEASE), ("renew", _RENEW),
@@ -246,4 +246,4 @@ class RedisLedger(SharedLedger):
         return Admission(None if ticket < 0 else ticket, wait, window, counts)
 
     def __repr__(self) -> str:
-        return f"RedisLedger(key={self._prefix!r})"
+        return f"RedisLedger(key={self._key!r})"

@@ -54,7 +54,7 @@ _IN_WINDOW = "egress = ? AND until > ? AND (period IS NULL OR period = ?)"
 class SqliteLedger(SharedLedger):
     """Entries of one egress (``key``) in the SQLite file at ``path``."""
 
-    __slots__ = ("_busy_timeout", "_conn", "_executor", "_key", "_path")
+    __slots__ = ("_busy_timeout", "_conn", "_executor", "_path")
 
     def __init__(
         self,
