@@ -47,7 +47,14 @@ from agupshup.errors import GupshupError
 from agupshup.models import Message, QuotaWindow
 from agupshup.streams import MergedStream
 
-__all__ = ["FleetUnavailable", "FleetWorker", "RedisStreamSink", "owner_of", "quota_weight"]
+__all__ = [
+    "FencedStore",
+    "FleetUnavailable",
+    "FleetWorker",
+    "RedisStreamSink",
+    "owner_of",
+    "quota_weight",
+]
 
 log = logging.getLogger("agupshup.fleet")
 T = TypeVar("T")
@@ -185,7 +192,7 @@ def quota_weight(quota: Sequence[QuotaWindow], steps: int = 8) -> float:
 # -- the worker -------------------------------------------------------------------------------
 
 
-class _FencedStore:
+class FencedStore:
     """The :class:`~agupshup.checkpoint.CheckpointStore` under a worker's merged stream: one
     Redis key per group, loaded for the groups followed, saved only for those still claimed."""
 
@@ -255,7 +262,7 @@ class FleetWorker:
         self._beat_ok = 0.0
         self._beater: asyncio.Task[None] | None = None
         self._stream: MergedStream | None = None
-        self._store = _FencedStore(self)
+        self._store = FencedStore(self)
 
     def claim_key(self, group: str) -> str:
         return f"{self.prefix}:claim:{group}"
@@ -298,7 +305,7 @@ class FleetWorker:
             args = [self.id, repr(self.lease), self.claim_key(""), *take]
             got = await _redis(self.script("claim")(args=args), "claim")
             self.held |= {_text(g) for g in got}
-        if self.held != self.following:
+        if self.held != self.following or not self.held <= self.wanted:
             self._changed.set()
 
     async def _beat_forever(self) -> None:
@@ -321,16 +328,28 @@ class FleetWorker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Leave: close the stream (saving its cursors), hand the groups back at once."""
+        """Leave: close the stream (saving its cursors), hand the groups back at once.
+
+        Must run in the task that iterated the worker (the stream's task group lives there).
+        With Redis gone, the claims are left to expire within a lease."""
+        failure: FleetUnavailable | None = None
         try:
-            await self._close_stream(ack=exc_type is None)
+            await self._close_stream(exc_type, exc, tb)
+        except FleetUnavailable as unavailable:
+            failure = unavailable
+        finally:
             if self._beater is not None:
                 self._beater.cancel()
                 await asyncio.gather(self._beater, return_exceptions=True)
-            if self._failure is None:
+        try:
+            if failure is None and self._failure is None and not isinstance(exc, FleetUnavailable):
                 await self._leave()
+        except FleetUnavailable as unavailable:
+            failure = unavailable
         finally:
             await self._close_redis()
+        if failure is not None and exc is None:
+            raise failure
 
     async def _leave(self) -> None:
         release = self.script("release")(args=[self.id, self.claim_key(""), *self.held])
@@ -352,7 +371,7 @@ class FleetWorker:
     async def __anext__(self) -> Message:
         while True:
             if self._failure is not None:
-                await self._close_stream(ack=True)
+                await self._close_stream()
                 raise self._failure
             if self._changed.is_set():
                 await self._rebalance()
@@ -368,7 +387,7 @@ class FleetWorker:
     async def _rebalance(self) -> None:
         """Close the stream (cursors saved), give up what is no longer wanted, follow the rest."""
         self._changed.clear()
-        await self._close_stream(ack=True)
+        await self._close_stream()
         drop = sorted(self.held - self.wanted)
         if drop:
             await _redis(self.script("release")(args=[self.id, self.claim_key(""), *drop]),
@@ -400,15 +419,23 @@ class FleetWorker:
         # A delivered message is already in the stream's cursor: it must go out.
         return nxt.result()
 
-    async def _close_stream(self, *, ack: bool) -> None:
+    async def _close_stream(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        """Close the stream, saving its cursors; the last message counts as processed unless
+        an exception is on its way out (``exc``), which is not raised a second time."""
         stream, self._stream = self._stream, None
         self.following = frozenset()
-        if stream is not None:
-            if ack:
-                await stream.__aexit__(None, None, None)
-            else:
-                err = GupshupError("fleet worker closed with an error")
-                await stream.__aexit__(type(err), err, None)
+        if stream is None:
+            return
+        try:
+            await stream.__aexit__(exc_type, exc, tb)
+        except BaseException as raised:
+            if raised is not exc:
+                raise
 
     def __repr__(self) -> str:
         return f"<FleetWorker {self.id} holds={len(self.held)} members={len(self.members)}>"
