@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks._report import PREFIX, Figure
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["decode", "client_cpu", "throttle", "streams", "emulator_throughput"]
+BENCHES = ["decode", "client_cpu", "throttle", "streams", "emulator_throughput", "fleet"]
 
 
 def _run(name: str, quick: bool) -> tuple[list[Figure], float, str]:

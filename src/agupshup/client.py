@@ -98,6 +98,11 @@ class Client(StreamsMixin):
     Every call method takes ``max_wait=``: the seconds it may wait for the throttle. A call that
     cannot be admitted in that time raises :class:`~agupshup.errors.QuotaExhausted` before
     anything is sent.
+
+    ``local_address="127.0.0.2"`` binds the source address calls leave from (the server counts
+    per IP): the throttle budget is kept per address — clients on one address share one, and a
+    shared ledger (``SqliteLedger``/``RedisLedger``) is keyed ``{key}:{address}`` (see
+    ``docs/fleet.md``).
     """
 
     def __init__(
