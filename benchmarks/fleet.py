@@ -182,17 +182,29 @@ class Run:
         return self.report(seconds + drain, refusals)
 
     def report(self, seconds: float, refusals: int) -> dict[str, Any]:
-        delays = sorted((self.seen[i] - t) * SCALE for i, t in self.born.items() if i in self.seen)
+        """Delays over every message; one still undelivered counts as delivered at the end (so
+        a percentile it reaches is a lower bound, flagged ``*_bound``)."""
+        end = time.monotonic()
+        delays = sorted((self.seen.get(i, end) - t) * SCALE for i, t in self.born.items())
+        undelivered = sum(1 for i in self.born if i not in self.seen)
         hours = seconds * SCALE / 3600
-        return {
+        out: dict[str, Any] = {
             "workers": len(self.addresses),
             "messages": len(self.born),
-            "undelivered": len(self.born) - len(delays),
-            "p50_s": delays[len(delays) // 2] if delays else float("nan"),
-            "p99_s": delays[min(len(delays) - 1, int(len(delays) * 0.99))] if delays else 0.0,
+            "undelivered": undelivered,
             "calls_per_address_hour": {a: round(c / hours) for a, c in self.pages.items()},
             "refusals_113": refusals,
         }
+        for name, q in (("p50", 0.5), ("p99", 0.99)):
+            k = min(len(delays) - 1, int(len(delays) * q))
+            out[f"{name}_s"] = delays[k] if delays else 0.0
+            out[f"{name}_bound"] = len(delays) - k <= undelivered
+        return out
+
+
+def _s(result: dict[str, Any], name: str) -> str:
+    """The unit of a delay: seconds, or "s or more" when undelivered messages reach it."""
+    return "s or more" if result[f"{name}_bound"] else "s"
 
 
 def figures(results: list[dict[str, Any]]) -> list[Figure]:
@@ -203,14 +215,15 @@ def figures(results: list[dict[str, Any]]) -> list[Figure]:
         calls = sorted(r["calls_per_address_hour"].values())
         base = f"1 worker: {one['p50_s']:.0f} s" if n > 1 else ""
         out += [
-            Figure(f"fleet delay p50, {n} worker(s), {r['groups']} groups", r["p50_s"], "s",
-                   baseline=base, target="falls with workers",
+            Figure(f"fleet delay p50, {n} worker(s), {r['groups']} groups", r["p50_s"],
+                   _s(r, "p50"), baseline=base, target="falls with workers",
                    met=None if n == 1 else r["p50_s"] < one["p50_s"]),
-            Figure(f"fleet delay p99, {n} worker(s)", r["p99_s"], "s"),
+            Figure(f"fleet delay p99, {n} worker(s)", r["p99_s"], _s(r, "p99")),
             Figure(f"fleet undelivered at the end, {n} worker(s)", r["undelivered"],
                    f"of {r['messages']}"),
-            Figure(f"fleet calls/address/hour, {n} worker(s) (min)", calls[0] if calls else 0,
-                   "calls", target="≤ 1000"),
+            Figure(f"fleet calls/address/hour, {n} worker(s) (max)", calls[-1] if calls else 0,
+                   "calls", target="≤ 417 (a day's 10 000 / 24)",
+                   met=bool(calls) and calls[-1] <= 10_000 / 24),
             Figure(f"fleet 113s, {n} worker(s)", r["refusals_113"], "", target="0",
                    met=r["refusals_113"] == 0),
         ]
@@ -243,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|---|")
     for r in results:
         calls = ", ".join(str(c) for c in r["calls_per_address_hour"].values())
-        print(f"| {r['workers']} | {r['messages']} | {r['p50_s']:.0f} s | {r['p99_s']:.0f} s "
+        print(f"| {r['workers']} | {r['messages']} | {r['p50_s']:.0f} {_s(r, 'p50')} "
+              f"| {r['p99_s']:.0f} {_s(r, 'p99')} "
               f"| {r['undelivered']} | {calls} | {r['refusals_113']} |")
     emit("fleet", figures(results))
 
