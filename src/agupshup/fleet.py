@@ -317,10 +317,19 @@ class FleetWorker:
             except FleetUnavailable as exc:
                 # Renewing after the lease ran out would race the worker that took over.
                 if self.client.clock.monotonic() + period - self._beat_ok >= self.lease:
-                    self._failure = exc
-                    self._changed.set()
+                    self._stop(exc)
                     return
                 log.warning("fleet %s: %s; retrying", self.id, exc)
+            except Exception as exc:
+                # Without heartbeats the claims lapse while this worker still follows.
+                failure = FleetUnavailable(f"fleet: heartbeat failed: {type(exc).__name__}")
+                failure.__cause__ = exc
+                self._stop(failure)
+                return
+
+    def _stop(self, failure: FleetUnavailable) -> None:
+        self._failure = failure
+        self._changed.set()
 
     async def __aexit__(
         self,

@@ -25,8 +25,15 @@ from agupshup import Client
 from agupshup.checkpoint import Cursor, MergedCursor
 from agupshup.demo import scaled_windows
 from agupshup.emulator.server import EmulatorServer
-from agupshup.fleet import FencedStore, FleetUnavailable, FleetWorker, RedisStreamSink, owner_of
-from agupshup.models import Message
+from agupshup.fleet import (
+    FencedStore,
+    FleetUnavailable,
+    FleetWorker,
+    RedisStreamSink,
+    owner_of,
+    quota_weight,
+)
+from agupshup.models import Message, QuotaWindow
 from agupshup.polling import PollPolicy
 from streams.helpers import group_ids, insert
 
@@ -52,6 +59,18 @@ def test_rendezvous_shares_by_weight_and_moves_only_the_leavers_groups() -> None
     assert all(owners[g] == "b" for g in moved)
     assert owner_of("g1", {}) is None
     assert owner_of("g1", {"a": 0.0}) is None
+
+
+def test_the_weight_is_the_days_quota_left_in_eighths() -> None:
+    def day(used: int) -> list[QuotaWindow]:
+        minute = QuotaWindow(period="minute", length=60, limit=30, used=29, free_at=0)
+        return [minute, QuotaWindow(period="day", length=86400, limit=10000, used=used, free_at=0)]
+
+    assert quota_weight([]) == 1.0
+    assert quota_weight(day(0)) == 1.0
+    assert quota_weight(day(1000)) == 1.0  # spending a little moves no group
+    assert quota_weight(day(5000)) == 0.5
+    assert quota_weight(day(10000)) == 0.125  # spent: a small share, never none
 
 
 async def test_the_sink_keeps_each_message_once(redis_url: str) -> None:
