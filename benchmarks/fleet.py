@@ -175,9 +175,7 @@ class Run:
                 await self.traffic(server, seconds, random.Random(18))
                 await asyncio.sleep(drain)
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await stop(tasks)
             refusals = sum(server.emulator.throttle.refusals.values())
         return self.report(seconds + drain, refusals)
 
@@ -200,6 +198,21 @@ class Run:
             out[f"{name}_s"] = delays[k] if delays else 0.0
             out[f"{name}_bound"] = len(delays) - k <= undelivered
         return out
+
+
+async def stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the workers; one that does not stop within 30 s is a bug: show where it hangs."""
+    for task in tasks:
+        task.cancel()
+    done, pending = await asyncio.wait(tasks, timeout=30)
+    for task in done:
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            raise failure
+    for task in pending:
+        task.print_stack(file=sys.stderr)
+    if pending:
+        raise RuntimeError(f"{len(pending)} fleet workers did not stop within 30 s")
 
 
 def _s(result: dict[str, Any], name: str) -> str:
