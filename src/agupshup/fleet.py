@@ -5,10 +5,10 @@
 Rules this module enforces:
 
 * A worker is one :class:`~agupshup.Client` (its own ``local_address``, hence its own throttle
-  budget: the server counts per IP) and one :class:`FleetWorker`. It registers in Redis with a
-  lease and renews it every third of the lease; a member whose lease lapsed is dropped.
+  budget: the server counts per IP) and one :class:`FleetWorker`. It registers in Redis for 3/4
+  of ``lease`` and renews every quarter; a member whose registration lapsed is dropped.
 * A group has at most one owner at a time: the claim ``{prefix}:claim:{group}`` holds the
-  owner's id with the lease as its TTL, renewed with the membership. Which groups a worker
+  owner's id with the same TTL, renewed with the membership. Which groups a worker
   *wants* is rendezvous hashing over the live members, weighted by each one's remaining quota
   (quantised, so spending quota does not reshuffle groups at every beat). A wanted group is
   taken only once its claim is free; a group no longer wanted is given up only after its stream
@@ -247,6 +247,10 @@ class FleetWorker:
         self.groups = {g.strip().lower(): g.strip() for g in groups}
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{client.local_address or '-'}"
         self.lease = lease
+        # Claims live 3/4 of a lease and are renewed every quarter: a dead worker's groups are
+        # free within 3/4 lease and taken at the survivors' next beat, so within one lease.
+        self._ttl = lease * 0.75
+        self._period = lease / 4
         self.prefix = prefix
         self.every = every
         self.sink = sink
@@ -291,7 +295,7 @@ class FleetWorker:
         """Renew the lease and the claims; learn the members; claim what is wanted and free."""
         sent = self.client.clock.monotonic()
         keys = [f"{self.prefix}:members", f"{self.prefix}:weights"]
-        args = [self.id, repr(self._weight()), repr(self.lease), self.claim_key(""), *self.held]
+        args = [self.id, repr(self._weight()), repr(self._ttl), self.claim_key(""), *self.held]
         out = await _redis(self.script("beat")(keys=keys, args=args), "heartbeat")
         self._beat_ok = sent
         lost = {_text(g) for g in out[0]}
@@ -302,21 +306,21 @@ class FleetWorker:
             self.held -= lost
         take = sorted(self.wanted - self.held)
         if take:
-            args = [self.id, repr(self.lease), self.claim_key(""), *take]
+            args = [self.id, repr(self._ttl), self.claim_key(""), *take]
             got = await _redis(self.script("claim")(args=args), "claim")
             self.held |= {_text(g) for g in got}
         if self.held != self.following or not self.held <= self.wanted:
             self._changed.set()
 
     async def _beat_forever(self) -> None:
-        period = self.lease / 3
+        period = self._period
         while True:
             await self.client.clock.sleep(period)
             try:
                 await self._beat()
             except FleetUnavailable as exc:
                 # Renewing after the lease ran out would race the worker that took over.
-                if self.client.clock.monotonic() + period - self._beat_ok >= self.lease:
+                if self.client.clock.monotonic() + period - self._beat_ok >= self._ttl:
                     self._stop(exc)
                     return
                 log.warning("fleet %s: %s; retrying", self.id, exc)
