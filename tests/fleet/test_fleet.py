@@ -110,8 +110,20 @@ async def _worker(
             task.result()
         yield joined.result()
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await _cancel(task)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel ``task``; one that does not end within 30 s fails the test, showing where it hangs
+    (rather than hanging the suite)."""
+    task.cancel()
+    await asyncio.wait([task], timeout=30)
+    if not task.done():
+        task.print_stack()
+        raise AssertionError("a fleet worker did not stop within 30 s of its cancellation")
+    failure = None if task.cancelled() else task.exception()
+    if failure is not None:
+        raise failure
 
 
 async def _until(done: Callable[[], bool], what: str) -> None:
@@ -187,7 +199,7 @@ async def test_kill_9_one_worker_loses_nothing(
             if n == 12:
                 victim = await _busiest(r, ns)
                 procs[victim].send_signal(signal.SIGKILL)
-                await procs[victim].wait()
+                await asyncio.wait_for(procs[victim].wait(), 30)
         expected = _all_ids(gupshup_server)
         for _ in range(int(DEADLINE / 0.25)):
             feed = [int(e[1][b"id"]) for e in await r.xrange(f"{ns}:feed")]
@@ -208,9 +220,10 @@ async def test_kill_9_one_worker_loses_nothing(
     finally:
         for proc in procs.values():
             if proc.returncode is None:
-                proc.terminate()
-                await proc.wait()
-        await asyncio.gather(*readers, return_exceptions=True)
+                proc.kill()
+                await asyncio.wait_for(proc.wait(), 30)
+        for reader in readers:
+            await _cancel(reader)
         await r.aclose()
 
 
