@@ -46,6 +46,7 @@ from agupshup.emulator.seed import DEMO_PHONE, load_seed
 from agupshup.emulator.server import EmulatorServer
 from agupshup.fleet import FleetWorker
 from agupshup.polling import PollPolicy
+from agupshup.throttle import Scheduler
 from benchmarks._report import Figure, emit
 from benchmarks._server import free_port
 
@@ -117,6 +118,9 @@ class Run:
                     self.seen.setdefault(message.id, time.monotonic())
             finally:
                 self.pages[address] = client.stream_pages
+                if isinstance(client.scheduler, Scheduler):
+                    # The process-wide scheduler of this address: the next run starts afresh.
+                    await client.scheduler.aclose()
 
     async def prime(self, server: EmulatorServer) -> None:
         """Every group's cursor, live at its one seeded message: the fleet starts following."""
