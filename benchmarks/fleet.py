@@ -110,17 +110,17 @@ class Run:
     async def follow(self, base_url: str, address: str) -> None:
         client = Client(base_url, local_address=address, windows=scaled_windows(SCALE))
         client.poll_policy = PollPolicy(min_interval=5 / SCALE, max_interval=60 / SCALE)
-        async with client, FleetWorker(client, self.redis_url, self.groups, name=address,
-                                       lease=LEASE, prefix=self.ns) as worker:
-            self.workers.append(worker)
-            try:
+        try:
+            async with client, FleetWorker(client, self.redis_url, self.groups, name=address,
+                                           lease=LEASE, prefix=self.ns) as worker:
+                self.workers.append(worker)
                 async for message in worker:
                     self.seen.setdefault(message.id, time.monotonic())
-            finally:
-                self.pages[address] = client.stream_pages
-                if isinstance(client.scheduler, Scheduler):
-                    # The process-wide scheduler of this address: the next run starts afresh.
-                    await client.scheduler.aclose()
+        finally:
+            self.pages[address] = client.stream_pages
+            if isinstance(client.scheduler, Scheduler):
+                # The process-wide scheduler of this address: the next run starts afresh.
+                await client.scheduler.aclose()
 
     async def prime(self, server: EmulatorServer) -> None:
         """Every group's cursor, live at its one seeded message: the fleet starts following."""
