@@ -22,7 +22,9 @@ from pathlib import Path
 from benchmarks._report import PREFIX, Figure
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["decode", "client_cpu", "throttle", "streams", "emulator_throughput", "aggregator"]
+BENCHES = [
+    "decode", "client_cpu", "throttle", "streams", "emulator_throughput", "aggregator", "fleet"
+]
 
 
 def _run(name: str, quick: bool) -> tuple[list[Figure], float, str]:

@@ -40,6 +40,7 @@ LAYERS = {
     "aggregate": 3,
     "client": 4,
     "demo": 5,
+    "fleet": 5,
     "widget": 5,
     "cli": 6,
     "__main__": 7,

@@ -50,7 +50,7 @@ from agupshup.polling import Hub, PollPolicy
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import Streams, delegated
-from agupshup.throttle import Ledger, Scheduler, Window
+from agupshup.throttle import Ledger, Scheduler, SharedLedger, Window
 from agupshup.transport import AiohttpTransport, Transport
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "egress_key"]
@@ -140,6 +140,11 @@ class Client:
     be given, nor ``throttle=False`` or ``time_scale=``); ``throttle=False`` admits everything.
     ``time_scale=`` matches a server whose time runs that many times faster; ``clock=`` injects
     time (tests).
+
+    ``local_address="127.0.0.2"`` binds the source address calls leave from (the server counts
+    per IP): the throttle budget is kept per address — clients on one address share one, and a
+    shared ledger (``SqliteLedger``/``RedisLedger``) is keyed ``{key}:{address}`` (see
+    ``docs/fleet.md``).
     """
 
     def __init__(
@@ -161,6 +166,7 @@ class Client:
         transport: Transport | None = None,
         token_store: TokenStore | None = None,
         max_body: int = 2 * 1024 * 1024,
+        local_address: str | None = None,
     ) -> None:
         if format not in ("json", "xml"):
             raise E.ValidationError("Client", "format", "must be 'json' or 'xml'")
@@ -176,12 +182,14 @@ class Client:
             self.clock = ScaledClock(self.clock, time_scale)
         self.retry = retry or RetryPolicy()
         self._write_policy = dataclasses.replace(self.retry, attempts=1)
+        # fleet (issue 18): the egress; the throttle budget is kept per egress.
+        self.local_address = local_address
         self._shared = None if scheduler is not None else _default_scheduler(
-            self.base_url, self.clock, throttle, windows, ledger
+            self.base_url, self.clock, throttle, windows, ledger, local_address
         )
         self.scheduler: SchedulerLike = scheduler or self._shared or _Unthrottled()
         self._transport: Transport = transport or AiohttpTransport(
-            self.base_url, timeout=timeout, max_body=max_body
+            self.base_url, timeout=timeout, max_body=max_body, local_address=local_address
         )
         self.session = Session(
             credentials, clock=self.clock, scope=self.base_url, store=token_store, retry=self.retry
@@ -613,10 +621,13 @@ class Client:
         return self.streams.pages_read
 
 
-def egress_key(base_url: str) -> str:
+def egress_key(base_url: str, local_address: str | None = None) -> str:
     """The budget a call counts against: the server counts per client IP, so one budget per
     server host (lower-cased; with its port when not the scheme's default, since another port
-    is another server). ``http://`` and ``https://`` to one host share a budget."""
+    is another server) and source address. ``http://`` and ``https://`` to one host share a
+    budget."""
+    if local_address is not None:
+        return f"{egress_key(base_url)} from {local_address}"
     parts = urlsplit(base_url)
     host = (parts.hostname or "").lower()
     if not host:
@@ -629,11 +640,15 @@ def egress_key(base_url: str) -> str:
 def _default_scheduler(
     base_url: str, clock: Clock, throttle: bool, windows: Sequence[Window] | None,
     ledger: Ledger | None,
+    local_address: str | None = None,
 ) -> Scheduler | None:
     """The egress's shared scheduler, with this client counted as a user (None: no throttle)."""
     if not throttle:
         return None
-    return Scheduler.shared(egress_key(base_url), windows, clock=clock, ledger=ledger).attach()
+    if local_address is not None and isinstance(ledger, SharedLedger):
+        ledger.for_egress(local_address)  # fleet: one shared budget per source address
+    key = egress_key(base_url, local_address)
+    return Scheduler.shared(key, windows, clock=clock, ledger=ledger).attach()
 
 
 def _check_credentials(

@@ -87,8 +87,12 @@ class AiohttpTransport:
         max_body: int = 2 * 1024 * 1024,
         limit: int = 100,
         session: aiohttp.ClientSession | None = None,
+        local_address: str | None = None,
     ) -> None:
         self.url = base_url.rstrip("/") + API_PATH
+        # fleet (issue 18): the source address calls leave from, i.e. the egress the server's
+        # per-IP throttle counts; None lets the OS choose.
+        self.local_address = local_address
         self.max_body = max_body
         self._timeout = timeout
         self._connect_timeout = connect_timeout
@@ -100,7 +104,10 @@ class AiohttpTransport:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit),
+                connector=aiohttp.TCPConnector(
+                    limit=self._limit,
+                    local_addr=None if self.local_address is None else (self.local_address, 0),
+                ),
                 timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
                 raise_for_status=False,
                 auto_decompress=True,

@@ -7,6 +7,7 @@ of one egress, in this process, on this host, or across hosts.
 Layering: imports only ``agupshup.clock``, ``agupshup.errors`` and ``agupshup.models``.
 """
 
+from ._lease import SharedLedger
 from ._ledger import Admission, Ledger, MemoryLedger, View
 from ._redis import RedisLedger
 from ._scheduler import Scheduler, Slot
@@ -22,6 +23,7 @@ __all__ = [
     "MemoryLedger",
     "RedisLedger",
     "Scheduler",
+    "SharedLedger",
     "Slot",
     "SqliteLedger",
     "ThrottleEvent",

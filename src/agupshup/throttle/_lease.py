@@ -85,12 +85,15 @@ class LeaseKeeper:
 class SharedLedger:
     """A ledger kept outside this process, whose in-flight entries carry leases."""
 
-    __slots__ = ("_clock", "_lease", "_leases", "_view", "_windows")
+    __slots__ = ("_clock", "_egress", "_key", "_lease", "_leases", "_view", "_windows")
 
     inline = False
 
     def __init__(self, lease: float) -> None:
         self._lease = lease
+        #: Where the entries live in the backend; ``for_egress`` appends the source address.
+        self._key = ""
+        self._egress: str | None = None
         self._windows: tuple[Window, ...] = ()
         self._clock: Clock | None = None
         self._leases: LeaseKeeper | None = None
@@ -103,6 +106,17 @@ class SharedLedger:
         self._clock = clock
         self._leases = LeaseKeeper(self._renew, clock, self._lease)
         self._view = View(clock.monotonic(), [0] * len(windows), [0.0] * len(windows))
+
+    def for_egress(self, egress: str) -> None:
+        """Keep the entries of source address ``egress`` only (the server counts per IP), under
+        ``{key}:{egress}``: workers on other addresses have budgets of their own. Before first
+        use; naming the same egress again is a no-op."""
+        if self._egress == egress:
+            return
+        if self._egress is not None or self._clock is not None:
+            raise ValueError(f"{self!r} is already in use; give each egress its own ledger")
+        self._egress = egress
+        self._key = f"{self._key}:{egress}"
 
     def _keeper(self) -> LeaseKeeper:
         assert self._leases is not None, "bind() first"

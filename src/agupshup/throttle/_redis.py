@@ -215,8 +215,7 @@ class RedisLedger(SharedLedger):
     fake clock).
     """
 
-    __slots__ = ("_epoch", "_keys", "_owns", "_prefix", "_redis", "_scripts", "_seen",
-                 "_server_time")
+    __slots__ = ("_epoch", "_keys", "_owns", "_redis", "_scripts", "_seen", "_server_time")
 
     def __init__(
         self,
@@ -234,7 +233,7 @@ class RedisLedger(SharedLedger):
         else:
             self._owns = False
         self._redis = redis
-        self._prefix = key
+        self._key = key
         self._server_time = server_time
         self._keys: list[str] = []
         self._scripts: dict[str, Any] = {}
@@ -244,7 +243,7 @@ class RedisLedger(SharedLedger):
 
     def bind(self, windows: Sequence[Window], clock: Clock) -> None:
         super().bind(windows, clock)
-        p = self._prefix
+        p = self._key
         self._keys = [f"{p}:calls", f"{p}:live", f"{p}:seq", f"{p}:holds"]
         self._keys += [f"{p}:ph:{w.period}" for w in self._windows]
         self._keys.append(f"{p}:epoch")
@@ -296,7 +295,7 @@ class RedisLedger(SharedLedger):
         if int(out[1]):
             logger.warning(
                 "the Redis throttle ledger %r was wiped (restart without persistence, flush): "
-                "every caller is held for the longest window, %.0f s", self._prefix,
+                "every caller is held for the longest window, %.0f s", self._key,
                 max(w.length for w in self._windows))
         self._epoch = _text(out[0])
         self._seen = (_text(out[2]), sent)
@@ -314,7 +313,7 @@ class RedisLedger(SharedLedger):
         return Admission(None if ticket < 0 else ticket, wait, window, counts)
 
     def __repr__(self) -> str:
-        return f"RedisLedger(key={self._prefix!r})"
+        return f"RedisLedger(key={self._key!r})"
 
 
 def _text(reply: Any) -> str:

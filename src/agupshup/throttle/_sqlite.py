@@ -74,7 +74,7 @@ class SqliteLedger(SharedLedger):
     clock on Linux, and the injected clock's ``time()`` otherwise.
     """
 
-    __slots__ = ("_busy_timeout", "_conn", "_era", "_executor", "_host_time", "_key", "_path")
+    __slots__ = ("_busy_timeout", "_conn", "_era", "_executor", "_host_time", "_path")
 
     def __init__(
         self,
