@@ -40,13 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` 
 
 from agupshup import Client
 from agupshup.checkpoint import Cursor
-from agupshup.demo import scaled_windows
 from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.seed import DEMO_PHONE, load_seed
 from agupshup.emulator.server import EmulatorServer
 from agupshup.fleet import FleetWorker
 from agupshup.polling import PollPolicy
-from agupshup.throttle import Scheduler
+from agupshup.throttle import Scheduler, scaled_windows
 from benchmarks._report import Figure, emit
 from benchmarks._server import free_port
 

@@ -11,9 +11,9 @@ import asyncio
 import sys
 
 from agupshup import Client
-from agupshup.demo import scaled_windows
 from agupshup.fleet import FleetWorker, RedisStreamSink
 from agupshup.polling import PollPolicy
+from agupshup.throttle import scaled_windows
 
 #: Checkpoint every this many items: what a takeover may re-yield (plus the one in hand).
 EVERY = 3

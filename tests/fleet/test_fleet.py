@@ -23,7 +23,6 @@ import redis.asyncio as aioredis
 
 from agupshup import Client
 from agupshup.checkpoint import Cursor, MergedCursor
-from agupshup.demo import scaled_windows
 from agupshup.emulator.server import EmulatorServer
 from agupshup.fleet import (
     FencedStore,
@@ -35,6 +34,7 @@ from agupshup.fleet import (
 )
 from agupshup.models import Message, QuotaWindow
 from agupshup.polling import PollPolicy
+from agupshup.throttle import scaled_windows
 from streams.helpers import group_ids, insert
 
 from .conftest import ADDRESSES, GROUPS, SCALE
