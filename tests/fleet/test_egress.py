@@ -16,7 +16,7 @@ from agupshup import errors as E
 from agupshup.emulator.server import EmulatorServer
 from agupshup.emulator.throttle import ThrottleConfig
 from agupshup.fleet import FleetUnavailable, FleetWorker
-from agupshup.throttle import RedisLedger, Window
+from agupshup.throttle import RedisLedger, Scheduler, Window
 
 from .conftest import ADDRESSES, GROUPS
 
@@ -63,9 +63,12 @@ async def test_a_shared_ledger_is_keyed_by_address(
         assert "127.0.0.2" in repr(clients[0].scheduler)
         with pytest.raises(E.QuotaExhausted):
             await clients[0].get_info(GROUPS[0], max_wait=0)
-        # A third process on the first address shares that address's (spent) budget.
-        same = Client(url, local_address=ADDRESSES[0], windows=TIGHT,
-                      ledger=RedisLedger(redis_url, key=key))
+        # A third process on the first address shares that address's (spent) budget (in this
+        # process it needs a scheduler of its own: clients of one egress share one otherwise).
+        ledger = RedisLedger(redis_url, key=key)
+        ledger.for_egress(ADDRESSES[0])
+        same = Client(url, local_address=ADDRESSES[0],
+                      scheduler=Scheduler(TIGHT, ledger=ledger))
         clients.append(same)
         with pytest.raises(E.QuotaExhausted):
             await same.get_info(GROUPS[0], max_wait=0)

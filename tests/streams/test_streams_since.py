@@ -107,7 +107,8 @@ async def test_a_merged_stream_from_now(fake_client: FakeEnv) -> None:
     got: list[int] = []
 
     async def consume() -> None:
-        async with client.merged_stream(["few", "jumpy"], follow=True, since="now") as merged:
+        async with client.merged_stream(["few", "jumpy"], follow=True, since="now",
+                                        planned=False) as merged:
             async for message in merged:
                 got.append(message.id)
 
