@@ -25,6 +25,7 @@ __all__ = [
     "FailedInvite",
     "Group",
     "InviteResult",
+    "Lane",
     "Message",
     "QuotaWindow",
     "Reply",
@@ -32,6 +33,12 @@ __all__ = [
     "SubscribeTicket",
     "ThrottleTag",
 ]
+
+
+#: Which queue a call waits in: ``interactive`` calls (posts, replies, logins) go before
+#: ``bulk`` ones (reads, pages). Defined here, below both the wire (which tags each method with
+#: its lane) and the throttle (which schedules by it), since the throttle may not import the wire.
+Lane = Literal["interactive", "bulk"]
 
 
 class _Model(msgspec.Struct, frozen=True, rename="camel", kw_only=True, gc=False):

@@ -30,6 +30,7 @@ from agupshup.models import (
     ErrorDetail,
     Group,
     InviteResult,
+    Lane,
     Message,
     Reply,
     ReplyResult,
@@ -52,7 +53,6 @@ __all__ = [
 
 T = TypeVar("T")
 Format = Literal["json", "xml"]
-Lane = Literal["interactive", "bulk"]
 ErrorTable = Mapping[int, type[E.APIError]]
 
 #: Codes that mean the same in every method.
