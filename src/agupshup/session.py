@@ -42,11 +42,14 @@ from agupshup.tokenstore import MemoryTokenStore
 from agupshup.wire import validate
 
 __all__ = [
+    "ENV_PASSWORD",
+    "ENV_PHONE",
     "Credentials",
     "CredentialsProvider",
     "Session",
     "TokenStore",
     "credentials_from_env",
+    "env_credentials",
 ]
 
 log = logging.getLogger("agupshup.session")
@@ -106,9 +109,19 @@ class Credentials:
 CredentialsProvider = Callable[[], "Credentials | Awaitable[Credentials]"]
 
 
+#: The environment's credentials: read here only (the CLI, the demo and the widget ask this module).
+ENV_PHONE = "GUPSHUP_PHONE"
+ENV_PASSWORD = "GUPSHUP_PASSWORD"
+
+
+def env_credentials() -> tuple[str | None, str | None]:
+    """The phone and the password the environment sets (``None`` for each one unset or empty)."""
+    return os.environ.get(ENV_PHONE) or None, os.environ.get(ENV_PASSWORD) or None
+
+
 def credentials_from_env() -> Credentials | None:
     """``GUPSHUP_PHONE`` and ``GUPSHUP_PASSWORD``, when both are set."""
-    phone, password = os.environ.get("GUPSHUP_PHONE"), os.environ.get("GUPSHUP_PASSWORD")
+    phone, password = env_credentials()
     return Credentials(phone, password) if phone and password else None
 
 
@@ -420,8 +433,7 @@ class Session:
             raise E.ValidationError(
                 "users.login",
                 "phone",
-                "no credentials: pass phone= and password=, or set "
-                "GUPSHUP_PHONE and GUPSHUP_PASSWORD",
+                f"no credentials: pass phone= and password=, or set {ENV_PHONE} and {ENV_PASSWORD}",
             )
         if isinstance(source, Credentials):
             return source
