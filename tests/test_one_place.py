@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agupshup.errors import EXCERPT_CHARS
+from agupshup.models import format_ms
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "agupshup"
 
@@ -54,3 +55,31 @@ def test_spelled_in_one_module(value: str) -> None:
 def test_the_excerpt_length_is_spelled_once() -> None:
     modules = [SRC / m for m in (*QUOTING, *EXCERPT_PENDING)]
     assert _spelled(EXCERPT_CHARS, modules) == ["errors.py", *EXCERPT_PENDING]
+
+
+def _calls_of(attribute: str) -> list[str]:
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        module = path.relative_to(SRC)
+        if module.parts[0] == "emulator":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.Attribute) and node.attr == attribute
+               for node in ast.walk(tree)):
+            found.append(str(module))
+    return found
+
+
+def test_wire_times_become_datetimes_in_models_only() -> None:
+    # clock.readable turns a clock's seconds (not a wire time) into a datetime.
+    assert _calls_of("fromtimestamp") == ["clock.py", "models.py"]
+
+
+def test_the_cli_and_the_widget_show_times_through_format_ms() -> None:
+    from agupshup.cli.output import when
+    from agupshup.widget.templates import _when
+
+    ms = 1_700_000_000_000  # 2023-11-14 22:13:20 UTC
+    assert when(ms) == format_ms(ms, "%Y-%m-%d %H:%M:%S") == "2023-11-14 22:13:20"
+    assert _when(ms) == "14 Nov 2023, 22:13 UTC"
+    assert (when(0), _when(0), format_ms(-1, "%Y", unknown="?")) == ("-", "", "?")
