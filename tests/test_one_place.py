@@ -83,3 +83,23 @@ def test_the_cli_and_the_widget_show_times_through_format_ms() -> None:
     assert when(ms) == format_ms(ms, "%Y-%m-%d %H:%M:%S") == "2023-11-14 22:13:20"
     assert _when(ms) == "14 Nov 2023, 22:13 UTC"
     assert (when(0), _when(0), format_ms(-1, "%Y", unknown="?")) == ("-", "", "?")
+
+
+def test_the_group_name_pattern_is_spelled_once() -> None:
+    rule = r"[A-Za-z0-9][A-Za-z0-9_.\-]"
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        module = path.relative_to(SRC)
+        if module.parts[0] != "emulator":
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            found += [str(module) for node in ast.walk(tree)
+                      if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                      and rule in node.value]
+    assert found == ["wire/validate.py"]
+
+
+def test_the_widget_looks_up_only_names_of_the_wire_s_shape() -> None:
+    from agupshup.widget.app import _known_shape
+
+    assert all(map(_known_shape, ["x.y-z_1", "a" * 64]))
+    assert not any(map(_known_shape, ["", "-x", ".x", "a b", "a/b", "a" * 65, "é"]))
