@@ -87,8 +87,6 @@ class SharedLedger:
 
     __slots__ = ("_clock", "_lease", "_leases", "_view", "_windows")
 
-    inline = False
-
     def __init__(self, lease: float) -> None:
         self._lease = lease
         self._windows: tuple[Window, ...] = ()
