@@ -188,10 +188,6 @@ class Session:
         #: (others used the tokens) from a server whose fresh tokens never work.
         self.served = 0
 
-    @property
-    def logged_in(self) -> bool:
-        return self._token is not None
-
     async def token(self, call: Call, deadline: float | None = None) -> str:
         """A live token, logging in (once, for all concurrent callers) if there is none.
         Raises :class:`~agupshup.errors.DeadlineExceeded` if none is ready by ``deadline``."""
