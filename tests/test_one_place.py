@@ -1,14 +1,15 @@
-"""Each rule lives in one place (issue 16): a name the code spells out is spelled in one module.
+"""Each rule lives in one place (issue 16): what the code spells out is spelled in one module.
 
-Every other module imports the constant, so changing the rule (an environment variable's name,
-…) is one edit. Docstrings and messages may mention the names; only string constants that are
-exactly the name count.
+Every other module imports the constant or calls the function, so changing the rule (an
+environment variable's name, the excerpt length, how a time is shown, what a group name looks
+like) is one edit. Docstrings and messages may mention the names; only constants count. The
+emulator is left out: the second implementation spells its own.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,6 @@ HOMES = {
     "GUPSHUP_BASE_URL": "client.py",
 }
 
-
 #: The modules that quote a server's text in an error, and so cut it to the excerpt length.
 QUOTING = ("errors.py", "wire/envelope.py", "wire/redact.py")
 
@@ -34,45 +34,39 @@ QUOTING = ("errors.py", "wire/envelope.py", "wire/redact.py")
 EXCERPT_PENDING = ["transport.py"]
 
 
-def _spelled(value: object, modules: Iterable[Path] | None = None) -> list[str]:
-    found = []
-    for path in sorted(SRC.rglob("*.py")) if modules is None else modules:
+def _modules() -> Iterator[tuple[str, ast.Module]]:
+    for path in sorted(SRC.rglob("*.py")):
         module = path.relative_to(SRC)
-        if module.parts[0] == "emulator":  # the second implementation spells its own
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        found += [str(module) for node in ast.walk(tree)
-                  if isinstance(node, ast.Constant) and type(node.value) is type(value)
-                  and node.value == value]
-    return found
+        if module.parts[0] != "emulator":
+            yield str(module), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _where(match: Callable[[ast.AST], bool]) -> list[str]:
+    """The modules (in path order, once each) with a node that ``match`` accepts."""
+    return [module for module, tree in _modules() if any(map(match, ast.walk(tree)))]
+
+
+def _constant(value: object) -> Callable[[ast.AST], bool]:
+    return lambda node: (isinstance(node, ast.Constant) and type(node.value) is type(value)
+                         and node.value == value)
 
 
 @pytest.mark.parametrize("value", sorted(HOMES))
 def test_spelled_in_one_module(value: str) -> None:
-    assert _spelled(value) == [HOMES[value]]
+    assert _where(_constant(value)) == [HOMES[value]]
 
 
 def test_the_excerpt_length_is_spelled_once() -> None:
-    modules = [SRC / m for m in (*QUOTING, *EXCERPT_PENDING)]
-    assert _spelled(EXCERPT_CHARS, modules) == ["errors.py", *EXCERPT_PENDING]
-
-
-def _calls_of(attribute: str) -> list[str]:
-    found = []
-    for path in sorted(SRC.rglob("*.py")):
-        module = path.relative_to(SRC)
-        if module.parts[0] == "emulator":
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        if any(isinstance(node, ast.Attribute) and node.attr == attribute
-               for node in ast.walk(tree)):
-            found.append(str(module))
-    return found
+    found = [m for m in _where(_constant(EXCERPT_CHARS)) if m in (*QUOTING, *EXCERPT_PENDING)]
+    assert found == ["errors.py", *EXCERPT_PENDING]
 
 
 def test_wire_times_become_datetimes_in_models_only() -> None:
     # clock.readable turns a clock's seconds (not a wire time) into a datetime.
-    assert _calls_of("fromtimestamp") == ["clock.py", "models.py"]
+    def converts(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "fromtimestamp"
+
+    assert _where(converts) == ["clock.py", "models.py"]
 
 
 def test_the_cli_and_the_widget_show_times_through_format_ms() -> None:
@@ -87,15 +81,11 @@ def test_the_cli_and_the_widget_show_times_through_format_ms() -> None:
 
 def test_the_group_name_pattern_is_spelled_once() -> None:
     rule = r"[A-Za-z0-9][A-Za-z0-9_.\-]"
-    found = []
-    for path in sorted(SRC.rglob("*.py")):
-        module = path.relative_to(SRC)
-        if module.parts[0] != "emulator":
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            found += [str(module) for node in ast.walk(tree)
-                      if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                      and rule in node.value]
-    assert found == ["wire/validate.py"]
+
+    def spells(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and isinstance(node.value, str) and rule in node.value
+
+    assert _where(spells) == ["wire/validate.py"]
 
 
 def test_the_widget_looks_up_only_names_of_the_wire_s_shape() -> None:
