@@ -58,6 +58,8 @@ __all__ = ["DEFAULT_BASE_URL", "Client", "egress_key"]
 log = logging.getLogger("agupshup.client")
 T = TypeVar("T")
 DEFAULT_BASE_URL = "http://api.smsgupshup.com"
+#: The environment variable that names another server (read by the CLI and the demo).
+ENV_BASE_URL = "GUPSHUP_BASE_URL"
 
 
 class Ticket(Protocol):

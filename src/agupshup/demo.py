@@ -40,10 +40,11 @@ import click
 
 from agupshup import Client
 from agupshup.checkpoint import Cursor, MergedCursor
-from agupshup.client import egress_key
+from agupshup.client import ENV_BASE_URL, egress_key
 from agupshup.clock import ScaledClock, SystemClock
 from agupshup.models import Message, QuotaWindow
 from agupshup.polling import PollPolicy
+from agupshup.session import credentials_from_env
 from agupshup.streams import group_key
 from agupshup.throttle import Scheduler, ThrottleEvent
 
@@ -89,9 +90,9 @@ class Api:
 
     def credentials(self) -> tuple[str, str] | None:
         """``GUPSHUP_PHONE``/``GUPSHUP_PASSWORD``; the seeded demo user on the embedded one."""
-        phone, password = os.environ.get("GUPSHUP_PHONE"), os.environ.get("GUPSHUP_PASSWORD")
-        if phone and password:
-            return phone, password
+        given = credentials_from_env()
+        if given is not None:
+            return given.phone, given.password
         if self.embedded:
             from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 
@@ -119,7 +120,7 @@ async def api_target(
     ``time_scale`` (default: 1 for a given server, ``embedded_time_scale`` for the embedded
     one) speeds up the embedded emulator, and the clients of :meth:`Api.client` to match.
     """
-    url = base_url or (os.environ.get("GUPSHUP_BASE_URL") if env else None)
+    url = base_url or (os.environ.get(ENV_BASE_URL) if env else None)
     async with contextlib.AsyncExitStack() as stack:
         server: EmulatorServer | None = None
         if url:

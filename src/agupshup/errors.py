@@ -73,7 +73,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agupshup.models import ErrorDetail, ThrottleTag
 
+#: How many characters of a server's text an error quotes (the transport's pages, the codec's
+#: bodies): enough to recognise a proxy's page, too little to carry a whole answer.
+EXCERPT_CHARS = 120
+
 __all__ = [
+    "EXCERPT_CHARS",
     "APIError",
     "AccountDisabled",
     "AlreadySubscribed",
@@ -231,9 +236,11 @@ class DecodeError(TransportError):
     """A body that is not a valid API response. ``excerpt`` keeps its first bytes."""
 
     def __init__(self, reason: str, *, excerpt: bytes | str = b"", method: str = "", url: str = ""):
-        text = excerpt.decode("utf-8", "replace") if isinstance(excerpt, bytes) else excerpt
+        # Cut before decoding: a caller may hand over a whole (large) body.
+        if isinstance(excerpt, bytes):
+            excerpt = excerpt[:EXCERPT_CHARS].decode("utf-8", "replace")
         self.reason = reason
-        self.excerpt = text[:120]
+        self.excerpt = excerpt[:EXCERPT_CHARS]
         super().__init__(
             f"{method or 'response'}: {reason}: {self.excerpt!r}", method=method, url=url
         )

@@ -25,13 +25,21 @@ __all__ = [
     "FailedInvite",
     "Group",
     "InviteResult",
+    "Lane",
     "Message",
     "QuotaWindow",
     "Reply",
     "ReplyResult",
     "SubscribeTicket",
     "ThrottleTag",
+    "format_ms",
 ]
+
+
+#: Which queue a call waits in: ``interactive`` calls (posts, replies, logins) go before
+#: ``bulk`` ones (reads, pages). Defined here, below both the wire (which tags each method with
+#: its lane) and the throttle (which schedules by it), since the throttle may not import the wire.
+Lane = Literal["interactive", "bulk"]
 
 
 class _Model(msgspec.Struct, frozen=True, rename="camel", kw_only=True, gc=False):
@@ -40,6 +48,12 @@ class _Model(msgspec.Struct, frozen=True, rename="camel", kw_only=True, gc=False
 
 def _ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def format_ms(ms: int, fmt: str, unknown: str = "") -> str:
+    """A wire time (epoch ms) as UTC in ``fmt``; ``unknown`` for 0 or less, which a server
+    sends for a time it does not know. The CLI and the widget both show times through this."""
+    return unknown if ms <= 0 else _ms_to_datetime(ms).strftime(fmt)
 
 
 class ThrottleTag(_Model, frozen=True):

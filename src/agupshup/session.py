@@ -42,11 +42,14 @@ from agupshup.tokenstore import MemoryTokenStore
 from agupshup.wire import validate
 
 __all__ = [
+    "ENV_PASSWORD",
+    "ENV_PHONE",
     "Credentials",
     "CredentialsProvider",
     "Session",
     "TokenStore",
     "credentials_from_env",
+    "env_credentials",
 ]
 
 log = logging.getLogger("agupshup.session")
@@ -106,9 +109,19 @@ class Credentials:
 CredentialsProvider = Callable[[], "Credentials | Awaitable[Credentials]"]
 
 
+#: The environment's credentials: read here only (the CLI, the demo and the widget ask this module).
+ENV_PHONE = "GUPSHUP_PHONE"
+ENV_PASSWORD = "GUPSHUP_PASSWORD"
+
+
+def env_credentials() -> tuple[str | None, str | None]:
+    """The phone and the password the environment sets (``None`` for each one unset or empty)."""
+    return os.environ.get(ENV_PHONE) or None, os.environ.get(ENV_PASSWORD) or None
+
+
 def credentials_from_env() -> Credentials | None:
     """``GUPSHUP_PHONE`` and ``GUPSHUP_PASSWORD``, when both are set."""
-    phone, password = os.environ.get("GUPSHUP_PHONE"), os.environ.get("GUPSHUP_PASSWORD")
+    phone, password = env_credentials()
     return Credentials(phone, password) if phone and password else None
 
 
@@ -174,10 +187,6 @@ class Session:
         #: Calls that succeeded with a token: how a caller whose token died tells progress
         #: (others used the tokens) from a server whose fresh tokens never work.
         self.served = 0
-
-    @property
-    def logged_in(self) -> bool:
-        return self._token is not None
 
     async def token(self, call: Call, deadline: float | None = None) -> str:
         """A live token, logging in (once, for all concurrent callers) if there is none.
@@ -420,8 +429,7 @@ class Session:
             raise E.ValidationError(
                 "users.login",
                 "phone",
-                "no credentials: pass phone= and password=, or set "
-                "GUPSHUP_PHONE and GUPSHUP_PASSWORD",
+                f"no credentials: pass phone= and password=, or set {ENV_PHONE} and {ENV_PASSWORD}",
             )
         if isinstance(source, Credentials):
             return source

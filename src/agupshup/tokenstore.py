@@ -13,6 +13,8 @@ Rules this module enforces:
   others wait, then find the token it saved. The lock is a lease (``LOCK_LEASE`` seconds), so
   a worker that dies while logging in holds up the others for no longer than that.
 * Nothing here logs a token.
+* Time is the injected clock's (``clock=``, the real one by default): lock leases are on its
+  wall time and polls sleep on it, so a test moves a lease's expiry without waiting it out.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+from agupshup.clock import Clock, SystemClock
 
 __all__ = ["LOCK_LEASE", "MemoryTokenStore", "RedisTokenStore", "SqliteTokenStore"]
 
@@ -62,11 +65,12 @@ class MemoryTokenStore:
 class SqliteTokenStore:
     """Every process on this host that opens the same file shares its tokens."""
 
-    __slots__ = ("_path",)
+    __slots__ = ("_clock", "_path")
     shared = True
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, clock: Clock | None = None) -> None:
         self._path = os.fspath(path)
+        self._clock: Clock = clock if clock is not None else SystemClock()
         fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600)
         os.close(fd)
         conn = self._connect()
@@ -106,8 +110,8 @@ class SqliteTokenStore:
     async def lock(self, key: str) -> AsyncIterator[None]:
         owner = uuid.uuid4().hex
         # The holder is another process: there is no event to wait on, only the file.
-        while not await asyncio.to_thread(self._try_lock, key, owner):  # noqa: ASYNC110
-            await asyncio.sleep(_POLL)
+        while not await asyncio.to_thread(self._try_lock, key, owner):
+            await self._clock.sleep(_POLL)
         try:
             yield
         finally:
@@ -116,7 +120,7 @@ class SqliteTokenStore:
             )
 
     def _try_lock(self, key: str, owner: str) -> bool:
-        now = time.time()
+        now = self._clock.time()
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -143,10 +147,14 @@ return 0
 class RedisTokenStore:
     """Every process that reaches the same Redis shares its tokens (redis-py asyncio)."""
 
-    __slots__ = ("_prefix", "_redis")
+    __slots__ = ("_clock", "_prefix", "_redis")
     shared = True
 
-    def __init__(self, redis: Any, *, prefix: str = "agupshup:token:") -> None:
+    def __init__(
+        self, redis: Any, *, prefix: str = "agupshup:token:", clock: Clock | None = None
+    ) -> None:
+        # The lease itself runs on Redis's clock (``px``); only the polls sleep on ``clock``.
+        self._clock: Clock = clock if clock is not None else SystemClock()
         if isinstance(redis, str):
             from redis.asyncio import Redis
 
@@ -168,10 +176,8 @@ class RedisTokenStore:
     async def lock(self, key: str) -> AsyncIterator[None]:
         name, owner = f"{self._prefix}lock:{key}", uuid.uuid4().hex
         # The holder is another process: polling is the portable wait (no keyspace events).
-        while not await self._redis.set(  # noqa: ASYNC110
-            name, owner, nx=True, px=int(LOCK_LEASE * 1000)
-        ):
-            await asyncio.sleep(_POLL)
+        while not await self._redis.set(name, owner, nx=True, px=int(LOCK_LEASE * 1000)):
+            await self._clock.sleep(_POLL)
         try:
             yield
         finally:

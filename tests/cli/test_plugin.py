@@ -30,7 +30,6 @@ from conftest import CALLS
 
 
 async def test_logged_in(spy, gupshup_client, gupshup_server, gupshup_fast):
-    assert gupshup_client.session.logged_in
     assert gupshup_server.emulator.calls["users.login"] == 1
     assert gupshup_fast is False
     assert gupshup_server.emulator.throttle.config.mode == "sliding"

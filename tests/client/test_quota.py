@@ -16,7 +16,7 @@ from agupshup.throttle import Window
 
 # Shrunk windows: 8 calls a second, 20 every 3 seconds (warn a little earlier).
 CLIENT_WINDOWS = (Window("minute", 8, 1.0, 6), Window("hour", 20, 3.0, 18))
-SERVER_WINDOWS = (ServerWindow("minute", 1.0, 6, 8), ServerWindow("hour", 3.0, 18, 20))
+SERVER_WINDOWS = (ServerWindow("minute", 8, 1.0, 6), ServerWindow("hour", 20, 3.0, 18))
 
 
 def _client(server: Any, **kw: Any) -> Client:
@@ -53,7 +53,7 @@ async def test_other_programs_on_the_same_ip_are_learned(gupshup_server: Any) ->
     """Another program spends most of the window; its count comes back in a throttle tag and
     the client holds back instead of earning a 113."""
     emulator = gupshup_server.emulator
-    emulator.throttle.configure(ThrottleConfig(windows=(ServerWindow("minute", 60.0, 3, 6),)))
+    emulator.throttle.configure(ThrottleConfig(windows=(ServerWindow("minute", 6, 60.0, 3),)))
     url = f"{gupshup_server.url}?method=groups.getMessage&v=1.0&group=jumpy"
     async with aiohttp.ClientSession() as other:
         for _ in range(4):
@@ -71,7 +71,7 @@ async def test_a_post_refused_with_113_goes_again_after_the_hold(gupshup_server:
     """The client believes in 10 calls a second, the server allows 2: the 113 proves the post
     did not run, the scheduler holds until the window rolls over, and the post lands once."""
     emulator = gupshup_server.emulator
-    emulator.throttle.configure(ThrottleConfig(windows=(ServerWindow("minute", 1.0, 2, 2),)))
+    emulator.throttle.configure(ThrottleConfig(windows=(ServerWindow("minute", 2, 1.0, 2),)))
     optimistic = (Window("minute", 10, 1.0, 10),)
     async with _client(gupshup_server, windows=optimistic) as client:
         await client.login()  # before the tight window

@@ -6,14 +6,16 @@ import asyncio
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agupshup.clock import FakeClock
 from agupshup.emulator import ThrottleConfig
 from agupshup.emulator.seed import DEMO_PHONE
-from agupshup.tokenstore import SqliteTokenStore
+from agupshup.tokenstore import LOCK_LEASE, SqliteTokenStore
 
 WORKER = Path(__file__).with_name("token_worker.py")
 
@@ -73,3 +75,18 @@ async def test_accounts_never_share_a_token(gupshup_server: Any, tmp_path: Path)
     assert "jumpy" in mine[DEMO_PHONE]
     assert "cricket" in mine[ALICE_PHONE]
     assert gupshup_server.emulator.calls["users.login"] == 2
+
+
+async def test_a_dead_holder_s_lock_expires_on_the_injected_clock(tmp_path: Path) -> None:
+    # A worker that died while logging in left its lock behind; the lease runs on the store's
+    # clock, so a fake clock that jumps through the polls frees it without a real wait.
+    clock = FakeClock(wall=time.time(), autojump=True)
+    store = SqliteTokenStore(tmp_path / "tokens.sqlite3", clock=clock)
+    dead = store.lock("key")
+    await dead.__aenter__()  # never left: the holder died
+    started = clock.monotonic()
+    async with asyncio.timeout(60):  # a hang guard only: on a real clock this waits 30 s
+        async with store.lock("key"):
+            pass
+    assert started + LOCK_LEASE <= clock.monotonic() <= started + LOCK_LEASE + 1
+    await dead.__aexit__(None, None, None)  # the generator ends (its row is long gone)

@@ -11,9 +11,9 @@ from agupshup.emulator.throttle import DEFAULT_WINDOWS, Throttle
 
 from .helpers import START, Api, FakeTime
 
-SMALL = ThrottleConfig(mode="sliding", windows=(Window("minute", 2.0, 3, 5),))
-FIXED = ThrottleConfig(mode="fixed", windows=(Window("minute", 2.0, 3, 5),))
-TWO = ThrottleConfig(windows=(Window("minute", 2.0, 3, 5), Window("hour", 10.0, 4, 6)))
+SMALL = ThrottleConfig(mode="sliding", windows=(Window("minute", 5, 2.0, 3),))
+FIXED = ThrottleConfig(mode="fixed", windows=(Window("minute", 5, 2.0, 3),))
+TWO = ThrottleConfig(windows=(Window("minute", 5, 2.0, 3), Window("hour", 6, 10.0, 4)))
 
 
 def tag(count: int, period: str = "minute", warn: int = 3, limit: int = 5) -> dict[str, str]:
@@ -126,7 +126,7 @@ async def test_several_windows_give_several_tags(api: Api, clock: FakeTime) -> N
 
 def test_a_refused_call_that_exceeds_two_windows_lists_both() -> None:
     throttle = Throttle(
-        ThrottleConfig(windows=(Window("minute", 5, 2, 2), Window("hour", 50, 2, 2)))
+        ThrottleConfig(windows=(Window("minute", 2, 5, 2), Window("hour", 2, 50, 2)))
     )
     assert throttle.admit("ip", 0.0).admitted
     assert throttle.admit("ip", 1.0).admitted
@@ -166,7 +166,7 @@ def test_each_ip_has_its_own_count_and_off_counts_nothing() -> None:
     gaps=st.lists(st.floats(min_value=0.0, max_value=1.5), min_size=1, max_size=60),
 )
 def test_no_window_ever_holds_more_than_its_limit(mode: str, gaps: list[float]) -> None:
-    window = Window("minute", 2.0, 3, 5)
+    window = Window("minute", 5, 2.0, 3)
     throttle = Throttle(ThrottleConfig(mode=mode, windows=(window,)))  # type: ignore[arg-type]
     now, admitted = 0.0, []
     for gap in gaps:

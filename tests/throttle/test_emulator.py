@@ -4,6 +4,7 @@ and at least 99 % of the admissions the optimal schedule gets."""
 from __future__ import annotations
 
 import time
+from dataclasses import astuple, fields
 
 import pytest
 from benchmarks.throttle import optimum
@@ -23,8 +24,13 @@ DURATION = 4.5
 
 
 def server_config(mode: str) -> EmulatorConfig:
-    windows = tuple(ServerWindow(w.period, w.length, w.warn, w.limit) for w in WINDOWS)
+    windows = tuple(ServerWindow(*astuple(w)) for w in WINDOWS)
     return EmulatorConfig(throttle=ThrottleConfig(mode=mode, windows=windows))  # type: ignore[arg-type]
+
+
+def test_server_window_mirrors_the_client_window() -> None:
+    # The emulator mirrors the client's Window (it may not import it): same fields, same order.
+    assert [f.name for f in fields(ServerWindow)] == [f.name for f in fields(Window)]
 
 
 @pytest.mark.parametrize("mode", ["sliding", "fixed"])

@@ -460,6 +460,18 @@ class FailingLedger(MemoryLedger):
         return self.admit_now(limits)
 
 
+async def test_a_ledger_that_is_not_inline_is_asked_through_its_coroutines(
+    clock: FakeClock,
+) -> None:
+    ledger = FailingLedger()
+    sched = Scheduler([MINUTE], clock=clock, ledger=ledger)
+    ledger.broken = True  # so a call that reached the coroutine says so
+    with pytest.raises(LedgerError):
+        async with sched.slot():
+            pass
+    await sched.aclose()
+
+
 async def test_a_failing_ledger_fails_the_waiters(clock: FakeClock) -> None:
     ledger = FailingLedger()
     sched = Scheduler([MINUTE], clock=clock, ledger=ledger)

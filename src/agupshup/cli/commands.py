@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +27,7 @@ from agupshup.widget.__main__ import run_widget, widget_options
 
 from .app import Run, client_command, command, main, run
 from .output import json_line, show_group, show_message, show_outcome, show_quota, show_reply
-from .settings import ENV_PHONE, UsageError, current_settings
+from .settings import UsageError, current_settings
 
 __all__: list[str] = []
 
@@ -95,7 +94,7 @@ async def stream_cmd(r: Run, group: str, limit: int) -> None:
 
 def _has_credentials(kw: object) -> bool:
     # The joined-groups stream needs a login; without credentials the plan uses public sources.
-    return bool(current_settings().phone or os.environ.get(ENV_PHONE))
+    return bool(current_settings().given_phone())
 
 
 @client_command("plan", login=_has_credentials)

@@ -10,22 +10,19 @@ Rules this module enforces:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 
 import click
 import msgspec
 
 from agupshup.demo import quota_lines
-from agupshup.models import Group, Message, QuotaWindow, Reply
+from agupshup.models import Group, Message, QuotaWindow, Reply, format_ms
 
 __all__ = ["json_line", "show_group", "show_message", "show_outcome", "show_quota", "show_reply",
            "when"]
 
 
 def when(ms: int) -> str:
-    if ms <= 0:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return format_ms(ms, "%Y-%m-%d %H:%M:%S", unknown="-")
 
 
 def json_line(value: object) -> None:

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from agupshup.client import DEFAULT_BASE_URL
-from agupshup.session import Credentials
+from agupshup.client import DEFAULT_BASE_URL, ENV_BASE_URL
+from agupshup.session import ENV_PASSWORD, ENV_PHONE, Credentials, env_credentials
 
 __all__ = [
     "ENV_BASE_URL",
@@ -47,9 +47,6 @@ F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-ENV_BASE_URL = "GUPSHUP_BASE_URL"
-ENV_PHONE = "GUPSHUP_PHONE"
-ENV_PASSWORD = "GUPSHUP_PASSWORD"
 ENV_TIME_SCALE = "GUPSHUP_TIME_SCALE"
 ENV_LEDGER = "GUPSHUP_LEDGER"
 _MEMORY = ("memory", "none", "off")
@@ -81,10 +78,14 @@ class Settings:
             )
         return self.base_url
 
+    def given_phone(self) -> str | None:
+        """The phone of the options or the environment, without prompting."""
+        return self.phone or env_credentials()[0]
+
     def credentials(self) -> Credentials:
         """Phone and password, from the options, the environment, or prompts on a terminal."""
-        phone = self.phone or os.environ.get(ENV_PHONE) or _ask("Phone", hide=False)
-        password = os.environ.get(ENV_PASSWORD) or _ask("Password", hide=True)
+        phone = self.given_phone() or _ask("Phone", hide=False)
+        password = env_credentials()[1] or _ask("Password", hide=True)
         return Credentials(phone.strip(), password)
 
     def ledger_path(self) -> Path | None:

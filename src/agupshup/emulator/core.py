@@ -174,9 +174,9 @@ class Emulator:
         spec = resolve(raw_method)
         key = spec.key if spec else (raw_method or "").lower()
         self.calls[key] += 1
-        admission = self.throttle.admit(ip, self.timebase.now())
-        call = Call(p, ip, spec, key, _answer_format(p, spec), admission.tags)
-        if not admission.admitted:
+        decision = self.throttle.admit(ip, self.timebase.now())
+        call = Call(p, ip, spec, key, _answer_format(p, spec), decision.tags)
+        if not decision.admitted:
             call.refused = True
             log.info("113 for %s from %s", key or "-", ip)
         elif spec is not None:

@@ -17,7 +17,7 @@ import string
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Subscriptions", "Ticket"]
+__all__ = ["SubscribeTicket", "Subscriptions"]
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -25,7 +25,7 @@ Verdict = Literal["ok", "token", "code", "dead"]
 
 
 @dataclass(slots=True)
-class Ticket:
+class SubscribeTicket:
     token: str
     phone: str
     group: str  # lower-case group key
@@ -52,17 +52,17 @@ class Subscriptions:
         self.ttl = ttl
         self.max_pending = max_pending
         self.max_failures = max_failures
-        self._tickets: dict[str, Ticket] = {}
+        self._tickets: dict[str, SubscribeTicket] = {}
 
     def pending(self, phone: str, now: float) -> int:
         """How many live, unconfirmed tickets ``phone`` holds."""
         self._expire(now)
         return sum(1 for t in self._tickets.values() if t.phone == phone and not t.dead)
 
-    def open(self, phone: str, group: str, now: float) -> Ticket:
+    def open(self, phone: str, group: str, now: float) -> SubscribeTicket:
         token = f"{self._rng.getrandbits(128):032x}"
         code = "".join(self._rng.choice(_CODE_ALPHABET) for _ in range(4))
-        ticket = Ticket(token, phone, group.lower(), code, now)
+        ticket = SubscribeTicket(token, phone, group.lower(), code, now)
         self._tickets[token] = ticket
         return ticket
 

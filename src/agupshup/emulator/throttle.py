@@ -19,19 +19,22 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["DEFAULT_WINDOWS", "Admission", "Tag", "Throttle", "ThrottleConfig", "Window"]
+__all__ = ["DEFAULT_WINDOWS", "Decision", "Tag", "Throttle", "ThrottleConfig", "Window"]
 
 Mode = Literal["sliding", "fixed", "off"]
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One throttle period: ``warn`` and ``limit`` calls per ``length`` seconds."""
+    """One throttle period: ``warn`` and ``limit`` calls per ``length`` seconds.
+
+    The fields run in the client's order (``agupshup.throttle.Window``), mirrored, not imported.
+    """
 
     period: str
+    limit: int
     length: float
     warn: int
-    limit: int
 
     def __post_init__(self) -> None:
         if self.length <= 0 or self.limit < 1 or self.warn < 1:
@@ -39,9 +42,9 @@ class Window:
 
 
 DEFAULT_WINDOWS: tuple[Window, ...] = (
-    Window("minute", 60.0, 25, 30),
-    Window("hour", 3600.0, 990, 1000),
-    Window("day", 86400.0, 9990, 10000),
+    Window("minute", 30, 60.0, 25),
+    Window("hour", 1000, 3600.0, 990),
+    Window("day", 10000, 86400.0, 9990),
 )
 
 
@@ -66,7 +69,7 @@ class ThrottleConfig:
     ) -> ThrottleConfig:
         """One ``minute`` window with a small limit: handy in tests."""
         warn = limit if warn is None else warn
-        return cls(mode=mode, windows=(Window("minute", length, warn, limit),))
+        return cls(mode=mode, windows=(Window("minute", limit, length, warn),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +83,7 @@ class Tag:
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class Decision:
     """The throttle's verdict on one call."""
 
     admitted: bool
@@ -139,11 +142,11 @@ class Throttle:
         self._ledgers.clear()
         self.refusals.clear()
 
-    def admit(self, ip: str, now: float) -> Admission:
+    def admit(self, ip: str, now: float) -> Decision:
         """Count this call of ``ip`` at emulator time ``now``, or refuse it."""
         mode = self._config.mode
         if mode == "off":
-            return Admission(True)
+            return Decision(True)
         ledger = self._ledger(ip)
         counts = [c.count(now, mode) for c in ledger]
         over = tuple(
@@ -153,10 +156,10 @@ class Throttle:
         )
         if over:
             self.refusals[ip] += 1
-            return Admission(False, over)
+            return Decision(False, over)
         for c in ledger:
             c.add(now, mode)
-        return Admission(
+        return Decision(
             True,
             tuple(
                 Tag(c.window.period, n + 1, c.window.warn, c.window.limit)

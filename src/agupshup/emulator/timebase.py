@@ -16,7 +16,7 @@ from __future__ import annotations
 import time as _time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SystemClock", "Timebase", "WallClock"]
+__all__ = ["RealClock", "Timebase", "WallClock"]
 
 
 @runtime_checkable
@@ -28,7 +28,7 @@ class WallClock(Protocol):
         ...
 
 
-class SystemClock:
+class RealClock:
     """The real wall clock."""
 
     __slots__ = ()
@@ -45,7 +45,7 @@ class Timebase:
     def __init__(self, clock: WallClock | None = None, scale: float = 1.0) -> None:
         if scale <= 0:
             raise ValueError("time_scale must be positive")
-        self._clock: WallClock = clock if clock is not None else SystemClock()
+        self._clock: WallClock = clock if clock is not None else RealClock()
         self._scale = float(scale)
         self._origin = self._clock.time()
         self._last = self._origin

@@ -87,8 +87,6 @@ class SharedLedger:
 
     __slots__ = ("_clock", "_egress", "_key", "_lease", "_leases", "_view", "_windows")
 
-    inline = False
-
     def __init__(self, lease: float) -> None:
         self._lease = lease
         #: Where the entries live in the backend; ``for_egress`` appends the source address.

@@ -80,9 +80,6 @@ class View:
 class Ledger(Protocol):
     """Storage of a scheduler's entries; one per egress (client IP)."""
 
-    #: True when no method ever suspends, so a call cannot be cancelled half-way.
-    inline: bool
-
     def bind(self, windows: Sequence[Window], clock: Clock) -> None:
         """Fix the windows and the clock before first use."""
         ...
@@ -140,6 +137,8 @@ class MemoryLedger:
     __slots__ = ("_added", "_clock", "_hold", "_hold_window", "_inflight", "_lengths", "_marks",
                  "_releases", "_seq", "_windows")
 
+    #: The scheduler may call the ``*_now`` methods directly (its fast path, no suspension). A
+    #: subclass that answers through its coroutines instead (as a test double may) sets False.
     inline = True
 
     def __init__(self) -> None:

@@ -148,7 +148,8 @@ class Scheduler:
         self._ledger: Ledger = ledger if ledger is not None else MemoryLedger()
         self._ledger.bind(self._windows, self._clock)
         # The memory ledger never suspends, so callers may ask it directly (the fast path).
-        self._memory = self._ledger if isinstance(self._ledger, MemoryLedger) else None
+        ledger = self._ledger
+        self._memory = ledger if isinstance(ledger, MemoryLedger) and ledger.inline else None
         self._full = tuple(w.limit for w in self._windows)
         self._reserved = tuple(w.limit - math.floor(w.limit * interactive_reserve + 1e-9)
                                for w in self._windows)

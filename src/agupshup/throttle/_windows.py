@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from agupshup.models import Lane
+
 __all__ = [
     "DEFAULT_WINDOWS",
     "EventKind",
@@ -25,8 +27,6 @@ __all__ = [
     "scaled_windows",
 ]
 
-#: ``interactive`` calls (posts, replies, logins) go before ``bulk`` ones (reads, pages).
-Lane = Literal["interactive", "bulk"]
 
 #: ``warn``: a window reached its warn count; ``hold``: callers are being held because a window
 #: is full (or held after a 113); ``limited``: the server answered 113.

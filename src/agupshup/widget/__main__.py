@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import click
 
 from agupshup import errors as E
-from agupshup.client import DEFAULT_BASE_URL, Client
-from agupshup.session import credentials_from_env
+from agupshup.client import DEFAULT_BASE_URL, ENV_BASE_URL, Client
+from agupshup.session import ENV_PASSWORD, ENV_PHONE, credentials_from_env
 from agupshup.widget.app import Widget, WidgetClient, serve
 
 __all__ = ["main", "run_widget", "widget_options"]
@@ -64,15 +64,15 @@ async def run_widget(client: WidgetClient, host: str, port: int, seconds: float 
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--base-url", metavar="URL", envvar="GUPSHUP_BASE_URL", default=DEFAULT_BASE_URL,
-              show_default=True, help="API base URL [env GUPSHUP_BASE_URL].")
+@click.option("--base-url", metavar="URL", envvar=ENV_BASE_URL, default=DEFAULT_BASE_URL,
+              show_default=True, help=f"API base URL [env {ENV_BASE_URL}].")
 @widget_options
 def main(base_url: str, host: str, port: int, seconds: float | None, read_only: bool,
          **options: Any) -> None:
     """Serve the featured widget (customize, preview, embed) for the owner's account."""
     credentials = None if read_only else credentials_from_env()
     if credentials is None and not read_only:
-        click.echo("widget: no GUPSHUP_PHONE/GUPSHUP_PASSWORD: read-only, no post box", err=True)
+        click.echo(f"widget: no {ENV_PHONE}/{ENV_PASSWORD}: read-only, no post box", err=True)
 
     async def go() -> None:
         async with Client(base_url, credentials=credentials) as client:

@@ -53,13 +53,15 @@ from agupshup.models import Group, Message
 from agupshup.retry import RetryPolicy
 from agupshup.widget import templates as T
 from agupshup.widget.cache import Busy, Limited, SlidingLimit, TTLCache
+from agupshup.wire.validate import GROUP_NAME
 
 __all__ = ["WIDGET_KEY", "Widget", "WidgetClient", "make_app", "serve", "serving"]
 
 log = logging.getLogger("agupshup.widget")
 
-#: Group names the API could know: letters, digits, ``_``, ``-``, ``.`` (as in ``@group``).
-_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+#: Group names the API could know (``wire.validate``'s rule); longer ones are not looked up.
+_GROUP = re.compile(GROUP_NAME)
+_MAX_GROUP = 64
 BUSY = "The widget is busy right now. Please try again in a moment."
 NO_POST = "Could not post right now. Please try again in a moment."
 LIMITED = "Too many new lookups from your address. Please try again in a minute."
@@ -126,7 +128,7 @@ class Widget:
         cannot exist or are not allowed, :class:`Limited` when ``visitor`` may not cause a
         miss now (and no earlier page is kept)."""
         key = group.lower()
-        if not _GROUP.fullmatch(group) or (self.groups is not None and key not in self.groups):
+        if not _known_shape(group) or (self.groups is not None and key not in self.groups):
             raise E.GroupNotFound("widget", 2, T.NOT_FOUND)
 
         async def fetch() -> list[Message]:
@@ -271,6 +273,10 @@ async def _close_widget(app: web.Application) -> None:
 # -- handlers ---------------------------------------------------------------------------------
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _known_shape(group: str) -> bool:
+    return len(group) <= _MAX_GROUP and _GROUP.fullmatch(group) is not None
 
 
 def _base(request: web.Request) -> str:

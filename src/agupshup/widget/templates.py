@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
-from agupshup.models import Message
+from agupshup.models import Message, format_ms
 
 __all__ = [
     "CSS",
@@ -75,9 +74,7 @@ def embed_snippet(base: str, group: str, color: str) -> str:
 
 
 def _when(ms: int) -> str:
-    if ms <= 0:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%d %b %Y, %H:%M UTC")
+    return format_ms(ms, "%d %b %Y, %H:%M UTC")
 
 
 def _accent_style(color: str, nonce: str) -> str:

@@ -108,7 +108,6 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
 
 
 _json_decoder = msgspec.json.Decoder(Envelope, strict=False)
-_EXCERPT = 120
 
 
 def sniff_format(body: bytes) -> str | None:
@@ -124,11 +123,11 @@ def decode_json(body: bytes) -> Body:
         pass  # shape bent by a lenient server: take the slow path below
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         # msgspec reports invalid UTF-8 in a string and excessive nesting with builtins
-        raise DecodeError(f"malformed JSON ({exc})", excerpt=body[:_EXCERPT]) from None
+        raise DecodeError(f"malformed JSON ({exc})", excerpt=body) from None
     try:
         tree = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # pragma: no cover
-        raise DecodeError(f"malformed JSON ({exc})", excerpt=body[:_EXCERPT]) from None
+        raise DecodeError(f"malformed JSON ({exc})", excerpt=body) from None
     return _convert(tree, body)
 
 
@@ -138,17 +137,17 @@ def decode_xml(body: bytes) -> Body:
     try:
         root = ET.fromstring(doc)
     except (ET.ParseError, ValueError, LookupError) as exc:  # LookupError: unknown encoding
-        raise DecodeError(f"malformed XML ({exc})", excerpt=body[:_EXCERPT]) from None
+        raise DecodeError(f"malformed XML ({exc})", excerpt=body) from None
     if root.tag != "response":
-        raise DecodeError(f"root element is <{root.tag}>, not <response>", excerpt=body[:_EXCERPT])
+        raise DecodeError(f"root element is <{root.tag}>, not <response>", excerpt=body)
     try:
         # The walk already yields the normalised shape: no ``normalise`` pass.
         tree = {"response": _element_fields(root)}
         return msgspec.convert(tree, Envelope, strict=False).response
     except msgspec.ValidationError as exc:
-        raise DecodeError(f"unexpected response shape ({exc})", excerpt=body[:_EXCERPT]) from None
+        raise DecodeError(f"unexpected response shape ({exc})", excerpt=body) from None
     except RecursionError:
-        raise DecodeError("elements nested too deeply", excerpt=body[:_EXCERPT]) from None
+        raise DecodeError("elements nested too deeply", excerpt=body) from None
 
 
 #: Byte-order marks, longest first (a UTF-32-LE BOM begins like a UTF-16-LE one).
@@ -173,7 +172,7 @@ def _xml_document(body: bytes) -> bytes | str:
                 return body.decode(codec).strip()
             except UnicodeDecodeError as exc:
                 reason = f"malformed {codec} ({exc.reason})"
-                raise DecodeError(reason, excerpt=body[:_EXCERPT]) from None
+                raise DecodeError(reason, excerpt=body) from None
     return body
 
 
@@ -208,9 +207,9 @@ def refuse_dtd(doc: bytes | str) -> None:
             parser.Parse(doc[at : at + step], False)
             at, step = at + step, step * 2
     except _Refused:
-        raise DecodeError("XML with a DTD or entities is refused", excerpt=doc[:_EXCERPT]) from None
+        raise DecodeError("XML with a DTD or entities is refused", excerpt=doc) from None
     except (expat.ExpatError, ValueError, LookupError) as exc:
-        raise DecodeError(f"malformed XML ({exc})", excerpt=doc[:_EXCERPT]) from None
+        raise DecodeError(f"malformed XML ({exc})", excerpt=doc) from None
 
 
 def format_of(content_type: str) -> str | None:
@@ -237,15 +236,15 @@ def is_api_envelope(body: bytes, content_type: str | None) -> bool:
 
 def _convert(tree: Any, body: bytes) -> Body:
     if not isinstance(tree, dict) or not isinstance(tree.get("response"), dict):
-        raise DecodeError("no <response> object", excerpt=body[:_EXCERPT])
+        raise DecodeError("no <response> object", excerpt=body)
     try:
         return msgspec.convert(
             {"response": normalise(tree["response"])}, Envelope, strict=False
         ).response
     except msgspec.ValidationError as exc:
-        raise DecodeError(f"unexpected response shape ({exc})", excerpt=body[:_EXCERPT]) from None
+        raise DecodeError(f"unexpected response shape ({exc})", excerpt=body) from None
     except RecursionError:
-        raise DecodeError("values nested too deeply", excerpt=body[:_EXCERPT]) from None
+        raise DecodeError("values nested too deeply", excerpt=body) from None
 
 
 def normalise(node: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from agupshup.models import (
     ErrorDetail,
     Group,
     InviteResult,
+    Lane,
     Message,
     Reply,
     ReplyResult,
@@ -52,7 +53,6 @@ __all__ = [
 
 T = TypeVar("T")
 Format = Literal["json", "xml"]
-Lane = Literal["interactive", "bulk"]
 ErrorTable = Mapping[int, type[E.APIError]]
 
 #: Codes that mean the same in every method.
@@ -77,8 +77,6 @@ class MethodSpec(Generic[T]):
     result: Callable[[Body], T]
     errors: ErrorTable = field(default_factory=dict)
     auth: Literal["none", "required", "optional"] = "none"
-    #: The code this method uses for a dead token (WIRE.md §7), if it takes one.
-    token_code: int | None = None
     lane: Lane = "bulk"
     #: Safe to resend after an unknown outcome.
     idempotent: bool = True
@@ -364,7 +362,6 @@ POST_MESSAGE = MethodSpec(
         128: E.DuplicateMessage,
     },
     auth="required",
-    token_code=6,
     lane="interactive",
     idempotent=False,
 )
@@ -374,7 +371,6 @@ MY_GROUPS = MethodSpec(
     _groups,
     errors={6: E.InvalidToken},
     auth="required",
-    token_code=6,
     max_range=30,
 )
 LOGOUT = MethodSpec("users.logout", "json", _nothing, auth="required", lane="interactive")
@@ -384,7 +380,6 @@ JOINED_GROUPS = MethodSpec(
     _groups,
     errors=_JOINED,
     auth="required",
-    token_code=1,
     max_range=30,
 )
 JOINED_STREAM = MethodSpec(
@@ -393,7 +388,6 @@ JOINED_STREAM = MethodSpec(
     _messages,
     errors=_JOINED,
     auth="required",
-    token_code=1,
     max_range=30,
 )
 POST_REPLY = MethodSpec(
@@ -408,7 +402,6 @@ POST_REPLY = MethodSpec(
         **_TEXT,
     },
     auth="required",
-    token_code=6,
     lane="interactive",
     idempotent=False,
 )
@@ -425,7 +418,6 @@ GET_REPLIES = MethodSpec(
         150: E.InvalidRequest,
     },
     auth="optional",
-    token_code=153,
     max_range=30,
 )
 INVITE = MethodSpec(
@@ -434,7 +426,6 @@ INVITE = MethodSpec(
     _invite_result,
     errors={6: E.InvalidToken, 1: E.PermissionDenied, 161: E.InviteFailed, 163: E.InviteFailed},
     auth="required",
-    token_code=6,
     lane="interactive",
     idempotent=False,
 )

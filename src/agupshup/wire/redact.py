@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote, quote_plus
 
+from agupshup.errors import EXCERPT_CHARS
+
 __all__ = ["REDACTED", "SECRET_PARAMS", "excerpt", "redact", "secrets_of"]
 
 REDACTED = "<redacted>"
@@ -37,7 +39,7 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 
 def excerpt(
-    data: bytes, secrets: Sequence[str], size: int = 120, *, secret_answer: bool = False
+    data: bytes, secrets: Sequence[str], size: int = EXCERPT_CHARS, *, secret_answer: bool = False
 ) -> str:
     """The first ``size`` characters of ``data``, redacted before the cut (a secret the cut
     split would otherwise survive in part). None at all of an answer that may carry a token

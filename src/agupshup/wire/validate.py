@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from agupshup.errors import ValidationError
 
 __all__ = [
+    "GROUP_NAME",
     "MAX_TEXT",
     "check_group",
     "check_page",
@@ -30,8 +31,10 @@ MAX_TEXT = 160
 _TEN_DIGITS = re.compile(r"[0-9]{10}")
 _MOBILE = re.compile(r"(?:\+?91)?([6-9][0-9]{9})")
 _SEPARATORS = re.compile(r"[\s\-()]")
-#: ``@group`` in a reply; a group name is letters, digits, ``_``, ``-`` and ``.``.
-_TARGET = re.compile(r"@([A-Za-z0-9][A-Za-z0-9_.\-]*)")
+#: A group name: letters, digits, ``_``, ``-`` and ``.``, not starting with a sign. The one
+#: spelling of the rule (``@group`` in a reply here, the widget's URLs).
+GROUP_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+_TARGET = re.compile(f"@({GROUP_NAME})")
 
 
 def check_page(method: str, start: int, count: int, max_count: int) -> None:
