@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "agupshup"
 
 #: Names that may recur: entry points, module loggers, and type variables and aliases local to
 #: their module.
-RECURRING = {"main", "F", "T", "Handler", "log", "logger"}
+RECURRING = {"main", "F", "P", "R", "T", "Handler", "log", "logger"}
 
 #: Known collisions still to rename, each with the modules that define it. ``paging.Source``
 #: (a page walk's input) and ``planner.Source`` (a stream the follower polls): paging.py is

@@ -29,9 +29,8 @@ HOMES = {
 #: The modules that quote a server's text in an error, and so cut it to the excerpt length.
 QUOTING = ("errors.py", "wire/envelope.py", "wire/redact.py")
 
-#: Still spelling the excerpt length on its own: transport.py (``_EXCERPT``) is being changed
-#: on another branch; it should pass nothing and take ``excerpt``'s default.
-EXCERPT_PENDING = ["transport.py"]
+#: Modules that once spelled the excerpt length on their own (they take ``excerpt``'s default).
+EXCERPT_PENDING: list[str] = []
 
 
 def _modules() -> Iterator[tuple[str, ast.Module]]:

@@ -47,8 +47,8 @@ __all__ = [
     "IdState",
     "NameState",
     "Phase",
+    "Place",
     "Source",
-    "Ticket",
     "catch_up",
     "hold_delay",
     "read_page",
@@ -105,7 +105,7 @@ class NameState:
     seen: set[str] = field(default_factory=set)
 
 
-class Ticket:
+class Place:
     """One walk's place in a :class:`Reader`'s reads: the reads it may share."""
 
     __slots__ = ("seen",)
@@ -129,7 +129,7 @@ class _Flight:
 class Reader:
     """Reads pages of a source, waiting out quota refusals on ``clock``.
 
-    Walks that hold a :class:`Ticket` share reads: one that asks for a page (same source, same
+    Walks that hold a :class:`Place` share reads: one that asks for a page (same source, same
     position) while the same read is in flight waits for its answer instead of sending another
     — but only a read sent after its own previous read completed, since an older one could
     show the stream as it was before what the walk has already seen. So N walks of one source
@@ -147,7 +147,7 @@ class Reader:
         self._flights: dict[tuple[str, int], _Flight] = {}
 
     async def __call__(
-        self, source: Source[T], start: int, ticket: Ticket | None = None
+        self, source: Source[T], start: int, ticket: Place | None = None
     ) -> Sequence[T]:
         if ticket is None:
             return await read_page(source, start, self.clock, self.quota, self)
@@ -165,7 +165,7 @@ class Reader:
             # the walk that sent it was cancelled: send our own
 
     async def _fly(
-        self, key: tuple[str, int], source: Source[T], start: int, ticket: Ticket
+        self, key: tuple[str, int], source: Source[T], start: int, ticket: Place
     ) -> Sequence[T]:
         flight = self._flights[key] = _Flight(self._completed)
         try:
@@ -222,7 +222,7 @@ class ReadFn(Protocol):
     """Reads one full page of a source at a position (a :class:`Reader`)."""
 
     async def __call__(
-        self, source: Source[T], start: int, ticket: Ticket | None = None
+        self, source: Source[T], start: int, ticket: Place | None = None
     ) -> Sequence[T]: ...
 
 
@@ -338,7 +338,7 @@ async def _chase(
     continue it (all seen, or a possible gap) are read again elsewhere, not returned. Ends after
     a short page."""
     ident = _ident(source)
-    ticket = Ticket()
+    ticket = Place()
     while True:
         position = chase.position()
         items = await read(source, position, ticket)

@@ -49,7 +49,6 @@ __all__ = [
 API_PATH = "/GupshupAPI/rest"
 HTTPMethod = Literal["GET", "POST"]
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-_EXCERPT = 120
 #: 4xx that mean "try later" rather than "this request is wrong".
 _TRANSIENT_4XX = frozenset({408, 429})
 
@@ -173,9 +172,7 @@ class AiohttpTransport:
         if 300 <= status < 400:
             host = urlsplit(resp.headers.get("Location", "")).hostname or ""
             raise E.RedirectRefused(status, host, method=method, url=self.url)
-        text = excerpt(
-            data, secrets_of(fields), _EXCERPT, secret_answer=method in SECRET_ANSWERS
-        )
+        text = excerpt(data, secrets_of(fields), secret_answer=method in SECRET_ANSWERS)
         if 400 <= status < 500 and status not in _TRANSIENT_4XX:
             if is_api_envelope(data, resp.headers.get("Content-Type")):
                 return

@@ -149,15 +149,15 @@ class Gate:
 
 async def test_a_walk_never_shares_a_read_sent_before_its_own_last_one_completed() -> None:
     from agupshup import FakeClock
-    from agupshup.paging import Reader, Source, Ticket
+    from agupshup.paging import Place, Reader, Source
 
     gate = Gate(list(range(1, 31)))
     source = Source("g", gate.fetch, 15, ident=lambda i: i)
     reader = Reader(FakeClock(), list)
-    early, late = Ticket(), Ticket()
+    early, late = Place(), Place()
     results: dict[str, list[int]] = {}
 
-    async def read(name: str, ticket: Ticket) -> None:
+    async def read(name: str, ticket: Place) -> None:
         results[name] = list(await reader(source, 15, ticket))
 
     async with anyio.create_task_group() as tg:
@@ -166,7 +166,7 @@ async def test_a_walk_never_shares_a_read_sent_before_its_own_last_one_completed
         late.seen = 10**6  # a walk whose last read completed after that one was sent
         gate.items += [31, 32]  # …and saw two new items at the head
         tg.start_soon(read, "own", late)
-        tg.start_soon(read, "shared", Ticket())  # a new walk may share
+        tg.start_soon(read, "shared", Place())  # a new walk may share
         await anyio.lowlevel.checkpoint()
         gate.release.set()
     assert gate.sent == 2  # "own" sent its own; "shared" rode on the latest one in flight
