@@ -5,7 +5,7 @@ Rules this module enforces:
 * A :class:`Source` is one paginated call (``fetch(start, count)``), its largest page, and how to
   tell its items apart: by ``id`` (messages, replies) or by name (groups). Every read asks for
   the full page size; a page shorter than that is the end, and no further call is made.
-* Streams are newest first and grow at the head (WIRE.md §4), so a position read later can
+* Streams are newest first and grow at the head (protocol.md §4), so a position read later can
   repeat items already seen, but never skip one. The backlog walk (:func:`walk_back`) keeps the
   oldest id it has yielded: items of a page with an id at or above it are the shift and are
   skipped; the rest are yielded, newest first. Where it reads next is a :class:`Chase`: ahead by

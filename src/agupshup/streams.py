@@ -688,7 +688,7 @@ class Streams:
 
 
 def _page(method: str) -> int:
-    """The largest page of a client method's API call (WIRE.md §5)."""
+    """The largest page of a client method's API call (protocol.md §5)."""
     return wire.METHODS[method].max_range
 
 

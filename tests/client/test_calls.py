@@ -1,4 +1,4 @@
-"""Every call of WIRE.md §5 through the Client, against the emulator, in both formats."""
+"""Every call of protocol.md §5 through the Client, against the emulator, in both formats."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ async def test_unknown_and_private_groups(client: Client) -> None:
     with pytest.raises(PrivateGroup) as priv:
         await client.get_stream("secret")
     assert priv.value.code == 112
-    with pytest.raises(GroupNotFound):  # getMessage says 2 for private groups too (WIRE.md §5)
+    with pytest.raises(GroupNotFound):  # getMessage says 2 for private groups too (protocol.md §5)
         await client.get_message("secret")
 
 

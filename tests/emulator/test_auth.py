@@ -1,4 +1,4 @@
-"""Login (WIRE.md §6) and tokens (§7): single-use challenges, idle expiry, logout."""
+"""Login (protocol.md §6) and tokens (§7): single-use challenges, idle expiry, logout."""
 
 from __future__ import annotations
 

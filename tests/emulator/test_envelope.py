@@ -1,4 +1,4 @@
-"""The envelope's two spellings (WIRE.md §2), without HTTP."""
+"""The envelope's two spellings (protocol.md §2), without HTTP."""
 
 from __future__ import annotations
 

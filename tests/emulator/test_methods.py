@@ -1,4 +1,4 @@
-"""Every method's success payload, in both formats (WIRE.md §4, §5)."""
+"""Every method's success payload, in both formats (protocol.md §4, §5)."""
 
 from __future__ import annotations
 

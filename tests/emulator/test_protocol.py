@@ -1,4 +1,4 @@
-"""Transport rules of WIRE.md §1: verbs, names, v, format, method, and the check order."""
+"""Transport rules of protocol.md §1: verbs, names, v, format, method, and the check order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The per-IP throttle (WIRE.md §3): warn tags, 113 at the exact counts, both window kinds."""
+"""The per-IP throttle (protocol.md §3): warn tags, 113 at the exact counts, both window kinds."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """An egress per Client: the source address, and a throttle budget per address.
 
-The emulator counts calls per peer address (WIRE.md §3), so clients bound to 127.0.0.2, .3 and
+The emulator counts calls per peer address (protocol.md §3), so clients bound to 127.0.0.2, .3 and
 .4 have three budgets there; the client keeps one budget per address too, locally and in shared
 ledgers, and a shared ledger that cannot be reached refuses to admit rather than over-admit.
 """

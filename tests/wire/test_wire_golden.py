@@ -1,7 +1,7 @@
-"""Golden tests: every call × format × outcome, decoded from hand-written bodies (WIRE.md).
+"""Golden tests: every call × format × outcome, decoded from hand-written bodies (protocol.md).
 
 Bodies and expectations live in ``wire_cases.py`` (literal text); the aliases and odd shapes
-WIRE.md says to accept are written out in full below.
+protocol.md says to accept are written out in full below.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_every_call_has_a_case() -> None:
 
 @pytest.mark.parametrize("key", sorted(C.METHOD_NAMES))
 def test_default_formats(key: str) -> None:
-    # WIRE.md §5: the public reads and subscription default to XML, the user calls to JSON.
+    # protocol.md §5: the public reads and subscription default to XML, the user calls to JSON.
     xml_default = {"public_stream", "get_message", "get_stream", "get_info", "subscribe",
                    "confirm_subscription"}
     expected = "xml" if key in xml_default else "json"
@@ -147,7 +147,7 @@ def test_error_code(key: str, code: int, fmt: str) -> None:
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("key", sorted(C.METHOD_NAMES))
 def test_error_with_throttle_tags(key: str, fmt: str) -> None:
-    # An error response carries the warn tags like a success does (WIRE.md §3).
+    # An error response carries the warn tags like a success does (protocol.md §3).
     code = 109
     json_extra, xml_extra, tags = C.THROTTLES["two"]
     inner = C.error_inner(fmt, code, C.MSG_109) + (json_extra if fmt == "json" else xml_extra)
@@ -169,7 +169,7 @@ def test_api_errors_are_typed_and_pickle() -> None:
     )
 
 
-# -- aliases and lenient shapes (WIRE.md §2) -----------------------------------------------------
+# -- aliases and lenient shapes (protocol.md §2) ---------------------------------------------------
 
 MSG_127 = "You have hit a throttle limit. Please see other accompanying messages for details."
 MSG_127_DETAIL = "You have exceeded the posting limit of 5 messages per 60 seconds."

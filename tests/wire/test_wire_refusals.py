@@ -1,5 +1,6 @@
-"""Local refusals at the wire level: each builder refuses what the server would refuse (WIRE.md §5)
-with a ValidationError naming the method and the parameter, and accepts the edge values."""
+"""Local refusals at the wire level: each builder refuses what the server would refuse
+(protocol.md §5) with a ValidationError naming the method and the parameter, and accepts the
+edge values."""
 
 from __future__ import annotations
 

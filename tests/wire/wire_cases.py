@@ -1,11 +1,11 @@
 """Hand-written response bodies for the golden tests, and what they must decode to.
 
-Everything here is literal text written from WIRE.md (§2 envelope, §4 records, §5 methods) and
+Everything here is literal text written from protocol.md (§2 envelope, §4 records, §5 methods) and
 the API reference's error texts; nothing is produced by agupshup. The only composition is
 :func:`json_body` / :func:`xml_body`, which wrap a literal inner fragment in the ``response``
 envelope, and the f-strings that splice literal record fragments into literal collections.
 
-The expected exception class of every (method, code) pair is this file's own reading of WIRE.md
+The expected exception class of every (method, code) pair is this file's own reading of protocol.md
 §5 and the tree in ``agupshup/errors.py``; it is deliberately not read from ``wire.METHODS``.
 """
 
@@ -91,7 +91,7 @@ REQUESTS: dict[str, Callable[[], wire.Request[Any]]] = {
     "invite_friends": lambda: wire.invite_friends("9876543210,9123456780", "group1"),
 }
 
-# -- records (WIRE.md §4), in both spellings -----------------------------------------------------
+# -- records (protocol.md §4), in both spellings ---------------------------------------------------
 
 M1_JSON = (
     '{"id": "1289000004521", "groupName": "jumpy", "text": "Practice moved to 7am tomorrow at '
@@ -274,7 +274,7 @@ R3 = Reply(
     hidden=False,
 )
 
-# -- throttle tags (WIRE.md §3) ------------------------------------------------------------------
+# -- throttle tags (protocol.md §3) ----------------------------------------------------------------
 
 T_MINUTE_JSON = '{"period": "minute", "count": "26", "warn": "25", "limit": "30"}'
 T_MINUTE_XML = (
@@ -541,7 +541,7 @@ MSG_GROUP_NAME_PARAM = (
     "the correct value of the parameter."
 )
 
-#: The codes every method documents (WIRE.md §1/§5 "beyond 102/107/108/109/113").
+#: The codes every method documents (protocol.md §1/§5 "beyond 102/107/108/109/113").
 _COMMON: dict[int, tuple[type[E.APIError], str]] = {
     102: (E.InvalidRequest, MSG_102),
     107: (E.InvalidRequest, MSG_107),

@@ -1,6 +1,6 @@
 """A local emulator of the GupShup Stream and Group API.
 
-A second, independent implementation of ``WIRE.md``: it imports nothing from the rest of
+A second, independent implementation of ``protocol.md``: it imports nothing from the rest of
 agupshup. Start it with ``python -m agupshup.emulator``, ``async with EmulatorServer(config)``,
 ``with EmulatorThread(config)``, or the pytest fixture ``gupshup_server``.
 

@@ -8,7 +8,7 @@ Rules this module enforces:
   ``GET /_emulator/sms[?phone=]``, ``DELETE /_emulator/sms``; ``GET /_emulator/stats``,
   ``DELETE /_emulator/stats`` (zero the counters); ``GET|POST|PUT|DELETE /_emulator/faults``
   (list, add, replace, clear); ``GET|PUT|DELETE /_emulator/throttle`` (show, reconfigure, reset).
-* A form body or query string that is not valid UTF-8 is HTTP 400 (WIRE.md's parameters are
+* A form body or query string that is not valid UTF-8 is HTTP 400 (protocol.md's parameters are
   text), never a 500.
 * The control endpoints take JSON only (``Content-Type: application/json``, a parsable body of
   the right shape and types); anything else is HTTP 400 saying what was wrong.

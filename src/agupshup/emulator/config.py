@@ -2,7 +2,7 @@
 
 Rules this module enforces:
 
-* Every setting has the production value of WIRE.md by default; tests shrink windows and
+* Every setting has the production value of protocol.md by default; tests shrink windows and
   lifetimes and inject a clock instead of sleeping.
 * Durations are in emulator seconds (see :mod:`agupshup.emulator.timebase` for ``time_scale``);
   fault delays are in real seconds.
@@ -47,7 +47,7 @@ class EmulatorConfig:
     poster_limit: int = 5
     poster_window: float = 60.0
     #: Check the poster throttle (127) before the duplicate check (128), so that resending a
-    #: stored post at the limit gets 127: WIRE.md leaves this order open.
+    #: stored post at the limit gets 127: protocol.md leaves this order open.
     poster_before_duplicate: bool = False
     max_text: int = 160
     #: Fast arrivals: before every ``groups.getStream`` read of a group, this many new messages

@@ -5,7 +5,7 @@ Rules this module enforces:
 * Every call received is counted in :attr:`Emulator.calls` under its method's lower-case
   canonical name (the raw lower-cased value for unknown methods, ``""`` when missing), including
   calls the throttle refuses.
-* Checks run in WIRE.md §1's order: throttle (113) → method (109/108) → ``v`` (107) → ``format``
+* Checks run in protocol.md §1's order: throttle (113) → method (109/108) → ``v`` (107) → ``format``
   (102) → the handler's own checks (required, types, values, token, business rules).
 * Errors found before the format is validated are written in the requested format when it is
   valid, else in the method's default (XML when the method is unknown); 102 is always written in

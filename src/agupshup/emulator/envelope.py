@@ -1,4 +1,4 @@
-"""The response envelope and its two spellings, JSON and XML (WIRE.md §2).
+"""The response envelope and its two spellings, JSON and XML (protocol.md §2).
 
 Rules this module enforces:
 

@@ -1,4 +1,4 @@
-"""Request parameters, as the API reads them (WIRE.md §1).
+"""Request parameters, as the API reads them (protocol.md §1).
 
 Rules this module enforces:
 

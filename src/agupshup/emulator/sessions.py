@@ -1,4 +1,4 @@
-"""Login: the site-wide salt, single-use challenges and idle-expiring tokens (WIRE.md §6, §7).
+"""Login: the site-wide salt, single-use challenges and idle-expiring tokens (protocol.md §6, §7).
 
 Rules this module enforces:
 
@@ -29,7 +29,7 @@ _PRUNE_AT = 10_000
 
 
 def login_rand(password: str, salt: str, challenge: str) -> str:
-    """The ``rand`` a client must send for ``password`` (WIRE.md §6)."""
+    """The ``rand`` a client must send for ``password`` (protocol.md §6)."""
     inner = base64.b64encode(hashlib.md5((password + salt).encode("utf-8")).digest())
     outer = hashlib.md5(inner + challenge.encode("utf-8")).digest()
     return base64.b64encode(outer).decode("ascii")

@@ -1,4 +1,4 @@
-"""The per-IP throttle (WIRE.md §3).
+"""The per-IP throttle (protocol.md §3).
 
 Rules this module enforces:
 

@@ -58,7 +58,7 @@ class ThrottleEvent:
     wait: float | None = None
 
 
-#: The GupShup limits (WIRE.md §3).
+#: The GupShup limits (protocol.md §3).
 DEFAULT_WINDOWS: tuple[Window, ...] = (
     Window("minute", 30, 60.0, 25),
     Window("hour", 1000, 3600.0, 990),

@@ -3,7 +3,7 @@
 Rules this module enforces:
 
 * JSON takes the fast path: one prebuilt msgspec decoder fills :class:`Envelope` straight from
-  bytes. Only when a lenient server bends WIRE.md (a number where a string was expected, a lone
+  bytes. Only when a lenient server bends protocol.md (a number where a string was expected, a lone
   object where an array was) does it fall back to the slow path below.
 * XML is parsed once, by the C ElementTree parser (expat), into plain dicts of strings, and
   converted with the same Structs. A DTD (hence any ENTITY declaration) is refused by expat
@@ -42,7 +42,7 @@ __all__ = [
     "sniff_format",
 ]
 
-#: Collection element → the tag of its children in XML (WIRE.md §4).
+#: Collection element → the tag of its children in XML (protocol.md §4).
 COLLECTIONS: dict[str, str] = {
     "messages": "message",
     "groups": "group",
@@ -51,7 +51,7 @@ COLLECTIONS: dict[str, str] = {
     "failed": "entry",
 }
 _COLLECTION_TAGS = frozenset(COLLECTIONS)
-#: Tags that may repeat: an object for one and an array for several (WIRE.md §2).
+#: Tags that may repeat: an object for one and an array for several (protocol.md §2).
 REPEATABLE = frozenset({"error", "throttle"})
 
 
@@ -248,7 +248,7 @@ def _convert(tree: Any, body: bytes) -> Body:
 
 
 def normalise(node: dict[str, Any]) -> dict[str, Any]:
-    """Bring a lenient response tree to WIRE.md's shape: string leaves, list collections."""
+    """Bring a lenient response tree to protocol.md's shape: string leaves, list collections."""
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in COLLECTIONS:
@@ -313,7 +313,7 @@ def _element_value(elem: ET.Element) -> Any:
 def _collection(elem: ET.Element, item: str) -> list[Any]:
     """A collection's items. Children other than ``item`` are unknown elements, and ignored.
 
-    Records are flat (WIRE.md §4): when one C-level count over the container shows no field with
+    Records are flat (protocol.md §4): when one C-level count over the container shows no field with
     children, each record is read in a single pass; a record with a repeated or collection-named
     field, or any nesting, takes the general walk, which gives the same result.
     """

@@ -1,4 +1,4 @@
-"""The 16 calls of WIRE.md §5: their parameters, results and error codes. No I/O.
+"""The 16 calls of protocol.md §5: their parameters, results and error codes. No I/O.
 
 Rules this module enforces:
 
@@ -70,7 +70,7 @@ COMMON: ErrorTable = {
 
 @dataclass(frozen=True, slots=True)
 class MethodSpec(Generic[T]):
-    """One row of WIRE.md §5."""
+    """One row of protocol.md §5."""
 
     name: str
     default_format: Format
@@ -154,7 +154,7 @@ def decode(
     if errs and raw.status != "partial":
         raise _api_error(spec, errs, throttle, secrets)
     if raw.status is None and not errs and not _has_payload(raw):
-        # WIRE.md §2: a success has a status, an error has error tags; this has neither, nor
+        # protocol.md §2: a success has a status, an error has error tags; this has neither, nor
         # anything a success could carry.
         raise E.DecodeError(
             "neither a status, an error nor a payload",
@@ -430,7 +430,7 @@ INVITE = MethodSpec(
     idempotent=False,
 )
 
-#: Every call of WIRE.md §5, keyed by the client's name for it.
+#: Every call of protocol.md §5, keyed by the client's name for it.
 METHODS: dict[str, MethodSpec[Any]] = {
     "public_stream": PUBLIC_STREAM,
     "get_message": GET_MESSAGE,
@@ -506,7 +506,7 @@ def get_challenge() -> Request[Challenge]:
 def login(
     phone: str, password: str, challenge: Challenge, country_code: str = "91"
 ) -> Request[str]:
-    """The login call for ``challenge``; the password leaves only as ``rand`` (WIRE.md §6)."""
+    """The login call for ``challenge``; the password leaves only as ``rand`` (protocol.md §6)."""
     phone = V.check_phone(LOGIN.name, phone)
     if str(country_code).lstrip("+") != "91":
         raise E.ValidationError(LOGIN.name, "countryCode", "only 91 (India) is supported")

@@ -2,8 +2,8 @@
 
 Rules this module enforces:
 
-* A check here never refuses what the server accepts (WIRE.md §5 is the bound); where WIRE.md
-  is silent the check is left to the server.
+* A check here never refuses what the server accepts (protocol.md §5 is the bound); where
+  protocol.md is silent the check is left to the server.
 * Every refusal is a :class:`ValidationError` naming the method and the parameter.
 * Values are normalised to the form the server expects (phones, booleans) on the way through.
 """

@@ -1,4 +1,4 @@
-"""The method table: every API method, its default format and its handler (WIRE.md §5).
+"""The method table: every API method, its default format and its handler (protocol.md §5).
 
 Rules this module enforces:
 

@@ -1,4 +1,4 @@
-"""Login, logout and a user's own lists (WIRE.md §5, §6).
+"""Login, logout and a user's own lists (protocol.md §5, §6).
 
 Rules this module enforces:
 

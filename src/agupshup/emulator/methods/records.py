@@ -1,8 +1,8 @@
-"""Records as envelope nodes (WIRE.md §4).
+"""Records as envelope nodes (protocol.md §4).
 
 Rules this module enforces:
 
-* Field names and order are those of WIRE.md §4; every value is a string; times are epoch ms.
+* Field names and order are those of protocol.md §4; every value is a string; times are epoch ms.
 * ``sender`` and ``owner`` are display names, never phone numbers.
 """
 
