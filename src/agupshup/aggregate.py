@@ -37,8 +37,9 @@ import hashlib
 import heapq
 import itertools
 import logging
+import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -55,6 +56,7 @@ from agupshup.planner import (
     Plan,
     Planner,
     Source,
+    UnreadableGroups,
 )
 
 __all__ = ["AggregateCalls", "Follower", "StreamGap", "follow_groups"]
@@ -64,6 +66,11 @@ YIELDED = "*yielded"
 #: A poll that reads this many pages without meeting a seen item gives up (see StreamGap).
 MAX_PAGES = 2_000
 _LIST_PAGES = 10_000
+#: Up to this many groups of unknown readability are probed before the first poll (so a bad
+#: name in a short list is an error before any poll); more are probed in the background.
+PROBE_AT_START = 10
+#: The share of the budget that background probes use until every group is known.
+PROBE_SHARE = 0.25
 
 
 class StreamGap(E.GupshupError):
@@ -129,6 +136,9 @@ class Follower:
         self._planned_at = 0.0
         self.resample_every = 3600.0
         self._resample_at = self.clock.monotonic() + self.resample_every
+        #: Followed groups not joined, not yet seen in the public stream nor probed.
+        self._pending: set[str] = set()
+        self._probe_at = 0.0
         self._started = False
         self._closed = False
         self.count = 0
@@ -229,6 +239,9 @@ class Follower:
         for source, page in self._first_pages:
             self._planner.seed_source(source, self._covered(source, infos), _stamps(page),
                                       self.clock.time())
+        if self._pending:
+            self._planner.reserve = PROBE_SHARE * self.budget.calls_per_second
+            self._probe_at = self.clock.monotonic()
         self._replan()
         self._acked_heads = dict(self._heads)
 
@@ -257,9 +270,15 @@ class Follower:
             seen = {m.group_name.lower() for m in await self._first_page(PUBLIC)}
             for g in seen & followed:
                 infos[g] = GroupInfo(g, joined=infos[g].joined, public=True)
-        for g in self.groups:
-            if infos[g].public is None and not (infos[g].joined and self.mode == "plan"):
-                infos[g] = await self._probe(infos[g])
+        unknown = [g for g in self.groups
+                   if infos[g].public is None and not (infos[g].joined and self.mode == "plan")]
+        if self.mode == "plan" and len(unknown) > PROBE_AT_START:
+            # Probing them all first would hold every delivery back (500 groups: 17 minutes
+            # at the minute window): the public stream covers them meanwhile.
+            self._pending = set(unknown)
+            return infos
+        for g in unknown:
+            infos[g] = await self._readable(g, self._first_page)
         return infos
 
     async def _joined_groups(self) -> dict[str, Group]:
@@ -282,16 +301,22 @@ class Follower:
         await self._absorb(source, page, first=True)
         return page
 
-    async def _probe(self, info: GroupInfo) -> GroupInfo:
-        source = Source("group", info.name)
+    async def _readable(
+        self, name: str, read: Callable[[Source], Awaitable[object]]
+    ) -> GroupInfo:
+        """A group that is not joined, read once through ``read`` on its own stream."""
         try:
-            await self._first_page(source)
-        except E.PrivateGroup:
-            why = "private, and not joined" if self.mode == "plan" else "private"
-            return GroupInfo(info.name, info.joined, False, why)
-        except E.GroupNotFound:
-            return GroupInfo(info.name, info.joined, False, "no such group")
-        return GroupInfo(info.name, info.joined, True)
+            await read(Source("group", name))
+        except (E.PrivateGroup, E.GroupNotFound) as exc:
+            return GroupInfo(name, False, False, self._why(exc))
+        return GroupInfo(name, False, True)
+
+    async def _peek(self, source: Source) -> None:
+        """A background probe: the page only seeds the group's rate (the public stream
+        delivers its messages meanwhile, so nothing in it is new)."""
+        page = await self._fetch(source, 0)
+        if self._planner is not None:
+            self._planner.seed_source(source, [source.group], _stamps(page), self.clock.time())
 
     def _start_head(self, source: Source, page: Sequence[Message]) -> None:
         key = source.key
@@ -311,7 +336,7 @@ class Follower:
             return [source.group]
         if source.kind == "joined":
             return [g for g, i in infos.items() if i.joined]
-        return [g for g, i in infos.items() if i.public]
+        return [g for g, i in infos.items() if i.public is not False]
 
     # -- polling --------------------------------------------------------------------------
 
@@ -326,16 +351,64 @@ class Follower:
     async def _poll_next(self) -> None:
         # Peeked, not popped: a poll cancelled or failed on the way stays due.
         due, _, source = self._due[0]
-        wait = due - self.clock.monotonic()
-        if wait > 0:
-            await self.clock.sleep(wait)
+        if self._pending and self._probe_at < due:
+            await self._sleep_until(self._probe_at)
+            await self._probe_next()
+            return
+        await self._sleep_until(due)
         known = self._known_max
-        await self._absorb(source, await self._fetch(source, 0), first=False, known=known)
+        try:
+            page = await self._fetch(source, 0)
+        except (E.PrivateGroup, E.GroupNotFound) as exc:
+            if source.group not in self._pending:
+                raise
+            # A group not probed yet, moved to its own stream: this poll was its probe.
+            self._found(GroupInfo(source.group, False, False, self._why(exc)))
+            return
+        if source.kind == "group" and source.group in self._pending:
+            self._found(GroupInfo(source.group, False, True))
+        await self._absorb(source, page, first=False, known=known)
         now = self.clock.monotonic()
         heapq.heapreplace(self._due, (now + self._intervals[source], next(self._order), source))
         if now - self._planned_at >= self.replan_every:
             await self._resample()
             self._replan()
+
+    async def _sleep_until(self, at: float) -> None:
+        wait = at - self.clock.monotonic()
+        if wait > 0:
+            await self.clock.sleep(wait)
+
+    async def _probe_next(self) -> None:
+        """Probe one pending group, within the share of the budget kept for probes."""
+        assert self._planner is not None
+        self._probe_at = self.clock.monotonic() + 1 / max(self._planner.reserve, 1e-9)
+        self._found(await self._readable(min(self._pending), self._peek))
+
+    def _found(self, info: GroupInfo) -> None:
+        """What a probe (or a first poll) told of a pending group. One found unreadable leaves
+        the follow set and is raised (iterate again to follow the rest); once none is pending,
+        the next plan takes the budget probes used."""
+        assert self._planner is not None
+        self._pending.discard(info.name)
+        self._planner.learn(info)
+        if not info.problem:
+            if not self._pending:
+                self._planned_at = -math.inf  # re-plan after the poll under way
+            return
+        self.groups = [g for g in self.groups if g != info.name]
+        self._replan()
+        raise UnreadableGroups({info.name: info.problem})
+
+    def _why(self, exc: Exception) -> str:
+        if isinstance(exc, E.GroupNotFound):
+            return "no such group"
+        return "private, and not joined" if self.mode == "plan" else "private"
+
+    def _learn_public(self, page: Sequence[Message]) -> None:
+        """A group in a public stream page is public: no probe needed."""
+        for name in {m.group_name.lower() for m in page} & self._pending:
+            self._found(GroupInfo(name, False, True))
 
     async def _absorb(
         self, source: Source, page: list[Message], *, first: bool, known: int = 0
@@ -344,6 +417,8 @@ class Follower:
         head = self._heads[source.key]
         fresh: dict[int, Message] = {}
         for depth in range(1, MAX_PAGES + 1):
+            if source == PUBLIC and self._pending:
+                self._learn_public(page)
             fresh.update((m.id, m) for m in page if m.id > head)
             if len(page) < source.page or any(m.id <= head for m in page):
                 break
@@ -375,6 +450,8 @@ class Follower:
 
     def _replan(self) -> None:
         assert self._planner is not None
+        if not self._pending:
+            self._planner.reserve = 0.0
         old = self._plan
         plan = self._planner.plan(self.clock.time())
         now = self.clock.monotonic()
@@ -415,7 +492,8 @@ class Follower:
     def _handover(self, old: Plan | None, groups: Sequence[str], heads: dict[str, int]) -> int:
         """A new source starts where the sources that covered its groups stood in ``heads``."""
         if old is None:
-            return self._since or 0
+            # The first plan: a group first read through the public stream starts from its head.
+            return self._heads.get(PUBLIC.key, self._since or 0)
         mine = set(groups)
         found = [heads.get(s.source.key, 0) for s in old.sources if mine & set(s.groups)]
         return min(found, default=self._floor(heads))

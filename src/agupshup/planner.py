@@ -237,7 +237,7 @@ def optimal_intervals(
 class Planner:
     """Chooses the cover and the intervals for ``groups``; learns rates as the follower reads."""
 
-    groups: Mapping[str, GroupInfo]
+    groups: dict[str, GroupInfo]
     budget: Budget = field(default_factory=Budget)
     mode: Mode = "plan"
     #: Seconds of memory of the rate estimates.
@@ -247,13 +247,24 @@ class Planner:
     prior_seconds: float = 3600.0
     group_rates: dict[str, Rate] = field(default_factory=dict)
     source_rates: dict[Source, Rate] = field(default_factory=dict)
+    #: Calls a second kept out of the plan (the follower's background probes).
+    reserve: float = 0.0
 
     def __post_init__(self) -> None:
         bad = {g.name: g.problem for g in self.groups.values() if g.problem}
         if bad:
             raise UnreadableGroups(bad)
+        self.groups = dict(self.groups)
         for name in self.groups:
             self.group_rates.setdefault(name, Rate(self.horizon))
+
+    def learn(self, info: GroupInfo) -> None:
+        """What a probe found of a group: readable (it stays), or not (it leaves the plan)."""
+        if info.problem:
+            self.groups.pop(info.name, None)
+            self.group_rates.pop(info.name, None)
+        elif info.name in self.groups:
+            self.groups[info.name] = info
 
     # -- learning -------------------------------------------------------------------------
 
@@ -341,7 +352,7 @@ class Planner:
         followed = [sum(self.group_rate(g, now) for g in cover[s]) for s in sources]
         totals = [self._total_rate(s, f, now) for s, f in zip(sources, followed, strict=True)]
         volumes = [t / s.page for s, t in zip(sources, totals, strict=True)]
-        budget = self.budget.calls_per_second
+        budget = max(self.budget.calls_per_second - self.reserve, 0.0)
         intervals = optimal_intervals(followed, volumes, budget, self.budget.min_interval)
         rows = tuple(
             SourcePlan(s, tuple(cover[s]), t, f, lam)
@@ -354,12 +365,14 @@ class Planner:
 
 def _cover(groups: Sequence[GroupInfo], *, joined: bool, public: bool) -> dict[Source, list[str]]:
     """Joined groups to the joined stream (if allowed), public ones to the public stream (if
-    allowed), the rest to their own streams; private joined groups always to the joined one."""
+    allowed), the rest to their own streams; private joined groups always to the joined one.
+    A group not known yet (``public is None``, not joined) counts as public: if it is not, it
+    is unreadable, which its probe will say."""
     out: dict[Source, list[str]] = {}
     for g in groups:
-        if g.joined and (joined or not g.public):
+        if g.joined and (joined or g.public is False):
             source = JOINED
-        elif public and g.public:
+        elif public and g.public is not False:
             source = PUBLIC
         else:
             source = Source("group", g.name)

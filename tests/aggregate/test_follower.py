@@ -293,3 +293,29 @@ def test_a_failed_start_ends_the_follower() -> None:
                 await anext(f)
 
     sim.run(main)
+
+
+def test_many_unknown_groups_are_probed_behind_the_first_deliveries() -> None:
+    """30 open groups no page has shown yet, and one private: delivery starts at once through
+    the public stream; the probes run in the background, and the unreadable group is raised
+    when found, after which the rest is followed still."""
+    opened = [f"o{i:02}" for i in range(30)]
+    sim = Sim([*opened, "secret"], private=["secret"])
+
+    async def main() -> tuple[int, set[int], dict[str, str]]:
+        async with sim.follow([*opened, "secret"]) as f:
+            await sim.clock.sleep(1)
+            first = sim.post("o29", 2)
+            got = {m.id for m in await take(f, 2)}
+            probes_then = sim.calls("groups.getstream")
+            with pytest.raises(UnreadableGroups) as caught:
+                await take(f, 1)
+            later = sim.post("o00")
+            got |= {m.id for m in await take(f, 1)}
+            assert got == {*first, *later}
+            return probes_then, {s.source for s in f.plan.sources}, caught.value.reasons
+
+    probes_then, sources, reasons = sim.run(main)
+    assert probes_then < 5
+    assert sources == {PUBLIC}
+    assert reasons == {"secret": "private, and not joined"}
