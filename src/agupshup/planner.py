@@ -15,10 +15,12 @@ Rules this module enforces:
   pays for the traffic of groups nobody follows (its ``volume``), so a busy public stream loses
   to per-group polling by itself, without a threshold.
 * Intervals minimise the mean delivery delay ``Σ wᵢ·Tᵢ/2 / Σ wᵢ`` (``wᵢ`` the followed rate of
-  source i) under ``Σ (1/Tᵢ + λᵢ/Pᵢ) ≤ budget`` (``λᵢ/Pᵢ``: the extra pages a poll reads when
-  more than a page arrived). The optimum is ``Tᵢ ∝ 1/√wᵢ`` (the square-root rule of Cho &
-  Garcia-Molina for Poisson sources), water-filled against a floor ``min_interval`` set by the
-  shortest throttle window.
+  source i) under ``Σ (1 + E⌊Nᵢ/Pᵢ⌋)/Tᵢ ≤ budget`` (``Nᵢ``, Poisson with mean ``λᵢTᵢ``: the
+  items a poll finds; a walk reads a page more for each full page of them). The optimum is
+  ``Tᵢ ∝ 1/√wᵢ`` (the square-root rule of Cho & Garcia-Molina for Poisson sources), with the
+  extra pages paid first, water-filled against a floor ``min_interval`` set by the shortest
+  throttle window; the extra pages are priced at the intervals of the round before (from
+  ``λᵢ/Pᵢ``, their limit at long intervals), a few rounds, each within the budget.
 * Rates are estimated online with exponential forgetting (time constant ``horizon``), seeded from
   the timestamps of the first page each source reads anyway, with a weak prior so that a silent
   group still gets a finite interval.
@@ -44,7 +46,9 @@ __all__ = [
     "Source",
     "SourcePlan",
     "UnreadableGroups",
+    "calls_per_second",
     "describe",
+    "extra_pages",
     "optimal_intervals",
     "suggestions",
 ]
@@ -57,6 +61,8 @@ DAY = 86_400.0
 #: A shared source's total rate counts this many seconds of silence before it was first seen,
 #: so that one burst in the first seconds does not read as a flood.
 SOURCE_PRIOR_SECONDS = 60.0
+#: Rounds of pricing the extra pages at the intervals of the round before (see Planner._plan).
+_COST_ROUNDS = 4
 
 
 class UnreadableGroups(GupshupError, ValueError):
@@ -176,7 +182,7 @@ class SourcePlan:
 
     @property
     def calls_per_day(self) -> float:
-        return DAY * (1 / self.interval + self.total_rate / self.source.page)
+        return DAY * calls_per_second(self.interval, self.total_rate, self.source.page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +207,32 @@ class Plan:
     def source_of(self, group: str) -> Source | None:
         name = group.lower()
         return next((s.source for s in self.sources if name in s.groups), None)
+
+
+def extra_pages(mean: float, page: int) -> float:
+    """Pages past the first that a poll reads, on average, when a Poisson number of items with
+    this ``mean`` arrived since the last one: ``E⌊N/P⌋`` (a walk of N new items reads
+    ``1 + ⌊N/P⌋`` pages: it stops at the first page holding a seen item)."""
+    if not math.isfinite(mean):
+        return math.inf
+    if mean > 200 * page:
+        # Far out, ⌊N/P⌋ loses (P−1)/2P to N/P on average; the tail sum below would be long.
+        return mean / page - (page - 1) / (2 * page)
+    if mean <= 0:
+        return 0.0
+    top = int(mean + 12 * math.sqrt(mean) + 2 * page)
+    log_mean = math.log(mean)
+    return sum(
+        (n // page) * math.exp(n * log_mean - mean - math.lgamma(n + 1))
+        for n in range(page, top + 1)
+    )
+
+
+def calls_per_second(interval: float, rate: float, page: int) -> float:
+    """What polling a source carrying ``rate`` items a second every ``interval`` costs."""
+    if not math.isfinite(interval):
+        return rate / page
+    return (1 + extra_pages(rate * interval, page)) / interval
 
 
 def optimal_intervals(
@@ -351,9 +383,15 @@ class Planner:
         sources = sorted(cover)
         followed = [sum(self.group_rate(g, now) for g in cover[s]) for s in sources]
         totals = [self._total_rate(s, f, now) for s, f in zip(sources, followed, strict=True)]
-        volumes = [t / s.page for s, t in zip(sources, totals, strict=True)]
         budget = max(self.budget.calls_per_second - self.reserve, 0.0)
-        intervals = optimal_intervals(followed, volumes, budget, self.budget.min_interval)
+        intervals = [math.inf] * len(sources)
+        for _ in range(_COST_ROUNDS):
+            # λ/P (at infinite intervals) over-counts the extra pages of quiet sources: price
+            # them at the last round's intervals. Shorter intervals read fewer extra pages a
+            # second, so every round's intervals stay within the budget.
+            volumes = [calls_per_second(t, lam, s.page) - 1 / t
+                       for s, t, lam in zip(sources, intervals, totals, strict=True)]
+            intervals = optimal_intervals(followed, volumes, budget, self.budget.min_interval)
         rows = tuple(
             SourcePlan(s, tuple(cover[s]), t, f, lam)
             for s, t, f, lam in zip(sources, intervals, followed, totals, strict=True)
