@@ -318,7 +318,9 @@ class Planner:
         names = {g.lower() for g in covered}
         for name in names & self.groups.keys():
             group_rate = self.group_rates[name]
-            if group_rate.at is None:
+            # A group nothing was counted for yet (a background probe's page, read after
+            # the first plans) learns more from its backlog than from its silence so far.
+            if group_rate.at is None or group_rate.count == 0:
                 group_rate.seed((t for g, t in stamps if g == name), since, now)
 
     def resample(self, source: Source, stamps: Sequence[tuple[str, float]], now: float) -> None:

@@ -342,6 +342,12 @@ def test_many_unknown_groups_are_probed_behind_the_first_deliveries() -> None:
     when found, after which the rest is followed still."""
     opened = [f"o{i:02}" for i in range(30)]
     sim = Sim([*opened, "secret"], private=["secret"])
+    world = sim.emulator.world
+    o05 = world.group("o05")
+    assert o05 is not None
+    for hour in range(10, 0, -1):  # o05's backlog: one an hour; the public page shows o00's
+        world.post(o05, "old", o05.owner, round((sim.clock.time() - 3600 * hour) * 1000))
+    sim.post("o00", 15)
 
     async def main() -> tuple[int, set[int], dict[str, str]]:
         async with sim.follow([*opened, "secret"]) as f:
@@ -351,6 +357,9 @@ def test_many_unknown_groups_are_probed_behind_the_first_deliveries() -> None:
             probes_then = sim.calls("groups.getstream")
             with pytest.raises(UnreadableGroups) as caught:
                 await take(f, 1)
+            # o05's probe page seeded its rate, though the public stream had shown it as silent
+            assert f._planner is not None
+            assert f._planner.group_rate("o05", sim.clock.time()) > 0.5 / 3600
             later = sim.post("o00")
             got |= {m.id for m in await take(f, 1)}
             assert got == {*first, *later}
