@@ -5,10 +5,15 @@
 Rules this module enforces:
 
 * Discovery, before the first poll: the account's joined groups (``users.getJoinedGroups``
-  pages), the first page of the joined and public streams, and one ``groups.getStream`` for each
-  followed group neither shows to be readable. Those pages are what the planner's rates start
-  from, and any new message in them is yielded: discovery costs no call that polling would not.
-  A group none can read raises :class:`~agupshup.planner.UnreadableGroups` before any poll.
+  pages) and the first page of the joined and public streams. Those pages are what the
+  planner's rates start from, and any new message in them is yielded: discovery costs no call
+  that polling would not. A followed group neither shows to be readable is probed with one
+  ``groups.getStream``: up to :data:`PROBE_AT_START` of them before the first poll (so a bad
+  name in a short list raises :class:`~agupshup.planner.UnreadableGroups` before any poll);
+  more are covered by the public stream meanwhile (a group that is not joined is public or
+  unreadable) and probed in the background with :data:`PROBE_SHARE` of the budget, unless a
+  public page shows them first. One found unreadable then is raised by the next ``anext``
+  and leaves the follow set (iterate again to follow the rest).
 * Start point: ``since`` (a message id) or the cursor of a checkpoint: every message of a
   followed group with a larger id is yielded exactly once. Without either, the follower starts
   from now: each source from the newest id of its own first page (a source whose first page was
@@ -19,6 +24,9 @@ Rules this module enforces:
   unseen items means a possible gap, so the walk goes deeper (positions only move down as items
   arrive, so a deeper page can repeat items but never skip one). Ids are global and grow with
   time, so once a poll ends, everything up to the newest id known when it began is seen too.
+  A walk stops after :data:`MAX_PAGES` pages: what lies between its last page and the head is
+  a gap, refilled from that position on (the same and later polls) down to the old head; until
+  then the cursor claims no more than the old head.
 * A message seen through two sources is yielded once (a set of ids above the lowest head).
 * One :class:`~agupshup.checkpoint.MergedCursor` covers the whole plan: each source's head, and
   under ``"*yielded"`` the ids above the lowest head already yielded. It is saved through a
@@ -37,8 +45,10 @@ import hashlib
 import heapq
 import itertools
 import logging
+import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -55,19 +65,32 @@ from agupshup.planner import (
     Plan,
     Planner,
     Source,
+    UnreadableGroups,
 )
 
-__all__ = ["AggregateCalls", "Follower", "StreamGap", "follow_groups"]
+__all__ = ["AggregateCalls", "Follower", "follow_groups"]
 
 log = logging.getLogger("agupshup.aggregate")
 YIELDED = "*yielded"
-#: A poll that reads this many pages without meeting a seen item gives up (see StreamGap).
+#: A walk reads at most this many pages at a time; a poll that has not met a seen item by then
+#: leaves a gap, refilled from where it stopped (see _Gap).
 MAX_PAGES = 2_000
 _LIST_PAGES = 10_000
+#: Up to this many groups of unknown readability are probed before the first poll (so a bad
+#: name in a short list is an error before any poll); more are probed in the background.
+PROBE_AT_START = 10
+#: The share of the budget that background probes use until every group is known.
+PROBE_SHARE = 0.25
 
 
-class StreamGap(E.GupshupError):
-    """A source moved faster than it could be paged: items between two heads may be missing."""
+@dataclass
+class _Gap:
+    """Items of a source with ids in ``(low, top)`` may not be seen yet; a refill walk
+    resumes at ``position`` (arrivals since push them deeper, so it may repeat, never skip)."""
+
+    position: int
+    low: int
+    top: int
 
 
 class AggregateCalls(Protocol):
@@ -122,6 +145,7 @@ class Follower:
         self._planner: Planner | None = None
         self._plan: Plan | None = None
         self._heads: dict[str, int] = {}
+        self._gaps: dict[str, _Gap] = {}
         self._acked_heads: dict[str, int] = {}
         self._seen: set[int] = set()
         self._known_max = 0
@@ -133,6 +157,9 @@ class Follower:
         self._planned_at = 0.0
         self.resample_every = 3600.0
         self._resample_at = self.clock.monotonic() + self.resample_every
+        #: Followed groups not joined, not yet seen in the public stream nor probed.
+        self._pending: set[str] = set()
+        self._probe_at = 0.0
         self._started = False
         self._closed = False
         self.count = 0
@@ -150,7 +177,11 @@ class Follower:
     @property
     def cursor(self) -> MergedCursor:
         """Everything yielded so far (acknowledged or not)."""
-        return self._cursor(self._heads if not self._buffer else self._acked_heads)
+        return self._cursor(self._safe(self._heads) if not self._buffer else self._acked_heads)
+
+    def _safe(self, heads: dict[str, int]) -> dict[str, int]:
+        """``heads``, each no higher than its source's open gap: what a cursor may claim."""
+        return {k: min(h, self._gaps[k].low) if k in self._gaps else h for k, h in heads.items()}
 
     def _cursor(self, heads: dict[str, int]) -> MergedCursor:
         if self._plan is not None:
@@ -209,7 +240,7 @@ class Follower:
         if self._checkpoint is not None:
             await self._checkpoint.acknowledge(lambda: self.cursor)
         while not self._buffer:  # ends when a poll finds something (it follows forever)
-            self._acked_heads = dict(self._heads)
+            self._acked_heads = self._safe(self._heads)
             await self._poll_next()
         message = self._buffer.popleft()
         self.count += 1
@@ -233,6 +264,9 @@ class Follower:
         for source, page in self._first_pages:
             self._planner.seed_source(source, self._covered(source, infos), _stamps(page),
                                       self.clock.time())
+        if self._pending:
+            self._planner.reserve = PROBE_SHARE * self.budget.calls_per_second
+            self._probe_at = self.clock.monotonic()
         self._replan()
         self._acked_heads = dict(self._heads)
 
@@ -261,9 +295,15 @@ class Follower:
             seen = {m.group_name.lower() for m in await self._first_page(PUBLIC)}
             for g in seen & followed:
                 infos[g] = GroupInfo(g, joined=infos[g].joined, public=True)
-        for g in self.groups:
-            if infos[g].public is None and not (infos[g].joined and self.mode == "plan"):
-                infos[g] = await self._probe(infos[g])
+        unknown = [g for g in self.groups
+                   if infos[g].public is None and not (infos[g].joined and self.mode == "plan")]
+        if self.mode == "plan" and len(unknown) > PROBE_AT_START:
+            # Probing them all first would hold every delivery back (500 groups: 17 minutes
+            # at the minute window): the public stream covers them meanwhile.
+            self._pending = set(unknown)
+            return infos
+        for g in unknown:
+            infos[g] = await self._readable(g, self._first_page)
         return infos
 
     async def _joined_groups(self) -> dict[str, Group]:
@@ -286,16 +326,22 @@ class Follower:
         await self._absorb(source, page, first=True)
         return page
 
-    async def _probe(self, info: GroupInfo) -> GroupInfo:
-        source = Source("group", info.name)
+    async def _readable(
+        self, name: str, read: Callable[[Source], Awaitable[object]]
+    ) -> GroupInfo:
+        """A group that is not joined, read once through ``read`` on its own stream."""
         try:
-            await self._first_page(source)
-        except E.PrivateGroup:
-            why = "private, and not joined" if self.mode == "plan" else "private"
-            return GroupInfo(info.name, info.joined, False, why)
-        except E.GroupNotFound:
-            return GroupInfo(info.name, info.joined, False, "no such group")
-        return GroupInfo(info.name, info.joined, True)
+            await read(Source("group", name))
+        except (E.PrivateGroup, E.GroupNotFound) as exc:
+            return GroupInfo(name, False, False, self._why(exc))
+        return GroupInfo(name, False, True)
+
+    async def _peek(self, source: Source) -> None:
+        """A background probe: the page only seeds the group's rate (the public stream
+        delivers its messages meanwhile, so nothing in it is new)."""
+        page = await self._fetch(source, 0)
+        if self._planner is not None:
+            self._planner.seed_source(source, [source.group], _stamps(page), self.clock.time())
 
     def _start_head(self, source: Source, page: Sequence[Message]) -> None:
         key = source.key
@@ -315,7 +361,7 @@ class Follower:
             return [source.group]
         if source.kind == "joined":
             return [g for g, i in infos.items() if i.joined]
-        return [g for g, i in infos.items() if i.public]
+        return [g for g, i in infos.items() if i.public is not False]
 
     # -- polling --------------------------------------------------------------------------
 
@@ -330,16 +376,66 @@ class Follower:
     async def _poll_next(self) -> None:
         # Peeked, not popped: a poll cancelled or failed on the way stays due.
         due, _, source = self._due[0]
-        wait = due - self.clock.monotonic()
-        if wait > 0:
-            await self.clock.sleep(wait)
+        if self._pending and self._probe_at < due:
+            await self._sleep_until(self._probe_at)
+            await self._probe_next()
+            return
+        await self._sleep_until(due)
         known = self._known_max
-        await self._absorb(source, await self._fetch(source, 0), first=False, known=known)
+        try:
+            page = await self._fetch(source, 0)
+        except (E.PrivateGroup, E.GroupNotFound) as exc:
+            if source.group not in self._pending:
+                raise
+            # A group not probed yet, moved to its own stream: this poll was its probe.
+            self._found(GroupInfo(source.group, False, False, self._why(exc)))
+            return
+        if source.kind == "group" and source.group in self._pending:
+            self._found(GroupInfo(source.group, False, True))
+        await self._absorb(source, page, first=False, known=known)
+        if source.key in self._gaps:
+            await self._refill(source)
         now = self.clock.monotonic()
         heapq.heapreplace(self._due, (now + self._intervals[source], next(self._order), source))
         if now - self._planned_at >= self.replan_every:
             await self._resample()
             self._replan()
+
+    async def _sleep_until(self, at: float) -> None:
+        wait = at - self.clock.monotonic()
+        if wait > 0:
+            await self.clock.sleep(wait)
+
+    async def _probe_next(self) -> None:
+        """Probe one pending group, within the share of the budget kept for probes."""
+        assert self._planner is not None
+        self._probe_at = self.clock.monotonic() + 1 / max(self._planner.reserve, 1e-9)
+        self._found(await self._readable(min(self._pending), self._peek))
+
+    def _found(self, info: GroupInfo) -> None:
+        """What a probe (or a first poll) told of a pending group. One found unreadable leaves
+        the follow set and is raised (iterate again to follow the rest); once none is pending,
+        the next plan takes the budget probes used."""
+        assert self._planner is not None
+        self._pending.discard(info.name)
+        self._planner.learn(info)
+        if not info.problem:
+            if not self._pending:
+                self._planned_at = -math.inf  # re-plan after the poll under way
+            return
+        self.groups = [g for g in self.groups if g != info.name]
+        self._replan()
+        raise UnreadableGroups({info.name: info.problem})
+
+    def _why(self, exc: Exception) -> str:
+        if isinstance(exc, E.GroupNotFound):
+            return "no such group"
+        return "private, and not joined" if self.mode == "plan" else "private"
+
+    def _learn_public(self, page: Sequence[Message]) -> None:
+        """A group in a public stream page is public: no probe needed."""
+        for name in {m.group_name.lower() for m in page} & self._pending:
+            self._found(GroupInfo(name, False, True))
 
     async def _absorb(
         self, source: Source, page: list[Message], *, first: bool, known: int = 0
@@ -348,16 +444,44 @@ class Follower:
         head = self._heads[source.key]
         fresh: dict[int, Message] = {}
         for depth in range(1, MAX_PAGES + 1):
+            if source == PUBLIC and self._pending:
+                self._learn_public(page)
             fresh.update((m.id, m) for m in page if m.id > head)
             if len(page) < source.page or any(m.id <= head for m in page):
                 break
             if depth == MAX_PAGES:
-                raise StreamGap(f"{source.key}: no seen item within {MAX_PAGES} pages")
+                self._open_gap(source, head, min(fresh))
+                break
             page = await self._fetch(source, depth * source.page)
         newest = max([head, known, *fresh])
         self._heads[source.key] = newest
         self._known_max = max(self._known_max, newest)
         self._publish(source, sorted(fresh.values(), key=lambda m: m.id), first)
+
+    def _open_gap(self, source: Source, head: int, top: int) -> None:
+        """The walk stopped above ``head``: what lies between is refilled later. A gap still
+        open below is merged in (the refill re-reads the seen stretch between them)."""
+        key = source.key
+        low = min(head, self._gaps[key].low) if key in self._gaps else head
+        self._gaps[key] = _Gap(MAX_PAGES * source.page, low, top)
+        log.warning("%s: more than %d pages arrived between polls; refilling", key, MAX_PAGES)
+
+    async def _refill(self, source: Source) -> None:
+        """Walk on from where the gap's last walk stopped, down to its low end."""
+        gap = self._gaps[source.key]
+        fresh: dict[int, Message] = {}
+        for _ in range(MAX_PAGES):
+            page = await self._fetch(source, gap.position)
+            gap.position += source.page
+            fresh.update((m.id, m) for m in page if gap.low < m.id < gap.top)
+            if len(page) < source.page or any(m.id <= gap.low for m in page):
+                del self._gaps[source.key]
+                break
+        else:
+            # The position moves down every time, so the walk reaches the low end or the end
+            # of the stream, unless a new gap above resets it (see _open_gap).
+            gap.top = min(fresh, default=gap.top)
+        self._publish(source, sorted(fresh.values(), key=lambda m: m.id), first=False)
 
     def _publish(self, source: Source, fresh: list[Message], first: bool) -> None:
         wanted = set(self.groups)
@@ -372,13 +496,15 @@ class Follower:
     def _prune(self) -> None:
         if len(self._seen) < 4096 or self._plan is None:
             return
-        floor = self._floor(self._acked_heads)
+        floor = self._floor(self._safe(self._acked_heads))
         self._seen = {i for i in self._seen if i > floor}
 
     # -- planning -------------------------------------------------------------------------
 
     def _replan(self) -> None:
         assert self._planner is not None
+        if not self._pending:
+            self._planner.reserve = 0.0
         old = self._plan
         plan = self._planner.plan(self.clock.time())
         now = self.clock.monotonic()
@@ -401,6 +527,9 @@ class Follower:
             heapq.heappush(
                 self._due, (max(now, since + row.interval), next(self._order), source)
             )
+        keys = {row.source.key for row in plan.sources}
+        # A source left behind takes its gap along: its groups' new sources start below it.
+        self._gaps = {k: g for k, g in self._gaps.items() if k in keys}
         self._plan = plan
         log.info("plan: %d sources, %.0f calls/day, mean delay %.1f s",
                  len(plan.sources), plan.calls_per_day, plan.expected_delay)
@@ -419,8 +548,10 @@ class Follower:
     def _handover(self, old: Plan | None, groups: Sequence[str], heads: dict[str, int]) -> int:
         """A new source starts where the sources that covered its groups stood in ``heads``."""
         if old is None:
-            return self._since or 0
+            # The first plan: a group first read through the public stream starts from its head.
+            return self._heads.get(PUBLIC.key, self._since or 0)
         mine = set(groups)
+        heads = self._safe(heads)
         found = [heads.get(s.source.key, 0) for s in old.sources if mine & set(s.groups)]
         return min(found, default=self._floor(heads))
 

@@ -15,10 +15,12 @@ Rules this module enforces:
   pays for the traffic of groups nobody follows (its ``volume``), so a busy public stream loses
   to per-group polling by itself, without a threshold.
 * Intervals minimise the mean delivery delay ``Σ wᵢ·Tᵢ/2 / Σ wᵢ`` (``wᵢ`` the followed rate of
-  source i) under ``Σ (1/Tᵢ + λᵢ/Pᵢ) ≤ budget`` (``λᵢ/Pᵢ``: the extra pages a poll reads when
-  more than a page arrived). The optimum is ``Tᵢ ∝ 1/√wᵢ`` (the square-root rule of Cho &
-  Garcia-Molina for Poisson sources), water-filled against a floor ``min_interval`` set by the
-  shortest throttle window.
+  source i) under ``Σ (1 + E⌊Nᵢ/Pᵢ⌋)/Tᵢ ≤ budget`` (``Nᵢ``, Poisson with mean ``λᵢTᵢ``: the
+  items a poll finds; a walk reads a page more for each full page of them). The optimum is
+  ``Tᵢ ∝ 1/√wᵢ`` (the square-root rule of Cho & Garcia-Molina for Poisson sources), with the
+  extra pages paid first, water-filled against a floor ``min_interval`` set by the shortest
+  throttle window; the extra pages are priced at the intervals of the round before (from
+  ``λᵢ/Pᵢ``, their limit at long intervals), a few rounds, each within the budget.
 * Rates are estimated online with exponential forgetting (time constant ``horizon``), seeded from
   the timestamps of the first page each source reads anyway, with a weak prior so that a silent
   group still gets a finite interval.
@@ -44,7 +46,9 @@ __all__ = [
     "Source",
     "SourcePlan",
     "UnreadableGroups",
+    "calls_per_second",
     "describe",
+    "extra_pages",
     "optimal_intervals",
     "suggestions",
 ]
@@ -57,6 +61,12 @@ DAY = 86_400.0
 #: A shared source's total rate counts this many seconds of silence before it was first seen,
 #: so that one burst in the first seconds does not read as a flood.
 SOURCE_PRIOR_SECONDS = 60.0
+#: The plan aims at this share of the budget: the calls it does not plan (discovery, probes
+#: before the first poll) must fit in the windows too. Without it, a plan at share 0.9 met the
+#: scheduler's 10 % interactive reserve at the end of the first day and was held 285 s.
+PLAN_FILL = 0.98
+#: Rounds of pricing the extra pages at the intervals of the round before (see Planner._plan).
+_COST_ROUNDS = 4
 
 
 class UnreadableGroups(GupshupError, ValueError):
@@ -176,7 +186,7 @@ class SourcePlan:
 
     @property
     def calls_per_day(self) -> float:
-        return DAY * (1 / self.interval + self.total_rate / self.source.page)
+        return DAY * calls_per_second(self.interval, self.total_rate, self.source.page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +211,32 @@ class Plan:
     def source_of(self, group: str) -> Source | None:
         name = group.lower()
         return next((s.source for s in self.sources if name in s.groups), None)
+
+
+def extra_pages(mean: float, page: int) -> float:
+    """Pages past the first that a poll reads, on average, when a Poisson number of items with
+    this ``mean`` arrived since the last one: ``E⌊N/P⌋`` (a walk of N new items reads
+    ``1 + ⌊N/P⌋`` pages: it stops at the first page holding a seen item)."""
+    if not math.isfinite(mean):
+        return math.inf
+    if mean > 200 * page:
+        # Far out, ⌊N/P⌋ loses (P−1)/2P to N/P on average; the tail sum below would be long.
+        return mean / page - (page - 1) / (2 * page)
+    if mean <= 0:
+        return 0.0
+    top = int(mean + 12 * math.sqrt(mean) + 2 * page)
+    log_mean = math.log(mean)
+    return sum(
+        (n // page) * math.exp(n * log_mean - mean - math.lgamma(n + 1))
+        for n in range(page, top + 1)
+    )
+
+
+def calls_per_second(interval: float, rate: float, page: int) -> float:
+    """What polling a source carrying ``rate`` items a second every ``interval`` costs."""
+    if not math.isfinite(interval):
+        return rate / page
+    return (1 + extra_pages(rate * interval, page)) / interval
 
 
 def optimal_intervals(
@@ -237,7 +273,7 @@ def optimal_intervals(
 class Planner:
     """Chooses the cover and the intervals for ``groups``; learns rates as the follower reads."""
 
-    groups: Mapping[str, GroupInfo]
+    groups: dict[str, GroupInfo]
     budget: Budget = field(default_factory=Budget)
     mode: Mode = "plan"
     #: Seconds of memory of the rate estimates.
@@ -247,13 +283,24 @@ class Planner:
     prior_seconds: float = 3600.0
     group_rates: dict[str, Rate] = field(default_factory=dict)
     source_rates: dict[Source, Rate] = field(default_factory=dict)
+    #: Calls a second kept out of the plan (the follower's background probes).
+    reserve: float = 0.0
 
     def __post_init__(self) -> None:
         bad = {g.name: g.problem for g in self.groups.values() if g.problem}
         if bad:
             raise UnreadableGroups(bad)
+        self.groups = dict(self.groups)
         for name in self.groups:
             self.group_rates.setdefault(name, Rate(self.horizon))
+
+    def learn(self, info: GroupInfo) -> None:
+        """What a probe found of a group: readable (it stays), or not (it leaves the plan)."""
+        if info.problem:
+            self.groups.pop(info.name, None)
+            self.group_rates.pop(info.name, None)
+        elif info.name in self.groups:
+            self.groups[info.name] = info
 
     # -- learning -------------------------------------------------------------------------
 
@@ -275,7 +322,9 @@ class Planner:
         names = {g.lower() for g in covered}
         for name in names & self.groups.keys():
             group_rate = self.group_rates[name]
-            if group_rate.at is None:
+            # A group nothing was counted for yet (a background probe's page, read after
+            # the first plans) learns more from its backlog than from its silence so far.
+            if group_rate.at is None or group_rate.count == 0:
                 group_rate.seed((t for g, t in stamps if g == name), since, now)
 
     def resample(self, source: Source, stamps: Sequence[tuple[str, float]], now: float) -> None:
@@ -340,26 +389,34 @@ class Planner:
         sources = sorted(cover)
         followed = [sum(self.group_rate(g, now) for g in cover[s]) for s in sources]
         totals = [self._total_rate(s, f, now) for s, f in zip(sources, followed, strict=True)]
-        volumes = [t / s.page for s, t in zip(sources, totals, strict=True)]
-        budget = self.budget.calls_per_second
-        intervals = optimal_intervals(followed, volumes, budget, self.budget.min_interval)
+        budget = max(self.budget.calls_per_second * PLAN_FILL - self.reserve, 0.0)
+        intervals = [math.inf] * len(sources)
+        for _ in range(_COST_ROUNDS):
+            # λ/P (at infinite intervals) over-counts the extra pages of quiet sources: price
+            # them at the last round's intervals. Shorter intervals read fewer extra pages a
+            # second, so every round's intervals stay within the budget.
+            volumes = [calls_per_second(t, lam, s.page) - 1 / t
+                       for s, t, lam in zip(sources, intervals, totals, strict=True)]
+            intervals = optimal_intervals(followed, volumes, budget, self.budget.min_interval)
         rows = tuple(
             SourcePlan(s, tuple(cover[s]), t, f, lam)
             for s, t, f, lam in zip(sources, intervals, followed, totals, strict=True)
         )
         weight = sum(followed) or 1.0
         delay = sum(f * t / 2 for f, t in zip(followed, intervals, strict=True)) / weight
-        return Plan(rows, budget * DAY, delay, self.mode)
+        return Plan(rows, self.budget.calls_per_second * DAY, delay, self.mode)
 
 
 def _cover(groups: Sequence[GroupInfo], *, joined: bool, public: bool) -> dict[Source, list[str]]:
     """Joined groups to the joined stream (if allowed), public ones to the public stream (if
-    allowed), the rest to their own streams; private joined groups always to the joined one."""
+    allowed), the rest to their own streams; private joined groups always to the joined one.
+    A group not known yet (``public is None``, not joined) counts as public: if it is not, it
+    is unreadable, which its probe will say."""
     out: dict[Source, list[str]] = {}
     for g in groups:
-        if g.joined and (joined or not g.public):
+        if g.joined and (joined or g.public is False):
             source = JOINED
-        elif public and g.public:
+        elif public and g.public is not False:
             source = PUBLIC
         else:
             source = Source("group", g.name)

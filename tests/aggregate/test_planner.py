@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
 from agupshup.planner import (
     DAY,
     JOINED,
+    PLAN_FILL,
     PUBLIC,
     Budget,
     GroupInfo,
@@ -17,6 +19,7 @@ from agupshup.planner import (
     Source,
     UnreadableGroups,
     describe,
+    extra_pages,
     optimal_intervals,
     suggestions,
 )
@@ -39,10 +42,11 @@ LATER = NOW + 900
 
 
 def flood(planner: Planner) -> None:
-    """Unfollowed groups post a message a second for a quarter of an hour."""
-    planner.seed_source(PUBLIC, ["p0", "p1"], [("other", NOW - k) for k in range(15)], NOW)
+    """Unfollowed groups post two messages a second for a quarter of an hour: more pages than
+    the budget pays for at any interval."""
+    planner.seed_source(PUBLIC, ["p0", "p1"], [("other", NOW - k / 2) for k in range(15)], NOW)
     for minute in range(1, 16):
-        planner.observe(PUBLIC, 60, [], NOW + 60 * minute)
+        planner.observe(PUBLIC, 120, [], NOW + 60 * minute)
 
 
 def seed_rates(planner: Planner, per_day: dict[str, float], span: float = 6 * 3600) -> None:
@@ -115,7 +119,7 @@ def test_quiet_public_stream_covers_public_groups() -> None:
 
 def test_busy_public_stream_loses_to_per_group_streams() -> None:
     planner = Planner(infos(joined=3, public=2))
-    # Unfollowed groups post a message a second: 5 760 public pages a day, most of the budget.
+    # Unfollowed groups post two messages a second: 11 520 public pages a day at least.
     flood(planner)
     plan = planner.plan(LATER)
     kinds = {s.source.kind for s in plan.sources}
@@ -185,3 +189,38 @@ def test_a_fresh_page_of_a_left_source_ends_the_flood() -> None:
     quiet = [("other", LATER - 600 * k) for k in range(15)]  # one message in ten minutes
     planner.resample(PUBLIC, quiet, LATER)
     assert PUBLIC in {s.source for s in planner.plan(LATER).sources}
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's method (the means here are small enough for exp(-mean))."""
+    limit, n, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        n += 1
+        product *= rng.random()
+    return n
+
+
+@pytest.mark.parametrize(("mean", "page"), [(0.5, 15), (12.0, 15), (40.0, 15), (70.0, 30)])
+def test_extra_pages_match_simulated_walks(mean: float, page: int) -> None:
+    """A walk of N new items reads 1 + N // page pages; the expectation matches a simulation."""
+    rng = random.Random(5)
+    walks = [poisson(rng, mean) // page for _ in range(20_000)]
+    assert extra_pages(mean, page) == pytest.approx(sum(walks) / len(walks), abs=0.02)
+    assert extra_pages(mean, page) <= mean / page  # what the volume term used to charge
+
+
+def test_extra_pages_join_their_far_limit() -> None:
+    edge = 200 * 15
+    assert extra_pages(edge, 15) == pytest.approx(extra_pages(edge + 1e-6, 15), rel=1e-6)
+
+
+def test_quiet_sources_spend_the_whole_budget() -> None:
+    """Twenty groups of 500 a day polled every minute or so: a poll almost never fills a page,
+    so nearly every call of the budget goes to freshness, not to pages never read."""
+    names = {f"p{i}": 500.0 for i in range(20)}
+    planner = Planner(infos(public=20), mode="per-group")
+    seed_rates(planner, names)
+    plan = planner.plan(NOW)
+    assert plan.calls_per_day == pytest.approx(PLAN_FILL * plan.budget_per_day, rel=1e-3)
+    polls = sum(DAY / s.interval for s in plan.sources)
+    assert polls >= 0.99 * PLAN_FILL * plan.budget_per_day
