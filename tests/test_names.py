@@ -16,10 +16,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "agupshup"
 #: their module.
 RECURRING = {"main", "F", "P", "R", "T", "Handler", "log", "logger"}
 
-#: Known collisions still to rename, each with the modules that define it. ``paging.Source``
-#: (a page walk's input) and ``planner.Source`` (a stream the follower polls): paging.py is
-#: being reshaped on another branch, so the rename waits for that merge.
-PENDING = {"Source": ["paging.py", "planner.py"]}
+#: Known collisions still to rename, each with the modules that define it (none left).
+PENDING: dict[str, list[str]] = {}
 
 
 def _defined(tree: ast.Module) -> list[str]:

@@ -60,11 +60,11 @@ from agupshup.planner import (
     JOINED,
     PUBLIC,
     Budget,
+    Channel,
     GroupInfo,
     Mode,
     Plan,
     Planner,
-    Source,
     UnreadableGroups,
 )
 
@@ -150,10 +150,10 @@ class Follower:
         self._seen: set[int] = set()
         self._known_max = 0
         self._buffer: deque[Message] = deque()
-        self._due: list[tuple[float, int, Source]] = []
+        self._due: list[tuple[float, int, Channel]] = []
         self._order = itertools.count()
-        self._first_pages: list[tuple[Source, list[Message]]] = []
-        self._intervals: dict[Source, float] = {}
+        self._first_pages: list[tuple[Channel, list[Message]]] = []
+        self._intervals: dict[Channel, float] = {}
         self._planned_at = 0.0
         self.resample_every = 3600.0
         self._resample_at = self.clock.monotonic() + self.resample_every
@@ -319,7 +319,7 @@ class Follower:
                 break
         return out
 
-    async def _first_page(self, source: Source) -> list[Message]:
+    async def _first_page(self, source: Channel) -> list[Message]:
         page = await self._fetch(source, 0)
         self._first_pages.append((source, page))
         self._start_head(source, page)
@@ -327,23 +327,23 @@ class Follower:
         return page
 
     async def _readable(
-        self, name: str, read: Callable[[Source], Awaitable[object]]
+        self, name: str, read: Callable[[Channel], Awaitable[object]]
     ) -> GroupInfo:
         """A group that is not joined, read once through ``read`` on its own stream."""
         try:
-            await read(Source("group", name))
+            await read(Channel("group", name))
         except (E.PrivateGroup, E.GroupNotFound) as exc:
             return GroupInfo(name, False, False, self._why(exc))
         return GroupInfo(name, False, True)
 
-    async def _peek(self, source: Source) -> None:
+    async def _peek(self, source: Channel) -> None:
         """A background probe: the page only seeds the group's rate (the public stream
         delivers its messages meanwhile, so nothing in it is new)."""
         page = await self._fetch(source, 0)
         if self._planner is not None:
             self._planner.seed_source(source, [source.group], _stamps(page), self.clock.time())
 
-    def _start_head(self, source: Source, page: Sequence[Message]) -> None:
+    def _start_head(self, source: Channel, page: Sequence[Message]) -> None:
         key = source.key
         if key in self._heads:
             return
@@ -356,7 +356,7 @@ class Follower:
             self._heads[key] = page[0].id if page else 0
 
     @staticmethod
-    def _covered(source: Source, infos: dict[str, GroupInfo]) -> list[str]:
+    def _covered(source: Channel, infos: dict[str, GroupInfo]) -> list[str]:
         if source.kind == "group":
             return [source.group]
         if source.kind == "joined":
@@ -365,7 +365,7 @@ class Follower:
 
     # -- polling --------------------------------------------------------------------------
 
-    async def _fetch(self, source: Source, start: int) -> list[Message]:
+    async def _fetch(self, source: Channel, start: int) -> list[Message]:
         self.calls += 1
         if source.kind == "joined":
             return await self.client.get_joined_groups_stream(start, source.page)
@@ -438,7 +438,7 @@ class Follower:
             self._found(GroupInfo(name, False, True))
 
     async def _absorb(
-        self, source: Source, page: list[Message], *, first: bool, known: int = 0
+        self, source: Channel, page: list[Message], *, first: bool, known: int = 0
     ) -> None:
         """Take a page read from position 0 and walk deeper until it meets the head."""
         head = self._heads[source.key]
@@ -458,7 +458,7 @@ class Follower:
         self._known_max = max(self._known_max, newest)
         self._publish(source, sorted(fresh.values(), key=lambda m: m.id), first)
 
-    def _open_gap(self, source: Source, head: int, top: int) -> None:
+    def _open_gap(self, source: Channel, head: int, top: int) -> None:
         """The walk stopped above ``head``: what lies between is refilled later. A gap still
         open below is merged in (the refill re-reads the seen stretch between them)."""
         key = source.key
@@ -466,7 +466,7 @@ class Follower:
         self._gaps[key] = _Gap(MAX_PAGES * source.page, low, top)
         log.warning("%s: more than %d pages arrived between polls; refilling", key, MAX_PAGES)
 
-    async def _refill(self, source: Source) -> None:
+    async def _refill(self, source: Channel) -> None:
         """Walk on from where the gap's last walk stopped, down to its low end."""
         gap = self._gaps[source.key]
         fresh: dict[int, Message] = {}
@@ -483,7 +483,7 @@ class Follower:
             gap.top = min(fresh, default=gap.top)
         self._publish(source, sorted(fresh.values(), key=lambda m: m.id), first=False)
 
-    def _publish(self, source: Source, fresh: list[Message], first: bool) -> None:
+    def _publish(self, source: Channel, fresh: list[Message], first: bool) -> None:
         wanted = set(self.groups)
         new = [m for m in fresh if m.id not in self._seen and m.group_name.lower() in wanted]
         self._seen.update(m.id for m in new)

@@ -39,11 +39,11 @@ from agupshup.throttle import DEFAULT_WINDOWS, Window
 __all__ = [
     "PAGE",
     "Budget",
+    "Channel",
     "GroupInfo",
     "Plan",
     "Planner",
     "Rate",
-    "Source",
     "SourcePlan",
     "UnreadableGroups",
     "calls_per_second",
@@ -55,7 +55,7 @@ __all__ = [
 
 Kind = Literal["joined", "public", "group"]
 Mode = Literal["plan", "per-group"]
-#: Largest page per source kind (WIRE.md §5).
+#: Largest page per source kind (protocol.md §5).
 PAGE: Mapping[Kind, int] = {"joined": 30, "public": 15, "group": 15}
 DAY = 86_400.0
 #: A shared source's total rate counts this many seconds of silence before it was first seen,
@@ -79,7 +79,7 @@ class UnreadableGroups(GupshupError, ValueError):
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Source:
+class Channel:
     """One stream the follower polls; ``group`` only for kind ``group``."""
 
     kind: Kind
@@ -97,8 +97,8 @@ class Source:
         return PAGE[self.kind]
 
 
-JOINED = Source("joined")
-PUBLIC = Source("public")
+JOINED = Channel("joined")
+PUBLIC = Channel("public")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +175,7 @@ class GroupInfo:
 
 @dataclass(frozen=True, slots=True)
 class SourcePlan:
-    source: Source
+    source: Channel
     groups: tuple[str, ...]
     #: Seconds between polls.
     interval: float
@@ -208,7 +208,7 @@ class Plan:
     def over_budget(self) -> bool:
         return self.calls_per_day > self.budget_per_day * (1 + 1e-9)
 
-    def source_of(self, group: str) -> Source | None:
+    def source_of(self, group: str) -> Channel | None:
         name = group.lower()
         return next((s.source for s in self.sources if name in s.groups), None)
 
@@ -282,7 +282,7 @@ class Planner:
     prior_count: float = 0.05
     prior_seconds: float = 3600.0
     group_rates: dict[str, Rate] = field(default_factory=dict)
-    source_rates: dict[Source, Rate] = field(default_factory=dict)
+    source_rates: dict[Channel, Rate] = field(default_factory=dict)
     #: Calls a second kept out of the plan (the follower's background probes).
     reserve: float = 0.0
 
@@ -305,7 +305,7 @@ class Planner:
     # -- learning -------------------------------------------------------------------------
 
     def seed_source(
-        self, source: Source, covered: Iterable[str], stamps: Sequence[tuple[str, float]],
+        self, source: Channel, covered: Iterable[str], stamps: Sequence[tuple[str, float]],
         now: float,
     ) -> None:
         """A first page of ``source``: (group, seconds) of its items, newest first.
@@ -327,19 +327,19 @@ class Planner:
             if group_rate.at is None or group_rate.count == 0:
                 group_rate.seed((t for g, t in stamps if g == name), since, now)
 
-    def resample(self, source: Source, stamps: Sequence[tuple[str, float]], now: float) -> None:
+    def resample(self, source: Channel, stamps: Sequence[tuple[str, float]], now: float) -> None:
         """A fresh first page of a shared source the plan does not poll: its total rate restarts
         from the page's timestamps (the only way to see a flood end once groups moved off)."""
         if len(stamps) >= 2:
             self.source_rates[source] = rate = Rate(self.horizon)
             rate.seed((t for _, t in stamps), stamps[-1][1], now)
 
-    def unused_shared(self, plan: Plan) -> list[Source]:
+    def unused_shared(self, plan: Plan) -> list[Channel]:
         """Shared sources with a rate on record that ``plan`` does not poll."""
         polled = {s.source for s in plan.sources}
         return [s for s in (JOINED, PUBLIC) if s in self.source_rates and s not in polled]
 
-    def observe(self, source: Source, total: int, followed: Iterable[str], now: float) -> None:
+    def observe(self, source: Channel, total: int, followed: Iterable[str], now: float) -> None:
         """A poll of ``source`` brought ``total`` new items; ``followed`` are the groups of the
         followed ones not yielded before (one entry per message)."""
         self.source_rates.setdefault(source, Rate(self.horizon)).add(total, now)
@@ -351,7 +351,7 @@ class Planner:
     def group_rate(self, name: str, now: float) -> float:
         return self.group_rates[name].value(now, self.prior_count, self.prior_seconds)
 
-    def _total_rate(self, source: Source, followed: float, now: float) -> float:
+    def _total_rate(self, source: Channel, followed: float, now: float) -> float:
         rate = self.source_rates.get(source)
         if rate is None or source.kind == "group":
             return followed
@@ -361,7 +361,7 @@ class Planner:
 
     # -- planning -------------------------------------------------------------------------
 
-    def covers(self) -> list[dict[Source, list[str]]]:
+    def covers(self) -> list[dict[Channel, list[str]]]:
         """Candidate covers: each maps a source to the followed groups it is polled for."""
         groups = sorted(self.groups.values(), key=lambda g: g.name)
         if self.mode == "per-group":
@@ -385,7 +385,7 @@ class Planner:
         return Plan(best.sources, best.budget_per_day, best.expected_delay, self.mode,
                     subscribable)
 
-    def _plan(self, cover: Mapping[Source, list[str]], now: float) -> Plan:
+    def _plan(self, cover: Mapping[Channel, list[str]], now: float) -> Plan:
         sources = sorted(cover)
         followed = [sum(self.group_rate(g, now) for g in cover[s]) for s in sources]
         totals = [self._total_rate(s, f, now) for s, f in zip(sources, followed, strict=True)]
@@ -407,19 +407,19 @@ class Planner:
         return Plan(rows, self.budget.calls_per_second * DAY, delay, self.mode)
 
 
-def _cover(groups: Sequence[GroupInfo], *, joined: bool, public: bool) -> dict[Source, list[str]]:
+def _cover(groups: Sequence[GroupInfo], *, joined: bool, public: bool) -> dict[Channel, list[str]]:
     """Joined groups to the joined stream (if allowed), public ones to the public stream (if
     allowed), the rest to their own streams; private joined groups always to the joined one.
     A group not known yet (``public is None``, not joined) counts as public: if it is not, it
     is unreadable, which its probe will say."""
-    out: dict[Source, list[str]] = {}
+    out: dict[Channel, list[str]] = {}
     for g in groups:
         if g.joined and (joined or g.public is False):
             source = JOINED
         elif public and g.public is not False:
             source = PUBLIC
         else:
-            source = Source("group", g.name)
+            source = Channel("group", g.name)
         out.setdefault(source, []).append(g.name)
     return out
 

@@ -13,10 +13,10 @@ from agupshup.planner import (
     PLAN_FILL,
     PUBLIC,
     Budget,
+    Channel,
     GroupInfo,
     Planner,
     Rate,
-    Source,
     UnreadableGroups,
     describe,
     extra_pages,
@@ -163,7 +163,7 @@ def test_replanning_follows_the_rates() -> None:
     seed_rates(planner, {"p0": 100.0, "p1": 100.0})
     before = {s.source.group: s.interval for s in planner.plan(NOW).sources}
     for k in range(200):
-        planner.observe(Source("group", "p1"), 1, ["p1"], NOW + k)
+        planner.observe(Channel("group", "p1"), 1, ["p1"], NOW + k)
     after = {s.source.group: s.interval for s in planner.plan(NOW + 200).sources}
     assert before["p0"] == pytest.approx(before["p1"])
     assert after["p1"] < after["p0"]
