@@ -561,10 +561,12 @@ class Scheduler:
             self._memory.release_now(ticket, learned, held)
             self._landed(lane, sent=True)
             return
-        self._landed(lane, sent=True)
         # Shielded: the release must land even if the caller is being cancelled. A failure is
         # logged by _settled; the entry then counts until its lease expires (the safe side).
         task = self._spawn(self._ledger.release(ticket, learned, held))
+        # Landed only once the release is in: it carries the tags and any 113 hold, and the
+        # gate it may open must not let an admission reach the ledger ahead of it.
+        task.add_done_callback(lambda _: self._landed(lane, sent=True))
         with contextlib.suppress(Exception):
             await asyncio.shield(task)
 
