@@ -525,6 +525,35 @@ async def test_a_failing_ledger_fails_the_waiters(clock: FakeClock) -> None:
     await log.close()
 
 
+async def test_a_waiter_cancelled_as_the_ledger_fails_is_counted_once(clock: FakeClock) -> None:
+    """Its future is cancelled, the waiters are failed, and only then does its task see the
+    cancellation: the count of waiters must not go below zero (nor stay in use)."""
+    victim: list[asyncio.Task[None]] = []
+
+    class CancellingLedger(FailingLedger):
+        async def admit(self, limits: Sequence[int]) -> Admission:
+            if self.broken and victim:
+                victim.pop().cancel()  # cancels the awaited future; the task runs later
+            return await super().admit(limits)
+
+    ledger = CancellingLedger()
+    sched = Scheduler([MINUTE], clock=clock, ledger=ledger)
+    log = Log(sched, clock)
+    log.start("a"), log.start("b")
+    victim.append(log.start("w"))
+    await log.until(1)
+    assert sched.waiting == 1
+    ledger.broken = True
+    await log.until(20)  # at 11 the dispatcher asks the ledger again: it fails
+    assert log.tasks["w"].cancelled()
+    assert (sched.waiting, sched.in_use) == (0, False)
+    ledger.broken = False
+    log.start("d")
+    await log.until(21)
+    assert log.admitted["d"] == 20
+    await log.close()
+
+
 def test_a_scheduler_outlives_its_event_loop() -> None:
     sched = Scheduler([Window("minute", 1, 0.05, 1)])
 
