@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agupshup.clock import FakeClock, SystemClock
+from agupshup.errors import LedgerError
 from agupshup.throttle import SqliteLedger, Window
 
 MINUTE = (Window("minute", 5, 60.0, 4),)
@@ -110,3 +111,23 @@ async def test_a_file_of_an_earlier_version_is_held_a_full_window(
     assert (refused.ticket, refused.wait) == (None, pytest.approx(60.0))
     host.now = 90.0
     assert (await make(host=host).admit(FULL)).ticket is not None
+
+
+@pytest.mark.parametrize("first_boot", [True, False])
+async def test_two_kinds_of_host_time_on_one_file_are_refused(
+    make: Make, tmp_path: Path, first_boot: bool
+) -> None:
+    """Boot time and an injected clock's time cannot be compared: each would re-date the
+    other's entries at every transaction, and a full window would never empty."""
+    boot, wall = (lambda: make(host=FakeHost("boot:a", 30.0))), (lambda: make(FakeClock()))
+    first, second = (boot, wall) if first_boot else (wall, boot)
+    await spend(first(), 2)
+    with pytest.raises(LedgerError, match="delete the file while no process uses it"):
+        await second().admit(FULL)
+    assert (await first().admit(FULL)).ticket is not None  # the first kind keeps the file
+    other = SqliteLedger(tmp_path / "ledger.sqlite3", key="other", host_time=None)
+    other.bind(MINUTE, FakeClock() if first_boot else SystemClock())
+    try:  # another egress in the same file may use the other kind
+        assert (await other.admit(FULL)).ticket is not None
+    finally:
+        await other.aclose()

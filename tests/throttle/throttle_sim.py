@@ -40,6 +40,27 @@ async def settle(rounds: int = 12) -> None:
         await asyncio.sleep(0)
 
 
+def _idle(sched: Scheduler) -> bool:
+    """No ledger update under way, and the dispatcher (if any) parked on its wake-up."""
+    wakeup = sched._wakeup
+    return not sched._pending and (sched._task is None or (wakeup is not None
+                                                            and not wakeup.done()))
+
+
+async def quiet(sched: Scheduler, tries: int = 5000) -> None:
+    """Let every task run until it waits on the fake clock or for admission, including the
+    ledger's round trips (a thread for SQLite, a socket for Redis): the fake clock must not
+    move while one is under way. Waits for I/O, asserts nothing about time."""
+    for _ in range(tries):
+        await settle()
+        if _idle(sched):
+            await settle()
+            if _idle(sched):
+                return
+        await asyncio.sleep(0.001)  # the ledger's thread or socket needs the loop to wait
+    raise AssertionError("the scheduler did not settle")
+
+
 def next_deadline(clock: FakeClock) -> float | None:
     live = [deadline for deadline, _, fut in clock._sleepers if not fut.done()]
     return min(live) if live else None

@@ -10,6 +10,9 @@ Rules this module enforces:
   exact at worst), else to now (the entry is then held a full window: conservative).
 * An injected clock (tests, simulations) is its own time base: its ``time()``, in era ``wall``.
   Elsewhere than Linux the real clock falls back to the same: there the wall clock still rules.
+* One ledger file (per egress) is timed by one kind of era, ``boot`` or ``wall``: entries of
+  the other kind would be re-dated to ``now`` at every reading, so neither kind ever sees its
+  window empty (see ``era_kind``; the SQLite ledger refuses a second kind).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Protocol
 
 from agupshup.clock import Clock, SystemClock
 
-__all__ = ["BootTime", "HostTime", "WallTime", "default_host_time"]
+__all__ = ["BootTime", "HostTime", "WallTime", "default_host_time", "era_kind", "redate"]
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 BOOT_PREFIX = "boot:"
@@ -73,6 +76,12 @@ def default_host_time(clock: Clock) -> HostTime:
     if type(clock) is SystemClock and BootTime.available():
         return BootTime()
     return WallTime(clock)
+
+
+def era_kind(era: str) -> str:
+    """``boot`` for boot time, ``wall`` for a clock's ``time()``: times of one kind compare
+    (after re-dating across boots), times of two kinds never do."""
+    return "boot" if era.startswith(BOOT_PREFIX) else era
 
 
 def redate(era: str, foreign: str, now: float) -> float:

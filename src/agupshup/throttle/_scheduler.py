@@ -64,13 +64,15 @@ _NEVER = -_INF
 
 
 class _Waiter:
-    __slots__ = ("deadline", "fut", "lane", "since")
+    __slots__ = ("counted", "deadline", "fut", "lane", "since")
 
     def __init__(self, fut: asyncio.Future[int], lane: Lane, since: float, deadline: float):
         self.fut = fut
         self.lane = lane
         self.since = since
         self.deadline = deadline
+        #: Still in ``Scheduler._live``: whoever settles the waiter first takes it out, once.
+        self.counted = True
 
 
 class Slot:
@@ -373,6 +375,9 @@ class Scheduler:
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve callers of ``loop`` from now on; those of an earlier loop are gone."""
         self._loop = loop
+        for queue in self._queues.values():
+            for waiter in queue:
+                waiter.counted = False  # gone with their loop: never counted again
         self._queues = {lane: deque() for lane in _LANES}
         self._live = dict.fromkeys(_LANES, 0)
         self._deadlines.clear()
@@ -386,8 +391,8 @@ class Scheduler:
             for waiter in queue:
                 if not waiter.fut.done():
                     waiter.fut.set_exception(exc)
+                self._uncount(waiter)  # a cancelled one's task may not have run yet
             queue.clear()
-        self._live = dict.fromkeys(_LANES, 0)
 
     def _nobody_ahead(self, lane: Lane) -> bool:
         live = self._live
@@ -396,7 +401,7 @@ class Scheduler:
     async def _wait(self, lane: Lane, since: float, deadline: float) -> int:
         waiter = _Waiter(asyncio.get_running_loop().create_future(), lane, since, deadline)
         self._queues[lane].append(waiter)
-        self._live[lane] += 1
+        self._live[lane] += 1  # taken out again by _uncount
         if deadline < _INF:
             heapq.heappush(self._deadlines, (deadline, next(self._seq), waiter))
         self._kick(waiter)
@@ -425,10 +430,16 @@ class Scheduler:
         """A waiting caller was cancelled: give up its place, or its fresh ticket."""
         fut = waiter.fut
         if fut.cancelled():
-            self._live[waiter.lane] -= 1
+            self._uncount(waiter)
         elif fut.exception() is None:
             self._drop(fut.result(), waiter.lane)
         self._poke()
+
+    def _uncount(self, waiter: _Waiter) -> None:
+        """``waiter`` no longer waits: count it out of ``_live``, unless that was done."""
+        if waiter.counted:
+            waiter.counted = False
+            self._live[waiter.lane] -= 1
 
     def _drop(self, ticket: int, lane: Lane) -> None:
         self._landed(lane, sent=False)
@@ -491,7 +502,7 @@ class Scheduler:
         if waiter.fut.done():  # cancelled or expired while the ledger was asked
             self._drop(ticket, waiter.lane)
             return
-        self._live[waiter.lane] -= 1
+        self._uncount(waiter)
         waiter.fut.set_result(ticket)
         self._admitted(admission)  # after: an event hook may cancel the waiter's task
 
@@ -502,7 +513,7 @@ class Scheduler:
         while heap and (heap[0][0] < horizon or heap[0][0] <= now or heap[0][2].fut.done()):
             _, _, waiter = heapq.heappop(heap)
             if not waiter.fut.done():
-                self._live[waiter.lane] -= 1
+                self._uncount(waiter)
                 waiter.fut.set_exception(self._exhausted(admission, now, waiter.since))
 
     async def _pause(self, now: float, delay: float) -> None:
@@ -561,10 +572,12 @@ class Scheduler:
             self._memory.release_now(ticket, learned, held)
             self._landed(lane, sent=True)
             return
-        self._landed(lane, sent=True)
         # Shielded: the release must land even if the caller is being cancelled. A failure is
         # logged by _settled; the entry then counts until its lease expires (the safe side).
         task = self._spawn(self._ledger.release(ticket, learned, held))
+        # Landed only once the release is in: it carries the tags and any 113 hold, and the
+        # gate it may open must not let an admission reach the ledger ahead of it.
+        task.add_done_callback(lambda _: self._landed(lane, sent=True))
         with contextlib.suppress(Exception):
             await asyncio.shield(task)
 

@@ -7,7 +7,9 @@ Rules this module enforces (beyond those of ``_ledger``):
   wall-clock step moves nothing, and the file survives restarts, so a process that restarts in a
   loop still sees the calls it made before. Each row and hold records its era (boot); rows and
   holds of another era are re-dated, conservatively, before anything is counted.
-* One host only: two hosts sharing the file would re-date each other's entries.
+* One host only: two hosts sharing the file would re-date each other's entries. One kind of
+  host time per egress, for the same reason: the first transaction records it (``boot`` or
+  ``wall``, see ``_hosttime.era_kind``) and a ledger of the other kind raises LedgerError.
 * Every read-modify-write is one ``BEGIN IMMEDIATE`` transaction, so two processes can never
   both take the last place in a window.
 * One row per entry: ``since`` is its admission; ``until`` the lease expiry while the call is
@@ -28,8 +30,9 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from agupshup.clock import Clock
+from agupshup.errors import LedgerError
 
-from ._hosttime import HostTime, default_host_time, redate
+from ._hosttime import HostTime, default_host_time, era_kind, redate
 from ._lease import SharedLedger
 from ._ledger import Admission, View, implied_counts
 from ._windows import Window
@@ -54,6 +57,12 @@ CREATE TABLE IF NOT EXISTS throttle_holds (
     until REAL NOT NULL,
     PRIMARY KEY (egress, period)
 );
+CREATE TABLE IF NOT EXISTS throttle_meta (
+    egress TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (egress, name)
+);
 """
 _IN_WINDOW = "egress = ? AND until > ? AND (period IS NULL OR period = ?)"
 # Files written before eras existed get the column; their rows (era '') are then re-dated.
@@ -74,7 +83,8 @@ class SqliteLedger(SharedLedger):
     clock on Linux, and the injected clock's ``time()`` otherwise.
     """
 
-    __slots__ = ("_busy_timeout", "_conn", "_era", "_executor", "_host_time", "_path")
+    __slots__ = ("_busy_timeout", "_conn", "_era", "_executor", "_host_time", "_kind_claimed",
+                 "_path")
 
     def __init__(
         self,
@@ -88,6 +98,7 @@ class SqliteLedger(SharedLedger):
         super().__init__(lease)
         self._host_time = host_time
         self._era = ""
+        self._kind_claimed = False
         self._path = os.fspath(path)
         self._key = key
         self._busy_timeout = busy_timeout
@@ -146,6 +157,7 @@ class SqliteLedger(SharedLedger):
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
+        self._kind_claimed = False
         if conn is not None:
             conn.close()
 
@@ -155,6 +167,8 @@ class SqliteLedger(SharedLedger):
         db = self._connect()
         with _immediate(db):
             self._era, now = self._host_time.read()
+            if not self._kind_claimed:
+                self._claim_kind(db)
             self._redate(db, now)
             yield db, now
 
@@ -221,6 +235,24 @@ class SqliteLedger(SharedLedger):
         with self._transaction() as (db, now):
             self._view = self._measure(db, now)
             return self._view
+
+    def _claim_kind(self, db: sqlite3.Connection) -> None:
+        """Record this egress's kind of host time, or refuse another: inside the write lock,
+        so two first processes of different kinds cannot both claim it."""
+        kind = era_kind(self._era)
+        db.execute("INSERT OR IGNORE INTO throttle_meta (egress, name, value) "
+                   "VALUES (?, 'clock', ?)", (self._key, kind))
+        row = db.execute("SELECT value FROM throttle_meta WHERE egress = ? AND name = 'clock'",
+                         (self._key,)).fetchone()
+        if row[0] != kind:
+            raise LedgerError(
+                f"{self!r}: egress {self._key!r} in this file is timed by {row[0]!r} host time, "
+                f"this process by {kind!r} ({self._host_time!r}); the two cannot be compared, "
+                "so each would keep re-dating the other's entries and a full window would hold "
+                "everyone forever. Use the same kind of clock in every process sharing the file "
+                "(all the system clock, or all an injected one), or give this process another "
+                "file or key; to switch kinds, delete the file while no process uses it")
+        self._kind_claimed = True
 
     def _redate(self, db: sqlite3.Connection, now: float) -> None:
         """Rows and holds of another era (boot): ended at the latest at ``redate``, i.e. at the
