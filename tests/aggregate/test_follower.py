@@ -369,3 +369,27 @@ def test_many_unknown_groups_are_probed_behind_the_first_deliveries() -> None:
     assert probes_then < 5
     assert sources == {PUBLIC}
     assert reasons == {"secret": "private, and not joined"}
+
+
+def test_restarts_mid_backlog_lose_nothing_and_repeat_only_the_unacknowledged() -> None:
+    """A start from ``since`` (and one from a checkpoint after downtime) queues a backlog from
+    its first pages: the checkpoint must not claim the queued part before it is taken."""
+    sim = mixed()
+    ids = sim.post("p2", 40)
+    checkpoint = Checkpoint(MemoryCheckpointStore(), key="agg", every=1)
+
+    async def run(n: int, **kw: object) -> list[int]:
+        async with sim.follow(["p2"], checkpoint=checkpoint, **kw) as f:  # type: ignore[arg-type]
+            got = [m.id for m in await take(f, n)]
+            await f.aclose()  # like a crash: the last message taken is not acknowledged
+            return got
+
+    first = sim.run(lambda: run(5, since=ids[4]))
+    later = sim.post("p2", 30)  # arrives while nothing runs
+    second = sim.run(lambda: run(8))
+    acknowledged = len(first) - 1 + len(second) - 1
+    third = sim.run(lambda: run(len(ids[5:]) + len(later) - acknowledged))
+    got = Counter(first + second + third)
+    assert sorted(got) == ids[5:] + later  # nothing lost
+    assert {i for i, n in got.items() if n > 1} == {first[-1], second[-1]}
+    assert max(got.values()) == 2
