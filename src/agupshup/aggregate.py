@@ -268,7 +268,10 @@ class Follower:
             self._planner.reserve = PROBE_SHARE * self.budget.calls_per_second
             self._probe_at = self.clock.monotonic()
         self._replan()
-        self._acked_heads = dict(self._heads)
+        if not self._buffer:
+            # Nothing queued: the heads claim only what is seen. Otherwise the acknowledged
+            # heads stay where discovery found them (_first_page), below the queued items.
+            self._acked_heads = self._safe(self._heads)
 
     async def _resume(self) -> None:
         if self._checkpoint is None:
@@ -283,6 +286,7 @@ class Follower:
                 self._since = c.newest or 0
             elif c.newest is not None:
                 self._heads[key] = c.newest
+        self._acked_heads = dict(self._heads)  # what the checkpoint holds is acknowledged
 
     async def _discover(self) -> dict[str, GroupInfo]:
         joined = await self._joined_groups() if self.mode == "plan" else {}
@@ -323,6 +327,9 @@ class Follower:
         page = await self._fetch(source, 0)
         self._first_pages.append((source, page))
         self._start_head(source, page)
+        # Before _absorb moves the head past the items it queues: until they are taken, the
+        # cursor claims only what came before them.
+        self._acked_heads.setdefault(source.key, self._heads[source.key])
         await self._absorb(source, page, first=True)
         return page
 
@@ -548,8 +555,9 @@ class Follower:
     def _handover(self, old: Plan | None, groups: Sequence[str], heads: dict[str, int]) -> int:
         """A new source starts where the sources that covered its groups stood in ``heads``."""
         if old is None:
-            # The first plan: a group first read through the public stream starts from its head.
-            return self._heads.get(PUBLIC.key, self._since or 0)
+            # The first plan: a group first read through the public stream starts from its
+            # head (in ``heads``: the acknowledged one may lie below the live one).
+            return heads.get(PUBLIC.key, self._since or 0)
         mine = set(groups)
         heads = self._safe(heads)
         found = [heads.get(s.source.key, 0) for s in old.sources if mine & set(s.groups)]

@@ -19,8 +19,9 @@ Rules this module enforces:
   items a poll finds; a walk reads a page more for each full page of them). The optimum is
   ``Tᵢ ∝ 1/√wᵢ`` (the square-root rule of Cho & Garcia-Molina for Poisson sources), with the
   extra pages paid first, water-filled against a floor ``min_interval`` set by the shortest
-  throttle window; the extra pages are priced at the intervals of the round before (from
-  ``λᵢ/Pᵢ``, their limit at long intervals), a few rounds, each within the budget.
+  throttle window (which the plan's budget alone already respects); the extra pages are priced
+  at the intervals of the round before (from ``λᵢ/Pᵢ``, their limit at long intervals), a few
+  rounds, each within the budget.
 * Rates are estimated online with exponential forgetting (time constant ``horizon``), seeded from
   the timestamps of the first page each source reads anyway, with a weak prior so that a silent
   group still gets a finite interval.
@@ -247,6 +248,11 @@ def optimal_intervals(
     ``Tᵢ = S / (B'·√wᵢ)`` with ``S = Σ√wⱼ`` over the sources not held at the floor and ``B'`` the
     budget they share; a source the formula puts below the floor is fixed there (water-filling).
     A budget the volumes alone exceed leaves a tenth of it for freshness, rather than none.
+
+    The water-filling is kept for direct callers (the function is exported, e.g. for budgets
+    other than a :class:`Budget`'s): :meth:`Planner._plan` never needs it, since its budget is
+    at most ``calls_per_second`` ≤ ``1 / min_interval``, and no source gets more than the
+    whole budget, so none falls below the floor there.
     """
     n = len(weights)
     spare = max(budget - sum(volumes), 0.1 * budget)
@@ -260,7 +266,7 @@ def optimal_intervals(
         for i in free:
             out[i] = total / (spare * roots[i]) if spare > 0 else math.inf
         low = {i for i in free if out[i] < floor}
-        if not low:
+        if not low:  # always, on the first round, for the planner's own budgets
             break
         for i in low:
             out[i] = floor

@@ -78,6 +78,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MergedStream", "Since", "Stream", "Streams", "delegated", "group_key"]
 
+#: ``merged_stream``'s default ``buffer``: items its producers may queue ahead of the consumer.
+_MERGED_BUFFER = 16
+
 log = logging.getLogger("agupshup.streams")
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -636,7 +639,7 @@ class Streams:
         limit: int | None = None,
         resume_from: MergedCursor | str | bytes | None = None,
         checkpoint: Checkpoint | None = None,
-        buffer: int = 16,
+        buffer: int = _MERGED_BUFFER,
         since: Since = None,
         planned: bool = True,
     ) -> MergedStream | Follower:
@@ -646,8 +649,18 @@ class Streams:
         the planner (:meth:`follow_groups`: the cheapest cover of sources, ``stream.plan``);
         ``planned=False`` polls each group's own stream instead. With a backlog to walk (no
         ``since``) each group's history is read from its own stream, then followed there.
+
+        The planner's :class:`~agupshup.aggregate.Follower` has no ``buffer`` (it reads a page
+        only when the consumer is waiting): a ``buffer`` other than the default is a
+        ``ValueError`` there. Its checkpoint is another cursor (per source, not per group), saved
+        by default under another key (``aggregate:…``, not ``merged:…``): switching ``planned``
+        does not resume the other path's checkpoint, and the two must not share an explicit
+        ``Checkpoint(key=...)``.
         """
         if follow and since == "now" and planned and resume_from is None:
+            if buffer != _MERGED_BUFFER:
+                raise ValueError("buffer: the planner's follower buffers nothing (planned=False "
+                                 "polls each group with a buffer)")
             return self.follow_groups(groups, checkpoint=checkpoint, limit=limit)
         return MergedStream(
             self,

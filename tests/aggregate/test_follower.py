@@ -11,7 +11,7 @@ import pytest
 from agupshup.aggregate import Follower, follow_groups
 from agupshup.checkpoint import Checkpoint, MemoryCheckpointStore
 from agupshup.errors import ValidationError
-from agupshup.planner import JOINED, PUBLIC, Budget, UnreadableGroups
+from agupshup.planner import JOINED, PUBLIC, Budget, Channel, Planner, UnreadableGroups
 
 from .helpers import Sim, take
 
@@ -369,3 +369,40 @@ def test_many_unknown_groups_are_probed_behind_the_first_deliveries() -> None:
     assert probes_then < 5
     assert sources == {PUBLIC}
     assert reasons == {"secret": "private, and not joined"}
+
+
+@pytest.mark.parametrize("own_streams", [False, True])
+def test_restarts_mid_backlog_lose_nothing_and_repeat_only_the_unacknowledged(
+    monkeypatch: pytest.MonkeyPatch, own_streams: bool
+) -> None:
+    """A start from ``since`` (and one from a checkpoint after downtime) queues a backlog from
+    its first pages: the checkpoint must not claim the queued part before it is taken. With
+    ``own_streams`` the first plan moves the group off the public stream discovery read, so its
+    own stream starts from the public stream's acknowledged head, not its live one."""
+    if own_streams:
+        covers = Planner.covers
+
+        def own(planner: Planner) -> list[dict[Channel, list[str]]]:
+            return [c for c in covers(planner) if all(s.kind == "group" for s in c)]
+
+        monkeypatch.setattr(Planner, "covers", own)
+    sim = mixed()
+    ids = sim.post("p2", 40)
+    checkpoint = Checkpoint(MemoryCheckpointStore(), key="agg", every=1)
+
+    async def run(n: int, **kw: object) -> list[int]:
+        async with sim.follow(["p2"], checkpoint=checkpoint, **kw) as f:  # type: ignore[arg-type]
+            assert {s.source.kind for s in f.plan.sources} == {"group" if own_streams else "public"}
+            got = [m.id for m in await take(f, n)]
+            await f.aclose()  # like a crash: the last message taken is not acknowledged
+            return got
+
+    first = sim.run(lambda: run(5, since=ids[4]))
+    later = sim.post("p2", 30)  # arrives while nothing runs
+    second = sim.run(lambda: run(8))
+    acknowledged = len(first) - 1 + len(second) - 1
+    third = sim.run(lambda: run(len(ids[5:]) + len(later) - acknowledged))
+    got = Counter(first + second + third)
+    assert sorted(got) == ids[5:] + later  # nothing lost
+    assert {i for i, n in got.items() if n > 1} == {first[-1], second[-1]}
+    assert max(got.values()) == 2

@@ -87,6 +87,25 @@ def test_floor_is_water_filled() -> None:
     assert out[1] > 2.0
 
 
+def test_water_filling_cascades_when_fixing_one_source_pushes_another_under() -> None:
+    # Round 1 puts only the first under the floor; the budget left after fixing it puts the
+    # second under too; the last two share what remains.
+    out = optimal_intervals([10_000.0, 100.0, 1.0, 1.0], [0.0] * 4, budget=1.0, floor=3.0)
+    assert out[:2] == [3.0, 3.0]
+    assert out[2] == pytest.approx(6.0)
+    assert out[3] == pytest.approx(6.0)
+    assert sum(1 / t for t in out) == pytest.approx(1.0)
+
+
+def test_the_planner_budget_never_reaches_the_floor() -> None:
+    # Why the planner does not rely on the water-filling: one source alone, given the whole
+    # budget, stays at or above the floor, whatever the share.
+    for share in (0.05, 0.5, 1.0):
+        budget = Budget(share)
+        only = optimal_intervals([1.0], [0.0], budget.calls_per_second, budget.min_interval)
+        assert only[0] >= budget.min_interval
+
+
 def test_volume_is_paid_before_freshness() -> None:
     free = optimal_intervals([1.0], [0.0], 1.0, 0.0)[0]
     busy = optimal_intervals([1.0], [0.5], 1.0, 0.0)[0]

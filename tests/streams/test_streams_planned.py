@@ -64,3 +64,13 @@ def test_a_negative_limit_is_refused() -> None:
     client = Client("http://127.0.0.1:9", throttle=False)
     with pytest.raises(ValueError, match="limit"):
         client.follow_groups(["a"], limit=-1)
+
+
+def test_a_buffer_is_refused_on_the_planner_path() -> None:
+    """The planner's follower buffers nothing: a buffer asked of it would be silently ignored."""
+    client = Client("http://127.0.0.1:9", throttle=False)
+    with pytest.raises(ValueError, match="buffer"):
+        client.merged_stream(["a"], follow=True, since="now", buffer=4)
+    assert isinstance(client.merged_stream(["a"], follow=True, since="now"), Follower)
+    merged = client.merged_stream(["a"], follow=True, since="now", buffer=4, planned=False)
+    assert isinstance(merged, MergedStream)

@@ -27,7 +27,7 @@ from typing import Concatenate, NoReturn, ParamSpec, TypeVar
 import click
 
 from agupshup import errors as E
-from agupshup.client import Client
+from agupshup.client import Client, egress_key
 from agupshup.clock import SystemClock
 from agupshup.throttle import Ledger, Scheduler, SqliteLedger, scaled_windows
 
@@ -185,8 +185,10 @@ def _ledger(settings: Settings) -> Ledger | None:
             raise UsageError(f"--ledger {path}: {exc.strerror or exc}") from None
         log.warning("throttle ledger %s unusable (%s); counting in memory", path, exc)
         return None
-    # Keyed by the egress without user:pass@: the file must never hold a credential.
-    return SqliteLedger(path, key=egress(settings.base_url))
+    # Keyed as the Client's shared scheduler keys its budget, by the host (and a port not the
+    # scheme's default): the server counts per IP, so every spelling of one server shares one
+    # budget, and no credential or query secret of the URL reaches the file.
+    return SqliteLedger(path, key=egress_key(settings.base_url))
 
 
 # -- running and failing --------------------------------------------------------------------

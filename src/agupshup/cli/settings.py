@@ -5,8 +5,8 @@ Rules this module enforces:
 * Every environment variable the CLI reads is named here, and read only here.
 * The global options are accepted before the command and after it; a flag given after the
   command wins, then a flag before it, then the environment.
-* A base URL must be ``http(s)://host…``; the part of it that names the egress (the throttle
-  ledger's key) never carries ``user:pass@``.
+* A base URL must be ``http(s)://host…``; what is shown or logged of it never carries
+  ``user:pass@``, and the throttle ledger's key is its host alone (one budget per server).
 * The password comes from ``GUPSHUP_PASSWORD`` or a hidden prompt, never an option. A run
   that has no terminal to prompt on and no credentials is a usage error naming both ways.
 * The ledger file lives in a private directory (0700) and is private itself (0600).
@@ -99,7 +99,8 @@ class Settings:
 
 
 def egress(url: str) -> str:
-    """``url`` without ``user:pass@``: what may be shown, logged, or used as a ledger key.
+    """``url`` without ``user:pass@``: what may be shown or logged (the ledger is keyed by
+    :func:`agupshup.client.egress_key`, the host alone).
 
     Plain string surgery, so that even a malformed URL (no scheme) loses its credentials."""
     scheme, sep, rest = url.partition("://")
