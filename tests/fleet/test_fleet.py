@@ -43,6 +43,7 @@ from .fleet_worker import EVERY
 WORKER = Path(__file__).with_name("fleet_worker.py")
 LEASE = 2.0
 DEADLINE = 45.0
+HANG = 10 * LEASE
 
 
 def test_rendezvous_shares_by_weight_and_moves_only_the_leavers_groups() -> None:
@@ -235,27 +236,36 @@ async def _busiest(r: aioredis.Redis, ns: str) -> str:
 
 
 class _Flaky:
-    """A ``redis.asyncio`` client that can be cut off: every command then fails."""
+    """A ``redis.asyncio`` client that can be cut off: every command then fails, or with
+    ``hang`` never answers (a blackholed connection without a socket timeout)."""
 
-    def __init__(self, real: aioredis.Redis) -> None:
+    def __init__(self, real: aioredis.Redis, *, hang: bool = False) -> None:
         self.real = real
         self.down = False
+        self.hang = hang
 
     def _guard(self) -> None:
         if self.down:
             raise aioredis.ConnectionError("cut off by the test")
 
+    async def _await_guard(self) -> None:
+        if self.down and self.hang:
+            # As good as forever (many leases), yet finite: without the worker's own bound the
+            # test then fails on the message instead of hanging.
+            await asyncio.sleep(HANG)
+        self._guard()
+
     def register_script(self, lua: str) -> Callable[..., Awaitable[object]]:
         script = self.real.register_script(lua)
 
         async def run(**kw: object) -> object:
-            self._guard()
+            await self._await_guard()
             return await script(**kw)  # type: ignore[arg-type]
 
         return run
 
     async def mget(self, keys: list[str]) -> object:
-        self._guard()
+        await self._await_guard()
         return await self.real.mget(keys)
 
     def pipeline(self, transaction: bool = True) -> object:
@@ -272,19 +282,21 @@ async def _follow_then_cut(worker: FleetWorker, flaky: _Flaky) -> None:
             flaky.down = got >= 10
 
 
+@pytest.mark.parametrize(("hang", "why"), [(False, "Redis failed"),
+                                             (True, "Redis did not answer")])
 async def test_a_worker_cut_off_from_redis_stops_following(
-    gupshup_server: EmulatorServer, redis_url: str
+    gupshup_server: EmulatorServer, redis_url: str, hang: bool, why: str
 ) -> None:
     ns = f"test:{uuid.uuid4().hex}"
     real = aioredis.Redis.from_url(redis_url)
-    flaky = _Flaky(real)
+    flaky = _Flaky(real, hang=hang)
     client = Client(gupshup_server.base_url, local_address=ADDRESSES[0],
                     windows=scaled_windows(SCALE))
     client.poll_policy = PollPolicy(min_interval=0.2, max_interval=1.0)
     try:
         async with client:
             worker = FleetWorker(client, flaky, GROUPS, lease=LEASE, prefix=ns)
-            with pytest.raises(FleetUnavailable, match="Redis failed"):
+            with pytest.raises(FleetUnavailable, match=why):
                 await _follow_then_cut(worker, flaky)
             calls = sum(gupshup_server.emulator.calls.values())
             await asyncio.sleep(1.0)  # nothing polls any more
