@@ -248,7 +248,8 @@ class FleetWorker:
     ``redis``: a URL or a ``redis.asyncio`` client. ``lease``: seconds a silent worker keeps its
     groups (they move to the others within one lease after it dies). ``every``: the checkpoint
     interval in items, i.e. the most a takeover re-yields per group. ``sink``: publish every
-    message to a :class:`RedisStreamSink` before yielding it. ``weight``: a worker's share
+    message to a :class:`RedisStreamSink` before yielding it (one it refused is retried first by
+    the next ``__anext__``, never skipped). ``weight``: a worker's share
     (default :func:`quota_weight` of the client's quota).
     """
 
@@ -291,6 +292,8 @@ class FleetWorker:
         self._beat_ok = 0.0
         self._beater: asyncio.Task[None] | None = None
         self._stream: MergedStream | Follower | None = None
+        #: A message the stream delivered that the sink refused: retried before the next.
+        self._unpublished: Message | None = None
         self._store = FencedStore(self)
 
     def claim_key(self, group: str) -> str:
@@ -414,6 +417,9 @@ class FleetWorker:
         return self
 
     async def __anext__(self) -> Message:
+        if self._unpublished is not None:
+            # Already in the stream's cursor, so never yielded again: it goes out first.
+            return await self._publish(self._unpublished)
         while True:
             if self._failure is not None:
                 await self._close_stream()
@@ -425,9 +431,16 @@ class FleetWorker:
                 continue
             message = await self._next_or_change(self._stream)
             if message is not None:
-                if self.sink is not None:
-                    await self.sink.publish(message)
-                return message
+                return await self._publish(message)
+
+    async def _publish(self, message: Message) -> Message:
+        """``message`` once the sink has it; kept for the next ``__anext__`` if publishing
+        fails (the stream already counts it as delivered)."""
+        if self.sink is not None:
+            self._unpublished = message
+            await self.sink.publish(message)
+            self._unpublished = None
+        return message
 
     async def _rebalance(self) -> None:
         """Close the stream (cursors saved), give up what is no longer wanted, follow the rest."""
@@ -476,6 +489,11 @@ class FleetWorker:
         self.following = frozenset()
         if stream is None:
             return
+        if exc is None and self._unpublished is not None:
+            # The stream's last message never reached the feed: left unacknowledged, it is
+            # read again (by whoever follows its group next) rather than lost.
+            exc = FleetUnavailable("fleet: closed before the feed took the last message")
+            exc_type, tb = type(exc), None
         try:
             await stream.__aexit__(exc_type, exc, tb)
         except BaseException as raised:

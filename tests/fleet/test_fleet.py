@@ -323,3 +323,60 @@ async def test_a_worker_that_lost_a_group_cannot_set_its_cursor_back(
             assert await r.get(worker.cursor_key(lost)) == b"the new owner's cursor"
             assert await r.get(worker.cursor_key(mine)) == stale.to_json().encode()
     assert sum(gupshup_server.emulator.calls.values()) == 0
+
+
+class _SinkDownOnce(RedisStreamSink):
+    """A feed whose first publish fails (Redis blinked)."""
+
+    refused: Message | None = None
+
+    async def publish(self, message: Message) -> bool:
+        if self.refused is None:
+            self.refused = message
+            raise FleetUnavailable("fleet: Redis failed during publish: the test")
+        return await super().publish(message)
+
+
+async def test_a_message_the_feed_refused_is_published_before_the_next(
+    gupshup_server: EmulatorServer, redis_url: str
+) -> None:
+    ns = f"test:{uuid.uuid4().hex}"
+    sink = _SinkDownOnce(redis_url, stream=f"{ns}:feed", dedupe_ttl=60)
+    try:
+        async with Client(gupshup_server.base_url, local_address=ADDRESSES[0]) as client:
+            worker = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns, sink=sink)
+            async with asyncio.timeout(DEADLINE), worker:
+                with pytest.raises(FleetUnavailable, match="publish"):
+                    await anext(worker)
+                again = await anext(worker)
+                after = await anext(worker)
+        entries = await sink.redis.xrange(sink.stream)
+        assert again == sink.refused  # yielded once the feed has it, before any other
+        assert [int(fields[b"id"]) for _, fields in entries] == [again.id, after.id]
+        assert again.id != after.id
+    finally:
+        await sink.aclose()
+
+
+async def test_a_worker_left_with_a_message_the_feed_refused_does_not_acknowledge_it(
+    gupshup_server: EmulatorServer, redis_url: str
+) -> None:
+    ns = f"test:{uuid.uuid4().hex}"
+    sink = _SinkDownOnce(redis_url, stream=f"{ns}:feed", dedupe_ttl=60)
+    try:
+        async with Client(gupshup_server.base_url, local_address=ADDRESSES[0]) as client:
+            worker = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns, sink=sink)
+            async with worker:
+                with pytest.raises(FleetUnavailable, match="publish"):
+                    await anext(worker)
+            assert sink.refused is not None
+            # Its successor resumes from the saved cursors and yields the message again.
+            worker = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns, sink=sink)
+            async with asyncio.timeout(DEADLINE), worker:
+                async for message in worker:
+                    if message == sink.refused:
+                        break
+        entries = await sink.redis.xrange(sink.stream)
+        assert sink.refused.id in [int(fields[b"id"]) for _, fields in entries]
+    finally:
+        await sink.aclose()
