@@ -18,7 +18,9 @@ Rules this module enforces:
   overwrite the new owner's progress. After a crash the new owner re-yields at most the
   un-checkpointed window (``every`` items) of each group it takes over; nothing is lost.
 * A worker that cannot reach Redis long enough to lose its lease stops following and raises
-  :class:`FleetUnavailable`; it never polls a group it may no longer own. (Throttle ledgers in
+  :class:`FleetUnavailable`; it never polls a group it may no longer own. A Redis that does not
+  answer is one it cannot reach: every call of the worker is bounded (a heartbeat by the time
+  left before the claims expire). (Throttle ledgers in
   Redis refuse calls with ``LedgerError`` rather than over-admit.)
 * Each worker yields its own messages; :class:`RedisStreamSink` gives consumers one exactly-once
   feed: a Lua script appends a message to a Redis Stream only if its id is new (``SET NX`` with a
@@ -44,6 +46,7 @@ import msgspec
 from agupshup.aggregate import Follower
 from agupshup.checkpoint import Checkpoint, Cursor, MergedCursor
 from agupshup.client import Client
+from agupshup.clock import Clock
 from agupshup.errors import GupshupError
 from agupshup.models import Message, QuotaWindow
 from agupshup.streams import MergedStream
@@ -144,14 +147,35 @@ def _connect(redis: Any) -> tuple[Any, bool]:
     return redis, False
 
 
-async def _redis(op: Awaitable[T], what: str) -> T:
-    """Await a Redis operation; any failure of Redis is :class:`FleetUnavailable`."""
+async def _redis(
+    op: Awaitable[T], what: str, within: tuple[Clock, float] | None = None
+) -> T:
+    """Await a Redis operation; any failure of Redis is :class:`FleetUnavailable`, and so is
+    no answer ``within`` (clock, seconds): redis-py waits forever on a blackholed socket."""
     from redis.exceptions import RedisError
 
     try:
-        return await op
+        return await (op if within is None else _bounded(op, *within))
+    except TimeoutError:
+        raise FleetUnavailable(f"fleet: Redis did not answer during {what}") from None
     except (RedisError, OSError) as exc:
         raise FleetUnavailable(f"fleet: Redis failed during {what}: {type(exc).__name__}") from exc
+
+
+async def _bounded(op: Awaitable[T], clock: Clock, seconds: float) -> T:
+    """``op``'s result, or TimeoutError (``op`` cancelled) once ``seconds`` pass on ``clock``."""
+    task = asyncio.ensure_future(op)
+    timer = asyncio.ensure_future(clock.sleep(max(0.0, seconds)))
+    try:
+        await asyncio.wait((task, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, timer, return_exceptions=True)
+    if task.cancelled():
+        raise TimeoutError(f"no answer within {seconds:.1f}s")
+    return task.result()
 
 
 def _text(value: Any) -> str:
@@ -203,7 +227,7 @@ class FencedStore:
     async def load(self, key: str) -> str | None:
         w = self._w
         groups = sorted(w.following)
-        values = await _redis(w.redis.mget([w.cursor_key(g) for g in groups]), "load")
+        values = await w.call(w.redis.mget([w.cursor_key(g) for g in groups]), "load")
         streams = {g: Cursor.from_json(v) for g, v in zip(groups, values, strict=True) if v}
         return MergedCursor(streams=streams).to_json()
 
@@ -212,7 +236,7 @@ class FencedStore:
         args: list[str] = [w.id, w.claim_key(""), w.cursor_key("")]
         for group, cursor in MergedCursor.from_json(value).streams.items():
             args += [group, cursor.to_json()]
-        await _redis(w.script("save")(args=args), "save")
+        await w.call(w.script("save")(args=args), "save")
 
     async def delete(self, key: str) -> None:
         return None  # cursors outlive a worker: another takes its groups over
@@ -224,7 +248,8 @@ class FleetWorker:
     ``redis``: a URL or a ``redis.asyncio`` client. ``lease``: seconds a silent worker keeps its
     groups (they move to the others within one lease after it dies). ``every``: the checkpoint
     interval in items, i.e. the most a takeover re-yields per group. ``sink``: publish every
-    message to a :class:`RedisStreamSink` before yielding it. ``weight``: a worker's share
+    message to a :class:`RedisStreamSink` before yielding it (one it refused is retried first by
+    the next ``__anext__``, never skipped). ``weight``: a worker's share
     (default :func:`quota_weight` of the client's quota).
     """
 
@@ -267,6 +292,8 @@ class FleetWorker:
         self._beat_ok = 0.0
         self._beater: asyncio.Task[None] | None = None
         self._stream: MergedStream | Follower | None = None
+        #: A message the stream delivered that the sink refused: retried before the next.
+        self._unpublished: Message | None = None
         self._store = FencedStore(self)
 
     def claim_key(self, group: str) -> str:
@@ -277,6 +304,11 @@ class FleetWorker:
 
     def script(self, name: str) -> Any:
         return self._scripts[name]
+
+    async def call(self, op: Awaitable[T], what: str, within: float | None = None) -> T:
+        """A Redis operation of this worker, bounded by ``within`` seconds (default a claim's
+        life: an answer later than that is about claims that may have moved on)."""
+        return await _redis(op, what, (self.client.clock, within or self._ttl))
 
     # -- membership -------------------------------------------------------------------------
 
@@ -297,7 +329,7 @@ class FleetWorker:
         sent = self.client.clock.monotonic()
         keys = [f"{self.prefix}:members", f"{self.prefix}:weights"]
         args = [self.id, repr(self._weight()), repr(self._ttl), self.claim_key(""), *self.held]
-        out = await _redis(self.script("beat")(keys=keys, args=args), "heartbeat")
+        out = await self.call(self.script("beat")(keys=keys, args=args), "heartbeat")
         self._beat_ok = sent
         lost = {_text(g) for g in out[0]}
         self.members = {_text(m): float(w) for m, w in zip(out[1::2], out[2::2], strict=True)}
@@ -308,7 +340,7 @@ class FleetWorker:
         take = sorted(self.wanted - self.held)
         if take:
             args = [self.id, repr(self._ttl), self.claim_key(""), *take]
-            got = await _redis(self.script("claim")(args=args), "claim")
+            got = await self.call(self.script("claim")(args=args), "claim")
             self.held |= {_text(g) for g in got}
         if self.held != self.following or not self.held <= self.wanted:
             self._changed.set()
@@ -318,7 +350,9 @@ class FleetWorker:
         while True:
             await self.client.clock.sleep(period)
             try:
-                await self._beat()
+                # A beat still unanswered when the claims expire is a lost lease.
+                left = self._beat_ok + self._ttl - self.client.clock.monotonic()
+                await self.call(self._beat(), "heartbeat", max(left, 1e-3))
             except FleetUnavailable as exc:
                 # Renewing after the lease ran out would race the worker that took over.
                 if self.client.clock.monotonic() + period - self._beat_ok >= self._ttl:
@@ -367,11 +401,11 @@ class FleetWorker:
 
     async def _leave(self) -> None:
         release = self.script("release")(args=[self.id, self.claim_key(""), *self.held])
-        await _redis(release, "release")
+        await self.call(release, "release")
         self.held.clear()
         pipe = self.redis.pipeline(transaction=True)
         pipe.zrem(f"{self.prefix}:members", self.id).hdel(f"{self.prefix}:weights", self.id)
-        await _redis(pipe.execute(), "leave")
+        await self.call(pipe.execute(), "leave")
 
     async def _close_redis(self) -> None:
         if self._owns:
@@ -383,6 +417,9 @@ class FleetWorker:
         return self
 
     async def __anext__(self) -> Message:
+        if self._unpublished is not None:
+            # Already in the stream's cursor, so never yielded again: it goes out first.
+            return await self._publish(self._unpublished)
         while True:
             if self._failure is not None:
                 await self._close_stream()
@@ -394,9 +431,16 @@ class FleetWorker:
                 continue
             message = await self._next_or_change(self._stream)
             if message is not None:
-                if self.sink is not None:
-                    await self.sink.publish(message)
-                return message
+                return await self._publish(message)
+
+    async def _publish(self, message: Message) -> Message:
+        """``message`` once the sink has it; kept for the next ``__anext__`` if publishing
+        fails (the stream already counts it as delivered)."""
+        if self.sink is not None:
+            self._unpublished = message
+            await self.sink.publish(message)
+            self._unpublished = None
+        return message
 
     async def _rebalance(self) -> None:
         """Close the stream (cursors saved), give up what is no longer wanted, follow the rest."""
@@ -404,8 +448,8 @@ class FleetWorker:
         await self._close_stream()
         drop = sorted(self.held - self.wanted)
         if drop:
-            await _redis(self.script("release")(args=[self.id, self.claim_key(""), *drop]),
-                         "release")
+            await self.call(self.script("release")(args=[self.id, self.claim_key(""), *drop]),
+                            "release")
             self.held -= set(drop)
         self.following = frozenset(self.held)
         if not self.following:
@@ -445,6 +489,11 @@ class FleetWorker:
         self.following = frozenset()
         if stream is None:
             return
+        if exc is None and self._unpublished is not None:
+            # The stream's last message never reached the feed: left unacknowledged, it is
+            # read again (by whoever follows its group next) rather than lost.
+            exc = FleetUnavailable("fleet: closed before the feed took the last message")
+            exc_type, tb = type(exc), None
         try:
             await stream.__aexit__(exc_type, exc, tb)
         except BaseException as raised:

@@ -43,6 +43,7 @@ from .fleet_worker import EVERY
 WORKER = Path(__file__).with_name("fleet_worker.py")
 LEASE = 2.0
 DEADLINE = 45.0
+HANG = 10 * LEASE
 
 
 def test_rendezvous_shares_by_weight_and_moves_only_the_leavers_groups() -> None:
@@ -235,27 +236,36 @@ async def _busiest(r: aioredis.Redis, ns: str) -> str:
 
 
 class _Flaky:
-    """A ``redis.asyncio`` client that can be cut off: every command then fails."""
+    """A ``redis.asyncio`` client that can be cut off: every command then fails, or with
+    ``hang`` never answers (a blackholed connection without a socket timeout)."""
 
-    def __init__(self, real: aioredis.Redis) -> None:
+    def __init__(self, real: aioredis.Redis, *, hang: bool = False) -> None:
         self.real = real
         self.down = False
+        self.hang = hang
 
     def _guard(self) -> None:
         if self.down:
             raise aioredis.ConnectionError("cut off by the test")
 
+    async def _await_guard(self) -> None:
+        if self.down and self.hang:
+            # As good as forever (many leases), yet finite: without the worker's own bound the
+            # test then fails on the message instead of hanging.
+            await asyncio.sleep(HANG)
+        self._guard()
+
     def register_script(self, lua: str) -> Callable[..., Awaitable[object]]:
         script = self.real.register_script(lua)
 
         async def run(**kw: object) -> object:
-            self._guard()
+            await self._await_guard()
             return await script(**kw)  # type: ignore[arg-type]
 
         return run
 
     async def mget(self, keys: list[str]) -> object:
-        self._guard()
+        await self._await_guard()
         return await self.real.mget(keys)
 
     def pipeline(self, transaction: bool = True) -> object:
@@ -272,19 +282,21 @@ async def _follow_then_cut(worker: FleetWorker, flaky: _Flaky) -> None:
             flaky.down = got >= 10
 
 
+@pytest.mark.parametrize(("hang", "why"), [(False, "Redis failed"),
+                                             (True, "Redis did not answer")])
 async def test_a_worker_cut_off_from_redis_stops_following(
-    gupshup_server: EmulatorServer, redis_url: str
+    gupshup_server: EmulatorServer, redis_url: str, hang: bool, why: str
 ) -> None:
     ns = f"test:{uuid.uuid4().hex}"
     real = aioredis.Redis.from_url(redis_url)
-    flaky = _Flaky(real)
+    flaky = _Flaky(real, hang=hang)
     client = Client(gupshup_server.base_url, local_address=ADDRESSES[0],
                     windows=scaled_windows(SCALE))
     client.poll_policy = PollPolicy(min_interval=0.2, max_interval=1.0)
     try:
         async with client:
             worker = FleetWorker(client, flaky, GROUPS, lease=LEASE, prefix=ns)
-            with pytest.raises(FleetUnavailable, match="Redis failed"):
+            with pytest.raises(FleetUnavailable, match=why):
                 await _follow_then_cut(worker, flaky)
             calls = sum(gupshup_server.emulator.calls.values())
             await asyncio.sleep(1.0)  # nothing polls any more
@@ -311,3 +323,60 @@ async def test_a_worker_that_lost_a_group_cannot_set_its_cursor_back(
             assert await r.get(worker.cursor_key(lost)) == b"the new owner's cursor"
             assert await r.get(worker.cursor_key(mine)) == stale.to_json().encode()
     assert sum(gupshup_server.emulator.calls.values()) == 0
+
+
+class _SinkDownOnce(RedisStreamSink):
+    """A feed whose first publish fails (Redis blinked)."""
+
+    refused: Message | None = None
+
+    async def publish(self, message: Message) -> bool:
+        if self.refused is None:
+            self.refused = message
+            raise FleetUnavailable("fleet: Redis failed during publish: the test")
+        return await super().publish(message)
+
+
+async def test_a_message_the_feed_refused_is_published_before_the_next(
+    gupshup_server: EmulatorServer, redis_url: str
+) -> None:
+    ns = f"test:{uuid.uuid4().hex}"
+    sink = _SinkDownOnce(redis_url, stream=f"{ns}:feed", dedupe_ttl=60)
+    try:
+        async with Client(gupshup_server.base_url, local_address=ADDRESSES[0]) as client:
+            worker = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns, sink=sink)
+            async with asyncio.timeout(DEADLINE), worker:
+                with pytest.raises(FleetUnavailable, match="publish"):
+                    await anext(worker)
+                again = await anext(worker)
+                after = await anext(worker)
+        entries = await sink.redis.xrange(sink.stream)
+        assert again == sink.refused  # yielded once the feed has it, before any other
+        assert [int(fields[b"id"]) for _, fields in entries] == [again.id, after.id]
+        assert again.id != after.id
+    finally:
+        await sink.aclose()
+
+
+async def test_a_worker_left_with_a_message_the_feed_refused_does_not_acknowledge_it(
+    gupshup_server: EmulatorServer, redis_url: str
+) -> None:
+    ns = f"test:{uuid.uuid4().hex}"
+    sink = _SinkDownOnce(redis_url, stream=f"{ns}:feed", dedupe_ttl=60)
+    try:
+        async with Client(gupshup_server.base_url, local_address=ADDRESSES[0]) as client:
+            worker = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns, sink=sink)
+            async with worker:
+                with pytest.raises(FleetUnavailable, match="publish"):
+                    await anext(worker)
+            assert sink.refused is not None
+            # Its successor resumes from the saved cursors and yields the message again.
+            worker = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns, sink=sink)
+            async with asyncio.timeout(DEADLINE), worker:
+                async for message in worker:
+                    if message == sink.refused:
+                        break
+        entries = await sink.redis.xrange(sink.stream)
+        assert sink.refused.id in [int(fields[b"id"]) for _, fields in entries]
+    finally:
+        await sink.aclose()

@@ -16,8 +16,10 @@ import pytest_asyncio
 from agupshup import Client, FakeClock
 from agupshup.emulator import EmulatorServer, FaultSpec
 from agupshup.emulator.seed import DEMO_PHONE
+from agupshup.models import Group, Message
 from agupshup.widget import NOT_FOUND, Widget, serving
 from agupshup.widget.app import BUSY, LIMITED
+from agupshup.widget.cache import Limited
 
 STREAM = "groups.getstream"
 WHO = "X-Real-IP"  # the tests play several visitors through a "trusted proxy" header
@@ -199,3 +201,35 @@ async def test_who_may_frame_the_embed_is_a_setting(
     widget = Widget(owner, frame_ancestors="https://blog.example")
     async with serving(widget, "127.0.0.1", 0) as url, http.get(url + "/embed/jumpy") as r:
         assert "frame-ancestors https://blog.example;" in r.headers["Content-Security-Policy"] + ";"
+
+
+class _AnyGroup:
+    """Every group exists and is empty: each new name is a cache miss that costs a call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def get_stream(self, group: str, start: int = 0, count: int = 15) -> list[Message]:
+        self.calls += 1
+        return []
+
+    async def get_my_groups(self, start: int = 0, count: int = 30) -> list[Group]:
+        return []
+
+    async def post_message(self, group: str, text: str) -> int:
+        raise AssertionError("no posts here")
+
+
+async def test_a_global_refusal_costs_the_visitor_no_miss() -> None:
+    clock = FakeClock()
+    client = _AnyGroup()
+    widget = Widget(client, clock=clock, visitor_misses=3, max_misses=2, read_only=True)
+    await widget.messages("busy-1", "other")
+    await widget.messages("busy-2", "other")  # the global limit is spent until t=60
+    await clock.advance(30.0)
+    for n in range(3):
+        with pytest.raises(Limited):
+            await widget.messages(f"refused-{n}", "me")
+    await clock.advance(30.0)  # the global limit has room again; "me" caused no miss yet
+    assert await widget.messages("admitted", "me") == []
+    assert client.calls == 3

@@ -136,7 +136,14 @@ class Widget:
 
         def admit() -> None:
             self._visitor_misses.take(visitor)
-            self._all_misses.take()
+            try:
+                self._all_misses.take()
+            except Limited:
+                # Refused for everyone: this visitor caused no miss, so its slot goes back
+                # (take() appended it last; nothing ran since). Taking the global slot first
+                # instead would let one visitor over its own limit spend everyone's.
+                self._visitor_misses._events[visitor].pop()
+                raise
 
         async with asyncio.timeout(self.view_timeout):
             return await self.pages.get(key, fetch, admit)
