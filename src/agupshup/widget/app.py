@@ -139,10 +139,10 @@ class Widget:
             try:
                 self._all_misses.take()
             except Limited:
-                # Refused for everyone: this visitor caused no miss, so its slot goes back
-                # (take() appended it last; nothing ran since). Taking the global slot first
-                # instead would let one visitor over its own limit spend everyone's.
-                self._visitor_misses._events[visitor].pop()
+                # Refused for everyone: this visitor caused no miss, so its slot goes back.
+                # Taking the global slot first instead would let one visitor over its own
+                # limit spend everyone's.
+                self._visitor_misses.give_back(visitor)
                 raise
 
         async with asyncio.timeout(self.view_timeout):

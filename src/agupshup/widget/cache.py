@@ -77,6 +77,12 @@ class SlidingLimit:
         while len(self._events) > self.max_keys:
             self._events.popitem(last=False)
 
+    def give_back(self, key: str = "") -> None:
+        """Undo the latest :meth:`take` for ``key`` (an event that turned out not to happen)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
+
 
 @dataclass(slots=True)
 class _Entry(Generic[V]):
