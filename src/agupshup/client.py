@@ -481,7 +481,7 @@ class Client:
             try:
                 post_id = await self._call_until(request, deadline)
             except (E.TransportError, E.ServerError) as exc:
-                if isinstance(exc, E.TransportError) and not exc.maybe_sent:
+                if not _post_may_have_run(request, exc):
                     raise
                 post_id = await self._resolve_post(request, exc, sent, deadline)
             self._last_post[name] = text
@@ -621,6 +621,15 @@ class Client:
     def stream_pages(self) -> int:
         """Pages read by this client's streams (successful calls)."""
         return self.streams.pages_read
+
+
+def _post_may_have_run(request: wire.Request[int], fault: E.GupshupError) -> bool:
+    """Whether ``fault`` leaves the post's outcome unknown: only a fault of the postMessage
+    request itself does (``_send_response`` names it); a fault of the implicit login means
+    the post never left."""
+    if getattr(fault, "method", "") != request.spec.name:
+        return False
+    return not isinstance(fault, E.TransportError) or fault.maybe_sent
 
 
 def egress_key(base_url: str, local_address: str | None = None) -> str:

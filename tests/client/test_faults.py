@@ -118,3 +118,16 @@ async def test_unsent_post_is_not_resent(gupshup_server: Any) -> None:
         with pytest.raises(TransportError) as info:
             await client.get_stream("jumpy")
     assert info.value.maybe_sent is False
+
+
+async def test_a_failed_login_inside_a_post_is_not_an_unknown_outcome(
+    gupshup_server: Any,
+) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(_spec("http502", methods=("users.getChallenge",)))
+    async with _client(gupshup_server) as client:
+        with pytest.raises(TransportError) as info:
+            await client.post_message("jumpy", "never sent at all")
+    assert info.value.method == "users.getChallenge"
+    assert emulator.calls["groups.postmessage"] == 0
+    assert emulator.calls["users.getchallenge"] == FAST.attempts  # one login, not one per resend
