@@ -106,8 +106,9 @@ class _Unthrottled:
         return []
 
 
-class _NotReached(Exception):
-    """The head of a group was read as far as allowed without reaching a bound."""
+class _Unresolved(Exception):
+    """The group's head, as far as it may be read, neither shows the post nor proves it
+    absent."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -199,6 +200,9 @@ class Client:
         self._closed = False
         #: group → the text of this client's last post there (the server refuses repeats).
         self._last_post: dict[str, str] = {}
+        #: group → the id of this client's last stored post there: ids grow, so a post
+        #: looked for after it must have a greater one (an older twin of the text has not).
+        self._last_id: dict[str, int] = {}
         self._post_locks: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -485,6 +489,7 @@ class Client:
                     raise
                 post_id = await self._resolve_post(request, exc, sent, deadline)
             self._last_post[name] = text
+            self._last_id[name] = post_id
             return post_id
 
     async def _resolve_post(
@@ -522,9 +527,10 @@ class Client:
         """The id of the stored post, read from the group; else ``refusal`` if the post is
         proven absent, else :class:`~agupshup.errors.OutcomeUnknown`."""
         group, text = request.params[0][1], request.params[1][1]
+        after = self._last_id.get(group.lower(), -1)
         try:
-            found = await self._find_own_post(group, text, sent, deadline)
-        except (E.GupshupError, _NotReached) as exc:
+            found = await self._find_own_post(group, text, (sent, after), deadline)
+        except (E.GupshupError, _Unresolved) as exc:
             reason = f"{exc} (the resend met: {type(refusal).__name__})"
             raise E.OutcomeUnknown(request.spec.name, group, text, reason) from exc
         if found is None:
@@ -532,29 +538,42 @@ class Client:
         return found
 
     async def _find_own_post(
-        self, group: str, text: str, sent: float, deadline: float | None
+        self, group: str, text: str, since: tuple[float, int], deadline: float | None
     ) -> int | None:
-        """The id of ``text`` in ``group`` if posted since ``sent`` (``Clock.monotonic()``),
-        or None once the head is read back to messages older than that.
+        """The id of ``text`` in ``group`` if posted since ``sent`` (``Clock.monotonic()``)
+        with an id above ``after`` (this client's last stored post there), or None once the
+        head is read back to messages older than that; ``since`` is ``(sent, after)``.
 
         The bound is taken on the server's clock, so that no skew between client and server
         clocks matters: the post, if stored, is at most ``elapsed`` seconds older than the
         newest message of the first page (which is no newer than the server's now), where
         ``elapsed`` is how long before the end of that read, on this client's clock, the first
-        attempt left; ``clock_tolerance`` covers steps of the server's clock."""
+        attempt left; ``clock_tolerance`` covers steps of the server's clock. A match older
+        than ``elapsed`` but within the tolerance may be an earlier post of the same text (five
+        posts a minute are allowed), so it raises :class:`_Unresolved` rather than be claimed."""
+        sent, after = since
         pages = self.retry.resolve_pages
-        bound: int | None = None
+        bounds: tuple[int, int] | None = None
         for page in range(pages):
             messages = await self._call_until(wire.get_stream(group, page * 15, 15), deadline)
-            if bound is None:
-                slack = self.clock.monotonic() - sent + self.retry.clock_tolerance
-                bound = (messages[0].timestamp if messages else 0) - int(slack * 1000)
-            hit = next((m.id for m in messages if m.text == text and m.timestamp >= bound), None)
-            if hit is not None:
-                return hit
-            if len(messages) < 15 or messages[-1].timestamp < bound:
+            if bounds is None:
+                bounds = self._bounds(messages, sent)
+            strict, loose = bounds
+            for m in messages:
+                if m.text == text and m.id > after and m.timestamp >= loose:
+                    if m.timestamp < strict:
+                        raise _Unresolved(f"{m.id} is within the clock tolerance only")
+                    return m.id
+            if len(messages) < 15 or messages[-1].timestamp < loose:
                 return None
-        raise _NotReached(f"not among the {pages * 15} newest messages of {group!r}")
+        raise _Unresolved(f"not among the {pages * 15} newest messages of {group!r}")
+
+    def _bounds(self, head: list[Message], sent: float) -> tuple[int, int]:
+        """The oldest server timestamp the post can have, without and with the tolerance."""
+        newest = head[0].timestamp if head else 0
+        elapsed = self.clock.monotonic() - sent
+        strict = newest - int(elapsed * 1000)
+        return strict, strict - int(self.retry.clock_tolerance * 1000)
 
     async def post_reply(
         self, text: str, group: str | None = None, *, max_wait: float | None = None

@@ -130,3 +130,17 @@ async def test_an_unreadable_group_gives_outcome_unknown_with_the_text(gupshup_s
     assert info.value.group == "secret"
     assert info.value.text == "in a private group"
     assert len(_stored(gupshup_server, "secret", "in a private")["in a private group"]) == 1
+
+
+@pytest.mark.gupshup(throttle=OFF, poster_limit=2)
+async def test_an_older_post_of_the_same_text_is_not_claimed(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    async with _client(gupshup_server) as client:
+        await client.post_message("jumpy", "alive")
+        await client.post_message("jumpy", "busy")  # the poster window is now full
+        emulator.faults.add(
+            FaultSpec("reset", methods=("groups.postMessage",), count=1, when="before")
+        )
+        with pytest.raises(PosterThrottled):
+            await client.post_message("jumpy", "alive")
+    assert len(_stored(gupshup_server, "jumpy", "alive")["alive"]) == 1
