@@ -106,6 +106,10 @@ class _Unthrottled:
         return []
 
 
+#: API errors that say nothing about the token (113, 129, a malformed request).
+_UNPROVEN = (E.ThrottleLimitExceeded, E.ServerError, E.InvalidRequest)
+
+
 class _Unresolved(Exception):
     """The group's head, as far as it may be read, neither shows the post nor proves it
     absent."""
@@ -301,6 +305,13 @@ class Client:
             outcome = "ok"
         except E.InvalidToken:
             outcome = "refused"
+            raise
+        except _UNPROVEN:
+            raise
+        except E.APIError:
+            # A business refusal (127, 128, 154 …): the server checks the token before its
+            # business rules (protocol.md §1), so the token worked — progress for the others.
+            outcome = "ok"
             raise
         finally:
             self.session.release(token, outcome)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from typing import Any
 
@@ -27,6 +28,7 @@ from agupshup.models import Challenge
 from agupshup.retry import RetryPolicy
 from agupshup.session import Credentials, Session
 from agupshup.throttle import Scheduler, Window
+from agupshup.transport import MockTransport, RawResponse
 
 FAST = RetryPolicy(attempts=6, base=0.001, cap=0.01, total=5.0)
 OFF = ThrottleConfig.off()
@@ -257,3 +259,34 @@ async def test_a_kept_challenge_refused_as_spent_is_replaced_once() -> None:
 def test_errors_stay_in_the_tree() -> None:
     assert issubclass(DeadlineExceeded, QuotaExhausted)
     assert issubclass(DeadlineExceeded, GupshupError)
+
+
+def _business_refusals_then_dead_tokens() -> Any:
+    """A server whose tokens die after one use; a valid use is refused with 127."""
+    seq, uses = iter(range(10**6)), Counter[str]()
+
+    def handler(fields: Any) -> RawResponse:
+        f = dict(fields)
+        method, body = f["method"], {"status": "success"}
+        if method == "users.getChallenge":
+            body = {**body, "salt": "s", "challenge": f"c{next(seq)}"}
+        elif method == "users.login":
+            body = {**body, "token": f"t{next(seq)}"}
+        elif method != "users.logout":
+            uses[f["token"]] += 1
+            code = "6" if uses[f["token"]] > 1 else "127"
+            body = {"error": [{"code": code, "msg": "no"}, {"code": code, "msg": "no"}]}
+        return RawResponse(200, "application/json", json.dumps({"response": body}).encode())
+
+    return MockTransport(handler)
+
+
+async def test_business_refusals_prove_the_token_worked() -> None:
+    async with Client(
+        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False,
+        transport=_business_refusals_then_dead_tokens(), retry=RetryPolicy(base=0.001, cap=0.001),
+    ) as client:
+        results = await asyncio.gather(
+            *(client.post_message(f"g{i}", "hi") for i in range(10)), return_exceptions=True
+        )
+    assert Counter(type(r).__name__ for r in results) == {"PosterThrottled": 10}
