@@ -291,10 +291,10 @@ class Session:
             theirs, their_deadline = self._inflight, self._inflight_deadline
             assert theirs is not None
             try:
-                # Our own login keeps to our deadline by itself (nothing starts after it);
-                # one started by another caller may not. Shielded: one waiter giving up must
-                # not cancel the login the others wait on.
-                return await self._within(asyncio.shield(theirs), None if mine else deadline)
+                # Bounded by our deadline even for our own login: the credentials provider
+                # and the token store's lock do not know it. Shielded: one waiter giving up
+                # must not cancel the login the others wait on.
+                return await self._within(asyncio.shield(theirs), deadline)
             except E.QuotaExhausted:
                 # The login gave up on its starter's deadline; ours may leave it more time.
                 if mine or joins + 1 == _JOINS or not self._outlasts(deadline, their_deadline):
