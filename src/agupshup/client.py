@@ -388,6 +388,24 @@ class Client:
             slot.learn(response.throttle, False)
         return response
 
+    async def _acquire(self, lock: asyncio.Lock, deadline: float | None) -> None:
+        """Take ``lock``, or raise :class:`~agupshup.errors.DeadlineExceeded` if it is not free
+        by ``deadline`` (on the client's clock, so ``asyncio.timeout`` will not do)."""
+        if deadline is None or not lock.locked():
+            await lock.acquire()
+            return
+        since = self.clock.monotonic()
+        taking = asyncio.ensure_future(lock.acquire())
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, deadline - since)))
+        try:
+            await asyncio.wait((taking, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            taking.cancel()  # a no-op once taken; asyncio.Lock hands a cancelled grant on
+            await asyncio.gather(taking, return_exceptions=True)
+        if taking.cancelled():
+            raise E.DeadlineExceeded(deadline, self.clock.monotonic() - since)
+
     # -- public streams ---------------------------------------------------------------------
 
     async def get_public_stream(
@@ -482,26 +500,42 @@ class Client:
         113 …) or cannot be sent, the group's head is read back to before the first attempt:
         the post found there is reported with its id; a post proven absent gets the resend's
         refusal; anything else raises :class:`~agupshup.errors.OutcomeUnknown`.
+
+        Precondition: this client is the account's only poster to that group — 128 compares
+        with the user's previous post, whoever sent it, so another poster voids at-most-once.
+        Waiting for an earlier post to the same group counts against ``max_wait``
+        (:class:`~agupshup.errors.DeadlineExceeded`).
         """
         request = wire.post_message(group, text)
-        name = request.params[0][1].lower()  # the server matches group names in any case
+        name = _post_fields(request)[0].lower()  # the server matches group names in any case
         deadline = self._deadline(max_wait)
-        async with self._post_locks.setdefault(name, asyncio.Lock()):
-            if self._last_post.get(name) == text:
-                raise E.ValidationError(
-                    request.spec.name, "text", "same text as your previous post here (128)"
-                )
-            # Taken before admission, so that it is surely earlier than the post, if stored.
-            sent = self.clock.monotonic()
-            try:
-                post_id = await self._call_until(request, deadline)
-            except (E.TransportError, E.ServerError) as exc:
-                if not _post_may_have_run(request, exc):
-                    raise
-                post_id = await self._resolve_post(request, exc, sent, deadline)
-            self._last_post[name] = text
-            self._last_id[name] = post_id
-            return post_id
+        lock = self._post_locks.setdefault(name, asyncio.Lock())
+        await self._acquire(lock, deadline)
+        try:
+            return await self._post_once(request, name, deadline)
+        finally:
+            lock.release()
+
+    async def _post_once(
+        self, request: wire.Request[int], name: str, deadline: float | None
+    ) -> int:
+        """Post with the group's lock held (so "previous post" is always this client's)."""
+        text = _post_fields(request)[1]
+        if self._last_post.get(name) == text:
+            raise E.ValidationError(
+                request.spec.name, "text", "same text as your previous post here (128)"
+            )
+        # Taken before admission, so that it is surely earlier than the post, if stored.
+        sent = self.clock.monotonic()
+        try:
+            post_id = await self._call_until(request, deadline)
+        except (E.TransportError, E.ServerError) as exc:
+            if not _post_may_have_run(request, exc):
+                raise
+            post_id = await self._resolve_post(request, exc, sent, deadline)
+        self._last_post[name] = text
+        self._last_id[name] = post_id
+        return post_id
 
     async def _resolve_post(
         self,
@@ -510,7 +544,7 @@ class Client:
         sent: float,
         deadline: float | None,
     ) -> int:
-        group = request.params[0][1]
+        group = _post_fields(request)[0]
         started = self.clock.monotonic()
         for attempt in range(self.retry.resolve_attempts):
             log.warning("postMessage to %s: %s; resending (%d)", group, fault, attempt + 1)
@@ -537,7 +571,7 @@ class Client:
     ) -> int:
         """The id of the stored post, read from the group; else ``refusal`` if the post is
         proven absent, else :class:`~agupshup.errors.OutcomeUnknown`."""
-        group, text = request.params[0][1], request.params[1][1]
+        group, text = _post_fields(request)
         after = self._last_id.get(group.lower(), -1)
         try:
             found = await self._find_own_post(group, text, (sent, after), deadline)
@@ -651,6 +685,12 @@ class Client:
     def stream_pages(self) -> int:
         """Pages read by this client's streams (successful calls)."""
         return self.streams.pages_read
+
+
+def _post_fields(request: wire.Request[int]) -> tuple[str, str]:
+    """The group and the text of a ``groups.postMessage`` request (as validated)."""
+    fields = dict(request.params)
+    return fields["groupName"], fields["text"]
 
 
 def _post_may_have_run(request: wire.Request[int], fault: E.GupshupError) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agupshup import Client, GupshupError, OutcomeUnknown, PosterThrottled
+from agupshup import Client, DeadlineExceeded, GupshupError, OutcomeUnknown, PosterThrottled
 from agupshup.emulator import FaultSpec, ThrottleConfig
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.retry import RetryPolicy
@@ -144,3 +144,21 @@ async def test_an_older_post_of_the_same_text_is_not_claimed(gupshup_server: Any
         with pytest.raises(PosterThrottled):
             await client.post_message("jumpy", "alive")
     assert len(_stored(gupshup_server, "jumpy", "alive")["alive"]) == 1
+
+
+@pytest.mark.gupshup(throttle=OFF)
+async def test_waiting_for_an_earlier_post_to_the_group_keeps_the_deadline(
+    gupshup_server: Any,
+) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(
+        FaultSpec("slow", methods=("groups.postMessage",), count=1, delay=1.0)
+    )
+    async with _client(gupshup_server) as client:
+        first = asyncio.ensure_future(client.post_message("jumpy", "slow to answer"))
+        await asyncio.sleep(0)  # the first post takes the group's lock, then logs in
+        with pytest.raises(DeadlineExceeded):
+            await client.post_message("jumpy", "in a hurry", max_wait=0.1)
+        assert await first
+    assert emulator.calls["groups.postmessage"] == 1
+    assert "in a hurry" not in _stored(gupshup_server, "jumpy", "in a")
