@@ -266,13 +266,14 @@ class Client:
         self, request: wire.Request[T], deadline: float | None
     ) -> wire.Response[T]:
         """Send ``request`` until it has an answer, starting nothing after ``deadline``."""
-        if self._closed:
-            # A straggler (a follower outliving the block) must not reopen the pool.
-            raise E.Closed("the client is closed")
         # A write is never resent after a fault, but a 113 proves it did not run.
         state = _Attempts(self.retry if request.spec.idempotent else self._write_policy)
         state.started = self.clock.monotonic()
         while True:
+            if self._closed:
+                # Checked at each turn: a straggler (a follower outliving the block, a retry
+                # after its back-off) must send nothing once the client is closed.
+                raise E.Closed("the client is closed")
             token = None
             if request.needs_token:
                 token = await self.session.use(self._session_call, deadline)

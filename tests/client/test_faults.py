@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agupshup import Client, GupshupError, ServerError, TransportError
+from agupshup import Client, Closed, GupshupError, ServerError, TransportError
+from agupshup.clock import SystemClock
 from agupshup.emulator import FaultSpec, ThrottleConfig
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.retry import RetryPolicy
@@ -131,3 +132,30 @@ async def test_a_failed_login_inside_a_post_is_not_an_unknown_outcome(
     assert info.value.method == "users.getChallenge"
     assert emulator.calls["groups.postmessage"] == 0
     assert emulator.calls["users.getchallenge"] == FAST.attempts  # one login, not one per resend
+
+
+class _GatedClock(SystemClock):
+    """Real time, but a back-off lasts until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.sleeping, self.gate = asyncio.Event(), asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await self.gate.wait()
+
+
+async def test_a_retry_after_close_sends_nothing(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(_spec("http502", methods=("groups.getStream",), count=1))
+    clock = _GatedClock()
+    client = _client(gupshup_server, clock=clock)
+    straggler = asyncio.ensure_future(client.get_stream("jumpy"))
+    await clock.sleeping.wait()  # the first attempt met the fault; the retry waits
+    await client.aclose()
+    clock.gate.set()
+    with pytest.raises(Closed):
+        await straggler
+    assert emulator.calls["groups.getstream"] == 1
+    with pytest.raises(Closed):
+        await client._transport.send([("method", "groups.getStream")])
