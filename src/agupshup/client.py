@@ -223,8 +223,9 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Log out (if logged in, and the token is not shared) and release the connection
-        pool. Safe to call twice."""
+        """Log out (if logged in, the token is not shared, and the throttle admits the logout
+        at once: closing never waits for a window) and release the connection pool. Safe to
+        call twice."""
         if self._closed:
             return
         self._closed = True

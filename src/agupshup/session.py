@@ -266,10 +266,13 @@ class Session:
         if self._store.shared:
             self._token = None
             return
-        await self.logout(call)
+        # Best effort only if admitted at once: closing must not wait for a throttle window
+        # (a full day window would hold it for hours); the token then expires by itself.
+        await self.logout(call, self._clock.monotonic())
 
-    async def logout(self, call: Call) -> None:
-        """End the session on the server. Idempotent; never raises for a dead token."""
+    async def logout(self, call: Call, deadline: float | None = None) -> None:
+        """End the session on the server, starting nothing after ``deadline``. Idempotent;
+        never raises for a dead token."""
         token = self._token
         if token is None:
             return
@@ -277,7 +280,7 @@ class Session:
         self._notify()
         await self._store.discard(self._key, token)
         try:
-            await call(wire.logout(), token)
+            await call(wire.logout(), token, deadline)
         except E.GupshupError as exc:  # a redirect or a 4xx page too: logout is best effort
             log.info("logout failed (%s); the token will expire by itself", type(exc).__name__)
 

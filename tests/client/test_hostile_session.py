@@ -301,3 +301,15 @@ async def test_max_wait_covers_a_slow_credentials_provider(gupshup_server: Any) 
         with pytest.raises(DeadlineExceeded):
             await client.get_my_groups(max_wait=0.1)
     assert gupshup_server.emulator.calls["users.getmygroups"] == 0
+
+
+@pytest.mark.gupshup(throttle=OFF)
+async def test_closing_never_waits_for_the_throttle_to_log_out(gupshup_server: Any) -> None:
+    clock = FakeClock(autojump=True)
+    scheduler = Scheduler((Window("day", 3, 86_400.0, 3),), clock=clock)
+    client = _client(gupshup_server, clock=clock, scheduler=scheduler)
+    await client.get_my_groups()  # challenge, login and the call: the day is full
+    await client.aclose()
+    await scheduler.aclose()
+    assert clock.monotonic() < 86_400  # not a day's wait for a best-effort logout
+    assert gupshup_server.emulator.calls["users.logout"] == 0
