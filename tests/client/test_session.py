@@ -143,7 +143,9 @@ async def test_secrets_never_appear_in_logs_or_errors(
         emulator.sessions.expire_all()
         await client.get_my_groups()
         texts += [repr(client), repr(client.session), str(client.__dict__)]
-    async with _client(gupshup_server, password="wrong", transport=transport) as bad:
+    again = _Recorder(gupshup_server.base_url)  # a closed transport stays closed
+    again.secrets = transport.secrets
+    async with _client(gupshup_server, password="wrong", transport=again) as bad:
         try:
             await bad.get_my_groups()
         except WrongPassword as exc:
