@@ -281,7 +281,7 @@ class Client:
             try:
                 response = await self._send_using(request, token, deadline)
             except E.InvalidToken:
-                await self._token_refused(request, token, state)
+                await self._token_refused(request, token, state, deadline)
             except E.ThrottleLimitExceeded:
                 state.throttled += 1
                 # 113 means "not executed": a scheduler now holds the resend until rollover;
@@ -320,10 +320,14 @@ class Client:
         return response
 
     async def _token_refused(
-        self, request: wire.Request[T], token: str | None, state: _Attempts
+        self, request: wire.Request[T], token: str | None, state: _Attempts,
+        deadline: float | None,
     ) -> None:
         """Re-raise the refusal unless a new token may still work (the current exception)."""
         if token is None:
+            raise
+        if deadline is not None and self.clock.monotonic() >= deadline:
+            # Too late for a re-login: it would start (and be paid for) after the deadline.
             raise
         state.refusals += 1
         # Progress: some call succeeded since this one last met a dead token, so the tokens

@@ -313,3 +313,29 @@ async def test_closing_never_waits_for_the_throttle_to_log_out(gupshup_server: A
     await scheduler.aclose()
     assert clock.monotonic() < 86_400  # not a day's wait for a best-effort logout
     assert gupshup_server.emulator.calls["users.logout"] == 0
+
+
+async def test_no_relogin_after_the_deadline() -> None:
+    clock = FakeClock()
+
+    def handler(fields: Any) -> RawResponse:
+        method, body = dict(fields)["method"], {"status": "success"}
+        if method == "users.getChallenge":
+            body = {**body, "salt": "s", "challenge": "c"}
+        elif method == "users.login":
+            body = {**body, "token": "t"}
+        else:
+            clock._now += 10  # the answer arrives after the deadline
+            body = {"error": {"code": "6", "msg": "invalid token"}}
+        return RawResponse(200, "application/json", json.dumps({"response": body}).encode())
+
+    transport = MockTransport(handler)
+    async with Client(
+        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False, clock=clock,
+        transport=transport,
+    ) as client:
+        with pytest.raises(InvalidToken):
+            await client.get_my_groups(max_wait=5)
+    methods = Counter(dict(call)["method"] for call in transport.calls)
+    assert methods["users.getChallenge"] == 1
+    assert methods["users.getMyGroups"] == 1
