@@ -336,7 +336,7 @@ class Client:
         state.idle = 0 if self.session.served != state.served else state.idle + 1
         state.served = self.session.served
         policy = state.policy
-        if state.idle > policy.relogins or state.refusals > policy.token_refusals:
+        if state.idle > policy.relogins or state.refusals >= policy.token_refusals:
             raise
         log.info("%s: token refused; trying a fresh one", request.spec.name)
         # Only the token this call saw fail is dropped: a fresher one is simply used.

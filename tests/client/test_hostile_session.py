@@ -339,3 +339,32 @@ async def test_no_relogin_after_the_deadline() -> None:
     methods = Counter(dict(call)["method"] for call in transport.calls)
     assert methods["users.getChallenge"] == 1
     assert methods["users.getMyGroups"] == 1
+
+
+def _dead_tokens() -> MockTransport:
+    """Logins succeed; every token is refused."""
+
+    def handler(fields: Any) -> RawResponse:
+        method, body = dict(fields)["method"], {"status": "success"}
+        if method == "users.getChallenge":
+            body = {**body, "salt": "s", "challenge": "c"}
+        elif method == "users.login":
+            body = {**body, "token": "t"}
+        elif method != "users.logout":
+            body = {"error": {"code": "6", "msg": "invalid token"}}
+        return RawResponse(200, "application/json", json.dumps({"response": body}).encode())
+
+    return MockTransport(handler)
+
+
+async def test_a_call_meets_at_most_token_refusals_refusals() -> None:
+    transport = _dead_tokens()
+    policy = RetryPolicy(relogins=100, token_refusals=5)
+    async with Client(
+        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False, retry=policy,
+        transport=transport,
+    ) as client:
+        with pytest.raises(InvalidToken):
+            await client.get_my_groups()
+    methods = Counter(dict(call)["method"] for call in transport.calls)
+    assert methods["users.getMyGroups"] == 5
