@@ -354,7 +354,9 @@ class Session:
             raise
         except _TRANSIENT:
             raise
-        except E.APIError:
+        except E.APIError as exc:
+            if exc.method != wire.LOGIN.name:
+                raise  # a refused challenge (108, 102 …) says nothing about the credentials
             self._failures += 1
             if self._failures >= self._max_failures:
                 self._open_until = self._clock.monotonic() + self._cooldown

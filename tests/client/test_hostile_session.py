@@ -155,6 +155,17 @@ async def test_real_login_refusals_still_open_the_circuit() -> None:
         await session.token(_refusing_call)
 
 
+async def _challenge_refused(request: Req, token: str | None, deadline: float | None = None) -> Any:
+    raise InvalidRequest(request.spec.name, 108, "refused")
+
+
+async def test_refusals_of_the_challenge_never_open_the_circuit() -> None:
+    session = Session(Credentials(DEMO_PHONE, "pw"), clock=FakeClock(), max_failures=3)
+    for _ in range(5):
+        with pytest.raises(InvalidRequest):
+            await session.token(_challenge_refused)
+
+
 # -- 13.8: max_wait is a deadline for the whole call ----------------------------------------------
 
 
