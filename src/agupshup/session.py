@@ -26,6 +26,7 @@ never sees a transport or the scheduler.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -423,7 +424,9 @@ class Session:
         if now >= self._open_until:
             return
         if self._terminal is not None:
-            raise self._terminal.with_traceback(None)
+            # A copy for each caller: one shared object would gather every caller's
+            # traceback and context, and a caller changing it would change it for all.
+            raise copy.copy(self._terminal)
         raise E.CircuitOpen(self._open_until, f"{self._failures} login failures in a row")
 
     async def _resolve(self) -> Credentials:
