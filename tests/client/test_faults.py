@@ -13,6 +13,7 @@ from agupshup.clock import SystemClock
 from agupshup.emulator import FaultSpec, ThrottleConfig
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.retry import RetryPolicy
+from agupshup.transport import AiohttpTransport, RawResponse
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05, total=5.0)
 FAULTS: dict[str, dict[str, Any]] = {
@@ -112,13 +113,31 @@ async def test_no_double_posts_under_faults(gupshup_server: Any) -> None:
     assert len(set(ids)) == 1000
 
 
+class _PostsNowhere(AiohttpTransport):
+    """The emulator for every call but postMessage, which goes to a closed port (port 9)."""
+
+    posts = 0
+
+    async def send(self, fields: Any, **kw: Any) -> RawResponse:
+        if dict(fields).get("method") != "groups.postMessage":
+            return await super().send(fields, **kw)
+        self.posts += 1
+        url, self.url = self.url, "http://127.0.0.1:9/GupShup/api"
+        try:
+            return await super().send(fields, **kw)
+        finally:
+            self.url = url
+
+
 async def test_unsent_post_is_not_resent(gupshup_server: Any) -> None:
-    async with Client(
-        "http://127.0.0.1:9", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False, retry=FAST
-    ) as client:
+    transport = _PostsNowhere(gupshup_server.base_url)
+    async with _client(gupshup_server, transport=transport) as client:
         with pytest.raises(TransportError) as info:
-            await client.get_stream("jumpy")
+            await client.post_message("jumpy", "never left")
     assert info.value.maybe_sent is False
+    assert info.value.method == "groups.postMessage"
+    assert transport.posts == 1  # a post that never left is not resent
+    assert gupshup_server.emulator.calls["groups.getstream"] == 0  # nor resolved
 
 
 async def test_a_failed_login_inside_a_post_is_not_an_unknown_outcome(
