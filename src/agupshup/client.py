@@ -252,11 +252,6 @@ class Client:
     async def _call_until(self, request: wire.Request[T], deadline: float | None) -> T:
         return (await self._until(request, deadline)).result
 
-    async def _execute(
-        self, request: wire.Request[T], *, max_wait: float | None = None
-    ) -> wire.Response[T]:
-        return await self._until(request, self._deadline(max_wait))
-
     def _deadline(self, max_wait: float | None) -> float | None:
         return None if max_wait is None else self.clock.monotonic() + max_wait
 
@@ -352,18 +347,11 @@ class Client:
         """Wait before resending after ``fault``, or re-raise it if the policy or the
         deadline leaves no further attempt."""
         elapsed = self.clock.monotonic() - state.started
-        delay = state.policy.delay(state.attempt, elapsed, left=self._left(deadline))
-        if delay is None:
+        what = f"{request.spec.name}: {type(fault).__name__}"
+        left = self._left(deadline)
+        if not await state.policy.back_off(self.clock, what, state.attempt, elapsed, left=left):
             raise fault
         state.attempt += 1
-        log.info(
-            "%s: %s; retry %d in %.2fs",
-            request.spec.name,
-            type(fault).__name__,
-            state.attempt,
-            delay,
-        )
-        await self.clock.sleep(delay)
 
     async def _session_call(
         self, request: wire.Request[T], token: str | None, deadline: float | None = None
@@ -561,11 +549,12 @@ class Client:
             except E.GupshupError as refusal:
                 return await self._settle_post(request, refusal, sent, deadline)
             elapsed = self.clock.monotonic() - started
-            left = self._left(deadline)
-            delay = self.retry.delay(attempt, elapsed, self.retry.resolve_attempts, left)
-            if delay is None:
+            what = f"postMessage to {group}: {type(fault).__name__}"
+            if not await self.retry.back_off(
+                self.clock, what, attempt, elapsed,
+                attempts=self.retry.resolve_attempts, left=self._left(deadline),
+            ):
                 break
-            await self.clock.sleep(delay)
         return await self._settle_post(request, fault, sent, deadline)
 
     async def _settle_post(

@@ -413,11 +413,9 @@ class Session:
         """Wait before the next login attempt, or re-raise ``fault`` if there is none."""
         now = self._clock.monotonic()
         left = None if deadline is None else deadline - now
-        delay = self._retry.delay(attempt, now - started, left=left)
-        if delay is None:
+        what = f"login: {type(fault).__name__}; again with a new challenge"
+        if not await self._retry.back_off(self._clock, what, attempt, now - started, left=left):
             raise fault
-        log.info("login: %s; again with a new challenge in %.2fs", type(fault).__name__, delay)
-        await self._clock.sleep(delay)
 
     def _check_circuit(self) -> None:
         now = self._clock.monotonic()
