@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -162,3 +163,21 @@ async def test_waiting_for_an_earlier_post_to_the_group_keeps_the_deadline(
         assert await first
     assert emulator.calls["groups.postmessage"] == 1
     assert "in a hurry" not in _stored(gupshup_server, "jumpy", "in a")
+
+
+@pytest.mark.gupshup(throttle=OFF, poster_limit=2)
+async def test_a_match_admitted_only_by_the_clock_tolerance_is_outcome_unknown(
+    gupshup_server: Any,
+) -> None:
+    emulator = gupshup_server.emulator
+    async with _client(gupshup_server) as first:
+        await first.post_message("jumpy", "alive")
+        await first.post_message("jumpy", "busy")  # the poster window is now full
+    messages = emulator.world.group("jumpy").messages
+    at = next(i for i, m in enumerate(messages) if m.text == "alive")
+    # Thirty seconds before "busy": older than this post could be, but within the tolerance.
+    messages[at] = dataclasses.replace(messages[at], timestamp=messages[-1].timestamp - 30_000)
+    emulator.faults.add(FaultSpec("reset", methods=("groups.postMessage",), count=1, when="before"))
+    async with _client(gupshup_server) as second:  # knows no earlier post of its own
+        with pytest.raises(OutcomeUnknown):
+            await second.post_message("jumpy", "alive")
