@@ -106,8 +106,13 @@ class _Unthrottled:
         return []
 
 
-class _NotReached(Exception):
-    """The head of a group was read as far as allowed without reaching a bound."""
+#: API errors that say nothing about the token (113, 129, a malformed request).
+_UNPROVEN = (E.ThrottleLimitExceeded, E.ServerError, E.InvalidRequest)
+
+
+class _Unresolved(Exception):
+    """The group's head, as far as it may be read, neither shows the post nor proves it
+    absent."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -199,6 +204,9 @@ class Client:
         self._closed = False
         #: group → the text of this client's last post there (the server refuses repeats).
         self._last_post: dict[str, str] = {}
+        #: group → the id of this client's last stored post there: ids grow, so a post
+        #: looked for after it must have a greater one (an older twin of the text has not).
+        self._last_id: dict[str, int] = {}
         self._post_locks: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -215,8 +223,9 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Log out (if logged in, and the token is not shared) and release the connection
-        pool. Safe to call twice."""
+        """Log out (if logged in, the token is not shared, and the throttle admits the logout
+        at once: closing never waits for a window) and release the connection pool. Safe to
+        call twice."""
         if self._closed:
             return
         self._closed = True
@@ -243,11 +252,6 @@ class Client:
     async def _call_until(self, request: wire.Request[T], deadline: float | None) -> T:
         return (await self._until(request, deadline)).result
 
-    async def _execute(
-        self, request: wire.Request[T], *, max_wait: float | None = None
-    ) -> wire.Response[T]:
-        return await self._until(request, self._deadline(max_wait))
-
     def _deadline(self, max_wait: float | None) -> float | None:
         return None if max_wait is None else self.clock.monotonic() + max_wait
 
@@ -258,20 +262,21 @@ class Client:
         self, request: wire.Request[T], deadline: float | None
     ) -> wire.Response[T]:
         """Send ``request`` until it has an answer, starting nothing after ``deadline``."""
-        if self._closed:
-            # A straggler (a follower outliving the block) must not reopen the pool.
-            raise E.Closed("the client is closed")
         # A write is never resent after a fault, but a 113 proves it did not run.
         state = _Attempts(self.retry if request.spec.idempotent else self._write_policy)
         state.started = self.clock.monotonic()
         while True:
+            if self._closed:
+                # Checked at each turn: a straggler (a follower outliving the block, a retry
+                # after its back-off) must send nothing once the client is closed.
+                raise E.Closed("the client is closed")
             token = None
             if request.needs_token:
                 token = await self.session.use(self._session_call, deadline)
             try:
                 response = await self._send_using(request, token, deadline)
             except E.InvalidToken:
-                await self._token_refused(request, token, state)
+                await self._token_refused(request, token, state, deadline)
             except E.ThrottleLimitExceeded:
                 state.throttled += 1
                 # 113 means "not executed": a scheduler now holds the resend until rollover;
@@ -298,15 +303,26 @@ class Client:
         except E.InvalidToken:
             outcome = "refused"
             raise
+        except _UNPROVEN:
+            raise
+        except E.APIError:
+            # A business refusal (127, 128, 154 …): the server checks the token before its
+            # business rules (protocol.md §1), so the token worked — progress for the others.
+            outcome = "ok"
+            raise
         finally:
             self.session.release(token, outcome)
         return response
 
     async def _token_refused(
-        self, request: wire.Request[T], token: str | None, state: _Attempts
+        self, request: wire.Request[T], token: str | None, state: _Attempts,
+        deadline: float | None,
     ) -> None:
         """Re-raise the refusal unless a new token may still work (the current exception)."""
         if token is None:
+            raise
+        if deadline is not None and self.clock.monotonic() >= deadline:
+            # Too late for a re-login: it would start (and be paid for) after the deadline.
             raise
         state.refusals += 1
         # Progress: some call succeeded since this one last met a dead token, so the tokens
@@ -315,7 +331,7 @@ class Client:
         state.idle = 0 if self.session.served != state.served else state.idle + 1
         state.served = self.session.served
         policy = state.policy
-        if state.idle > policy.relogins or state.refusals > policy.token_refusals:
+        if state.idle > policy.relogins or state.refusals >= policy.token_refusals:
             raise
         log.info("%s: token refused; trying a fresh one", request.spec.name)
         # Only the token this call saw fail is dropped: a fresher one is simply used.
@@ -331,18 +347,11 @@ class Client:
         """Wait before resending after ``fault``, or re-raise it if the policy or the
         deadline leaves no further attempt."""
         elapsed = self.clock.monotonic() - state.started
-        delay = state.policy.delay(state.attempt, elapsed, left=self._left(deadline))
-        if delay is None:
+        what = f"{request.spec.name}: {type(fault).__name__}"
+        left = self._left(deadline)
+        if not await state.policy.back_off(self.clock, what, state.attempt, elapsed, left=left):
             raise fault
         state.attempt += 1
-        log.info(
-            "%s: %s; retry %d in %.2fs",
-            request.spec.name,
-            type(fault).__name__,
-            state.attempt,
-            delay,
-        )
-        await self.clock.sleep(delay)
 
     async def _session_call(
         self, request: wire.Request[T], token: str | None, deadline: float | None = None
@@ -372,6 +381,24 @@ class Client:
                 raise
             slot.learn(response.throttle, False)
         return response
+
+    async def _acquire(self, lock: asyncio.Lock, deadline: float | None) -> None:
+        """Take ``lock``, or raise :class:`~agupshup.errors.DeadlineExceeded` if it is not free
+        by ``deadline`` (on the client's clock, so ``asyncio.timeout`` will not do)."""
+        if deadline is None or not lock.locked():
+            await lock.acquire()
+            return
+        since = self.clock.monotonic()
+        taking = asyncio.ensure_future(lock.acquire())
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, deadline - since)))
+        try:
+            await asyncio.wait((taking, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            taking.cancel()  # a no-op once taken; asyncio.Lock hands a cancelled grant on
+            await asyncio.gather(taking, return_exceptions=True)
+        if taking.cancelled():
+            raise E.DeadlineExceeded(deadline, self.clock.monotonic() - since)
 
     # -- public streams ---------------------------------------------------------------------
 
@@ -467,25 +494,42 @@ class Client:
         113 …) or cannot be sent, the group's head is read back to before the first attempt:
         the post found there is reported with its id; a post proven absent gets the resend's
         refusal; anything else raises :class:`~agupshup.errors.OutcomeUnknown`.
+
+        Precondition: this client is the account's only poster to that group — 128 compares
+        with the user's previous post, whoever sent it, so another poster voids at-most-once.
+        Waiting for an earlier post to the same group counts against ``max_wait``
+        (:class:`~agupshup.errors.DeadlineExceeded`).
         """
         request = wire.post_message(group, text)
-        name = request.params[0][1].lower()  # the server matches group names in any case
+        name = _post_fields(request)[0].lower()  # the server matches group names in any case
         deadline = self._deadline(max_wait)
-        async with self._post_locks.setdefault(name, asyncio.Lock()):
-            if self._last_post.get(name) == text:
-                raise E.ValidationError(
-                    request.spec.name, "text", "same text as your previous post here (128)"
-                )
-            # Taken before admission, so that it is surely earlier than the post, if stored.
-            sent = self.clock.monotonic()
-            try:
-                post_id = await self._call_until(request, deadline)
-            except (E.TransportError, E.ServerError) as exc:
-                if isinstance(exc, E.TransportError) and not exc.maybe_sent:
-                    raise
-                post_id = await self._resolve_post(request, exc, sent, deadline)
-            self._last_post[name] = text
-            return post_id
+        lock = self._post_locks.setdefault(name, asyncio.Lock())
+        await self._acquire(lock, deadline)
+        try:
+            return await self._post_once(request, name, deadline)
+        finally:
+            lock.release()
+
+    async def _post_once(
+        self, request: wire.Request[int], name: str, deadline: float | None
+    ) -> int:
+        """Post with the group's lock held (so "previous post" is always this client's)."""
+        text = _post_fields(request)[1]
+        if self._last_post.get(name) == text:
+            raise E.ValidationError(
+                request.spec.name, "text", "same text as your previous post here (128)"
+            )
+        # Taken before admission, so that it is surely earlier than the post, if stored.
+        sent = self.clock.monotonic()
+        try:
+            post_id = await self._call_until(request, deadline)
+        except (E.TransportError, E.ServerError) as exc:
+            if not _post_may_have_run(request, exc):
+                raise
+            post_id = await self._resolve_post(request, exc, sent, deadline)
+        self._last_post[name] = text
+        self._last_id[name] = post_id
+        return post_id
 
     async def _resolve_post(
         self,
@@ -494,7 +538,7 @@ class Client:
         sent: float,
         deadline: float | None,
     ) -> int:
-        group = request.params[0][1]
+        group = _post_fields(request)[0]
         started = self.clock.monotonic()
         for attempt in range(self.retry.resolve_attempts):
             log.warning("postMessage to %s: %s; resending (%d)", group, fault, attempt + 1)
@@ -505,11 +549,12 @@ class Client:
             except E.GupshupError as refusal:
                 return await self._settle_post(request, refusal, sent, deadline)
             elapsed = self.clock.monotonic() - started
-            left = self._left(deadline)
-            delay = self.retry.delay(attempt, elapsed, self.retry.resolve_attempts, left)
-            if delay is None:
+            what = f"postMessage to {group}: {type(fault).__name__}"
+            if not await self.retry.back_off(
+                self.clock, what, attempt, elapsed,
+                attempts=self.retry.resolve_attempts, left=self._left(deadline),
+            ):
                 break
-            await self.clock.sleep(delay)
         return await self._settle_post(request, fault, sent, deadline)
 
     async def _settle_post(
@@ -521,10 +566,11 @@ class Client:
     ) -> int:
         """The id of the stored post, read from the group; else ``refusal`` if the post is
         proven absent, else :class:`~agupshup.errors.OutcomeUnknown`."""
-        group, text = request.params[0][1], request.params[1][1]
+        group, text = _post_fields(request)
+        after = self._last_id.get(group.lower(), -1)
         try:
-            found = await self._find_own_post(group, text, sent, deadline)
-        except (E.GupshupError, _NotReached) as exc:
+            found = await self._find_own_post(group, text, (sent, after), deadline)
+        except (E.GupshupError, _Unresolved) as exc:
             reason = f"{exc} (the resend met: {type(refusal).__name__})"
             raise E.OutcomeUnknown(request.spec.name, group, text, reason) from exc
         if found is None:
@@ -532,29 +578,42 @@ class Client:
         return found
 
     async def _find_own_post(
-        self, group: str, text: str, sent: float, deadline: float | None
+        self, group: str, text: str, since: tuple[float, int], deadline: float | None
     ) -> int | None:
-        """The id of ``text`` in ``group`` if posted since ``sent`` (``Clock.monotonic()``),
-        or None once the head is read back to messages older than that.
+        """The id of ``text`` in ``group`` if posted since ``sent`` (``Clock.monotonic()``)
+        with an id above ``after`` (this client's last stored post there), or None once the
+        head is read back to messages older than that; ``since`` is ``(sent, after)``.
 
         The bound is taken on the server's clock, so that no skew between client and server
         clocks matters: the post, if stored, is at most ``elapsed`` seconds older than the
         newest message of the first page (which is no newer than the server's now), where
         ``elapsed`` is how long before the end of that read, on this client's clock, the first
-        attempt left; ``clock_tolerance`` covers steps of the server's clock."""
+        attempt left; ``clock_tolerance`` covers steps of the server's clock. A match older
+        than ``elapsed`` but within the tolerance may be an earlier post of the same text (five
+        posts a minute are allowed), so it raises :class:`_Unresolved` rather than be claimed."""
+        sent, after = since
         pages = self.retry.resolve_pages
-        bound: int | None = None
+        bounds: tuple[int, int] | None = None
         for page in range(pages):
             messages = await self._call_until(wire.get_stream(group, page * 15, 15), deadline)
-            if bound is None:
-                slack = self.clock.monotonic() - sent + self.retry.clock_tolerance
-                bound = (messages[0].timestamp if messages else 0) - int(slack * 1000)
-            hit = next((m.id for m in messages if m.text == text and m.timestamp >= bound), None)
-            if hit is not None:
-                return hit
-            if len(messages) < 15 or messages[-1].timestamp < bound:
+            if bounds is None:
+                bounds = self._bounds(messages, sent)
+            strict, loose = bounds
+            for m in messages:
+                if m.text == text and m.id > after and m.timestamp >= loose:
+                    if m.timestamp < strict:
+                        raise _Unresolved(f"{m.id} is within the clock tolerance only")
+                    return m.id
+            if len(messages) < 15 or messages[-1].timestamp < loose:
                 return None
-        raise _NotReached(f"not among the {pages * 15} newest messages of {group!r}")
+        raise _Unresolved(f"not among the {pages * 15} newest messages of {group!r}")
+
+    def _bounds(self, head: list[Message], sent: float) -> tuple[int, int]:
+        """The oldest server timestamp the post can have, without and with the tolerance."""
+        newest = head[0].timestamp if head else 0
+        elapsed = self.clock.monotonic() - sent
+        strict = newest - int(elapsed * 1000)
+        return strict, strict - int(self.retry.clock_tolerance * 1000)
 
     async def post_reply(
         self, text: str, group: str | None = None, *, max_wait: float | None = None
@@ -621,6 +680,21 @@ class Client:
     def stream_pages(self) -> int:
         """Pages read by this client's streams (successful calls)."""
         return self.streams.pages_read
+
+
+def _post_fields(request: wire.Request[int]) -> tuple[str, str]:
+    """The group and the text of a ``groups.postMessage`` request (as validated)."""
+    fields = dict(request.params)
+    return fields["groupName"], fields["text"]
+
+
+def _post_may_have_run(request: wire.Request[int], fault: E.GupshupError) -> bool:
+    """Whether ``fault`` leaves the post's outcome unknown: only a fault of the postMessage
+    request itself does (``_send_response`` names it); a fault of the implicit login means
+    the post never left."""
+    if getattr(fault, "method", "") != request.spec.name:
+        return False
+    return not isinstance(fault, E.TransportError) or fault.maybe_sent
 
 
 def egress_key(base_url: str, local_address: str | None = None) -> str:

@@ -124,6 +124,16 @@ __all__ = [
 class GupshupError(Exception):
     """Base class of every agupshup exception."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # The default rebuilds with ``cls(*args)``, which fails for (or garbles) the classes
+        # whose ``__init__`` takes other arguments than the message: rebuild without
+        # ``__init__`` and restore the attributes and ``args`` as they were.
+        return (_rebuild_error, (type(self), self.args), {**vars(self), "args": self.args})
+
+
+def _rebuild_error(cls: type[GupshupError], args: tuple[object, ...]) -> GupshupError:
+    return cls.__new__(cls, *args)
+
 
 class ValidationError(GupshupError, ValueError):
     """An argument the server would refuse; raised before anything is sent."""

@@ -18,12 +18,16 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 
 from agupshup import errors as E
+from agupshup.clock import Clock
 
 __all__ = ["RETRYABLE", "RetryPolicy"]
+
+log = logging.getLogger("agupshup.retry")
 
 #: Faults after which a read may be resent.
 RETRYABLE: tuple[type[E.GupshupError], ...] = (E.TransportError, E.ServerError)
@@ -72,3 +76,22 @@ class RetryPolicy:
         return wait
 
 
+
+    async def back_off(
+        self,
+        clock: Clock,
+        what: str,
+        attempt: int,
+        elapsed: float,
+        *,
+        attempts: int | None = None,
+        left: float | None = None,
+    ) -> bool:
+        """Sleep on ``clock`` before attempt ``attempt + 1`` of ``what`` (see :meth:`delay`);
+        False, at once, when the policy or the deadline leaves no further attempt."""
+        wait = self.delay(attempt, elapsed, attempts, left)
+        if wait is None:
+            return False
+        log.info("%s; attempt %d in %.2fs", what, attempt + 2, wait)
+        await clock.sleep(wait)
+        return True

@@ -26,6 +26,7 @@ never sees a transport or the scheduler.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -266,10 +267,13 @@ class Session:
         if self._store.shared:
             self._token = None
             return
-        await self.logout(call)
+        # Best effort only if admitted at once: closing must not wait for a throttle window
+        # (a full day window would hold it for hours); the token then expires by itself.
+        await self.logout(call, self._clock.monotonic())
 
-    async def logout(self, call: Call) -> None:
-        """End the session on the server. Idempotent; never raises for a dead token."""
+    async def logout(self, call: Call, deadline: float | None = None) -> None:
+        """End the session on the server, starting nothing after ``deadline``. Idempotent;
+        never raises for a dead token."""
         token = self._token
         if token is None:
             return
@@ -277,7 +281,7 @@ class Session:
         self._notify()
         await self._store.discard(self._key, token)
         try:
-            await call(wire.logout(), token)
+            await call(wire.logout(), token, deadline)
         except E.GupshupError as exc:  # a redirect or a 4xx page too: logout is best effort
             log.info("logout failed (%s); the token will expire by itself", type(exc).__name__)
 
@@ -291,10 +295,10 @@ class Session:
             theirs, their_deadline = self._inflight, self._inflight_deadline
             assert theirs is not None
             try:
-                # Our own login keeps to our deadline by itself (nothing starts after it);
-                # one started by another caller may not. Shielded: one waiter giving up must
-                # not cancel the login the others wait on.
-                return await self._within(asyncio.shield(theirs), None if mine else deadline)
+                # Bounded by our deadline even for our own login: the credentials provider
+                # and the token store's lock do not know it. Shielded: one waiter giving up
+                # must not cancel the login the others wait on.
+                return await self._within(asyncio.shield(theirs), deadline)
             except E.QuotaExhausted:
                 # The login gave up on its starter's deadline; ours may leave it more time.
                 if mine or joins + 1 == _JOINS or not self._outlasts(deadline, their_deadline):
@@ -351,7 +355,9 @@ class Session:
             raise
         except _TRANSIENT:
             raise
-        except E.APIError:
+        except E.APIError as exc:
+            if exc.method != wire.LOGIN.name:
+                raise  # a refused challenge (108, 102 …) says nothing about the credentials
             self._failures += 1
             if self._failures >= self._max_failures:
                 self._open_until = self._clock.monotonic() + self._cooldown
@@ -407,18 +413,18 @@ class Session:
         """Wait before the next login attempt, or re-raise ``fault`` if there is none."""
         now = self._clock.monotonic()
         left = None if deadline is None else deadline - now
-        delay = self._retry.delay(attempt, now - started, left=left)
-        if delay is None:
+        what = f"login: {type(fault).__name__}; again with a new challenge"
+        if not await self._retry.back_off(self._clock, what, attempt, now - started, left=left):
             raise fault
-        log.info("login: %s; again with a new challenge in %.2fs", type(fault).__name__, delay)
-        await self._clock.sleep(delay)
 
     def _check_circuit(self) -> None:
         now = self._clock.monotonic()
         if now >= self._open_until:
             return
         if self._terminal is not None:
-            raise self._terminal.with_traceback(None)
+            # A copy for each caller: one shared object would gather every caller's
+            # traceback and context, and a caller changing it would change it for all.
+            raise copy.copy(self._terminal)
         raise E.CircuitOpen(self._open_until, f"{self._failures} login failures in a row")
 
     async def _resolve(self) -> Credentials:

@@ -99,8 +99,12 @@ class AiohttpTransport:
         self._session = session
         self._owns_session = session is None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._closed = False
 
     def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            # Final: a straggling retry must not reopen a pool nobody will close.
+            raise E.Closed("the transport is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
@@ -205,6 +209,7 @@ class AiohttpTransport:
         return b"".join(chunks)
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None and self._owns_session:
             await self._session.close()
         self._session = None

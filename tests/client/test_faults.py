@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from agupshup import Client, GupshupError, ServerError, TransportError
+from agupshup import Client, Closed, GupshupError, ServerError, TransportError
+from agupshup.clock import SystemClock
 from agupshup.emulator import FaultSpec, ThrottleConfig
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.retry import RetryPolicy
+from agupshup.transport import AiohttpTransport, RawResponse
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05, total=5.0)
 FAULTS: dict[str, dict[str, Any]] = {
@@ -111,10 +113,68 @@ async def test_no_double_posts_under_faults(gupshup_server: Any) -> None:
     assert len(set(ids)) == 1000
 
 
+class _PostsNowhere(AiohttpTransport):
+    """The emulator for every call but postMessage, which goes to a closed port (port 9)."""
+
+    posts = 0
+
+    async def send(self, fields: Any, **kw: Any) -> RawResponse:
+        if dict(fields).get("method") != "groups.postMessage":
+            return await super().send(fields, **kw)
+        self.posts += 1
+        url, self.url = self.url, "http://127.0.0.1:9/GupShup/api"
+        try:
+            return await super().send(fields, **kw)
+        finally:
+            self.url = url
+
+
 async def test_unsent_post_is_not_resent(gupshup_server: Any) -> None:
-    async with Client(
-        "http://127.0.0.1:9", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False, retry=FAST
-    ) as client:
+    transport = _PostsNowhere(gupshup_server.base_url)
+    async with _client(gupshup_server, transport=transport) as client:
         with pytest.raises(TransportError) as info:
-            await client.get_stream("jumpy")
+            await client.post_message("jumpy", "never left")
     assert info.value.maybe_sent is False
+    assert info.value.method == "groups.postMessage"
+    assert transport.posts == 1  # a post that never left is not resent
+    assert gupshup_server.emulator.calls["groups.getstream"] == 0  # nor resolved
+
+
+async def test_a_failed_login_inside_a_post_is_not_an_unknown_outcome(
+    gupshup_server: Any,
+) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(_spec("http502", methods=("users.getChallenge",)))
+    async with _client(gupshup_server) as client:
+        with pytest.raises(TransportError) as info:
+            await client.post_message("jumpy", "never sent at all")
+    assert info.value.method == "users.getChallenge"
+    assert emulator.calls["groups.postmessage"] == 0
+    assert emulator.calls["users.getchallenge"] == FAST.attempts  # one login, not one per resend
+
+
+class _GatedClock(SystemClock):
+    """Real time, but a back-off lasts until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.sleeping, self.gate = asyncio.Event(), asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await self.gate.wait()
+
+
+async def test_a_retry_after_close_sends_nothing(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(_spec("http502", methods=("groups.getStream",), count=1))
+    clock = _GatedClock()
+    client = _client(gupshup_server, clock=clock)
+    straggler = asyncio.ensure_future(client.get_stream("jumpy"))
+    await clock.sleeping.wait()  # the first attempt met the fault; the retry waits
+    await client.aclose()
+    clock.gate.set()
+    with pytest.raises(Closed):
+        await straggler
+    assert emulator.calls["groups.getstream"] == 1
+    with pytest.raises(Closed):
+        await client._transport.send([("method", "groups.getStream")])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from agupshup import Client, GupshupError, OutcomeUnknown, PosterThrottled
+from agupshup import Client, DeadlineExceeded, GupshupError, OutcomeUnknown, PosterThrottled
 from agupshup.emulator import FaultSpec, ThrottleConfig
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.retry import RetryPolicy
@@ -130,3 +131,53 @@ async def test_an_unreadable_group_gives_outcome_unknown_with_the_text(gupshup_s
     assert info.value.group == "secret"
     assert info.value.text == "in a private group"
     assert len(_stored(gupshup_server, "secret", "in a private")["in a private group"]) == 1
+
+
+@pytest.mark.gupshup(throttle=OFF, poster_limit=2)
+async def test_an_older_post_of_the_same_text_is_not_claimed(gupshup_server: Any) -> None:
+    emulator = gupshup_server.emulator
+    async with _client(gupshup_server) as client:
+        await client.post_message("jumpy", "alive")
+        await client.post_message("jumpy", "busy")  # the poster window is now full
+        emulator.faults.add(
+            FaultSpec("reset", methods=("groups.postMessage",), count=1, when="before")
+        )
+        with pytest.raises(PosterThrottled):
+            await client.post_message("jumpy", "alive")
+    assert len(_stored(gupshup_server, "jumpy", "alive")["alive"]) == 1
+
+
+@pytest.mark.gupshup(throttle=OFF)
+async def test_waiting_for_an_earlier_post_to_the_group_keeps_the_deadline(
+    gupshup_server: Any,
+) -> None:
+    emulator = gupshup_server.emulator
+    emulator.faults.add(
+        FaultSpec("slow", methods=("groups.postMessage",), count=1, delay=1.0)
+    )
+    async with _client(gupshup_server) as client:
+        first = asyncio.ensure_future(client.post_message("jumpy", "slow to answer"))
+        await asyncio.sleep(0)  # the first post takes the group's lock, then logs in
+        with pytest.raises(DeadlineExceeded):
+            await client.post_message("jumpy", "in a hurry", max_wait=0.1)
+        assert await first
+    assert emulator.calls["groups.postmessage"] == 1
+    assert "in a hurry" not in _stored(gupshup_server, "jumpy", "in a")
+
+
+@pytest.mark.gupshup(throttle=OFF, poster_limit=2)
+async def test_a_match_admitted_only_by_the_clock_tolerance_is_outcome_unknown(
+    gupshup_server: Any,
+) -> None:
+    emulator = gupshup_server.emulator
+    async with _client(gupshup_server) as first:
+        await first.post_message("jumpy", "alive")
+        await first.post_message("jumpy", "busy")  # the poster window is now full
+    messages = emulator.world.group("jumpy").messages
+    at = next(i for i, m in enumerate(messages) if m.text == "alive")
+    # Thirty seconds before "busy": older than this post could be, but within the tolerance.
+    messages[at] = dataclasses.replace(messages[at], timestamp=messages[-1].timestamp - 30_000)
+    emulator.faults.add(FaultSpec("reset", methods=("groups.postMessage",), count=1, when="before"))
+    async with _client(gupshup_server) as second:  # knows no earlier post of its own
+        with pytest.raises(OutcomeUnknown):
+            await second.post_message("jumpy", "alive")

@@ -70,9 +70,12 @@ async def test_wrong_password_makes_one_attempt(gupshup_server: Any) -> None:
     async with _client(gupshup_server, password="not-the-password") as client:
         with pytest.raises(WrongPassword) as first:
             await client.get_my_groups()
-        with pytest.raises(WrongPassword):
+        with pytest.raises(WrongPassword) as second:
             await client.post_message("jumpy", "never sent")
-    assert first.value.code == 121
+        with pytest.raises(WrongPassword) as third:
+            await client.get_my_groups()
+    assert first.value.code == second.value.code == 121
+    assert second.value is not third.value  # each caller its own exception (and traceback)
     calls = gupshup_server.emulator.calls
     assert calls["users.getchallenge"] == 1
     assert calls["users.login"] == 1
@@ -143,7 +146,9 @@ async def test_secrets_never_appear_in_logs_or_errors(
         emulator.sessions.expire_all()
         await client.get_my_groups()
         texts += [repr(client), repr(client.session), str(client.__dict__)]
-    async with _client(gupshup_server, password="wrong", transport=transport) as bad:
+    again = _Recorder(gupshup_server.base_url)  # a closed transport stays closed
+    again.secrets = transport.secrets
+    async with _client(gupshup_server, password="wrong", transport=again) as bad:
         try:
             await bad.get_my_groups()
         except WrongPassword as exc:

@@ -53,6 +53,11 @@ REFUSED: dict[str, tuple[Callable[[], Any], str, str]] = {
         lambda: wire.subscribe("9819535746", ""), "groups.subscribeGroupToken", "group"
     ),
     "post empty group": (lambda: wire.post_message("", "hi"), "groups.postMessage", "groupName"),
+    "post group with a space": (
+        lambda: wire.post_message("my group", "hi"), "groups.postMessage", "groupName"
+    ),
+    "stream group with a slash": (lambda: wire.get_stream("a/b"), "groups.getStream", "group"),
+    "info group starting with a dash": (lambda: wire.get_info("-x"), "groups.getInfo", "group"),
     "replies empty group": (lambda: wire.get_replies(""), "groups.getReplies", "groupName"),
     "reply blank source group": (
         lambda: wire.post_reply("@jumpy hi", " "), "groups.postReply", "groupName"

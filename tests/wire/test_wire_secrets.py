@@ -76,3 +76,12 @@ def test_the_error_message_keeps_no_secret_but_keeps_its_code() -> None:
     assert caught.value.code == 6
     assert caught.value.msg == "token <redacted> is dead"
     assert TOKEN not in repr(caught.value.errors)
+
+
+def test_no_part_of_a_repeated_secret_reaches_the_excerpt() -> None:
+    token = "0123456789abcdefghijklmnopqrstuv"  # 32 characters, each shrinks to REDACTED
+    body = ("x" * 7 + token) * 10
+    for size in range(1, 400):
+        cut = excerpt(body.encode(), (token,), size)
+        leaked = [token[i : i + 8] for i in range(len(token) - 7) if token[i : i + 8] in cut]
+        assert not leaked, (size, cut)

@@ -41,11 +41,14 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 def excerpt(
     data: bytes, secrets: Sequence[str], size: int = EXCERPT_CHARS, *, secret_answer: bool = False
 ) -> str:
-    """The first ``size`` characters of ``data``, redacted before the cut (a secret the cut
-    split would otherwise survive in part). None at all of an answer that may carry a token
+    """The first ``size`` characters of ``data``, all of it redacted before the cut (a secret
+    the cut split would otherwise survive in part). None at all of an answer that may carry a token
     the client has not read yet (``secret_answer``)."""
     if secret_answer:
         return "<redacted: this answer may carry a token>"
-    # A URL-encoded character takes 3, so this much covers any secret overlapping the cut.
-    reach = size + 3 * max((len(s) for s in secrets), default=0)
-    return redact(data[:reach].decode("utf-8", "replace"), secrets)[:size]
+    if not any(secrets):
+        return data[:size].decode("utf-8", "replace")[:size]
+    # The whole body, not a prefix: each secret shrinks to REDACTED, pulling later text (and
+    # a secret a prefix would have cut in part) into the excerpt. Error paths only, and the
+    # body is bounded by the transport's max_body.
+    return redact(data.decode("utf-8", "replace"), secrets)[:size]

@@ -35,6 +35,7 @@ _SEPARATORS = re.compile(r"[\s\-()]")
 #: spelling of the rule (``@group`` in a reply here, the widget's URLs).
 GROUP_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _TARGET = re.compile(f"@({GROUP_NAME})")
+_GROUP = re.compile(GROUP_NAME)
 
 
 def check_page(method: str, start: int, count: int, max_count: int) -> None:
@@ -47,7 +48,13 @@ def check_page(method: str, start: int, count: int, max_count: int) -> None:
 def check_group(method: str, group: str, param: str = "group") -> str:
     if not isinstance(group, str) or not group.strip():
         raise ValidationError(method, param, "a group name is required")
-    return group.strip()
+    name = group.strip()
+    if not _GROUP.fullmatch(name):
+        # protocol.md §5: the server refuses such names, and the call would cost quota.
+        raise ValidationError(
+            method, param, f"{name!r}: only letters, digits, '_', '-' and '.' (not first)"
+        )
+    return name
 
 
 def check_phone(method: str, phone: str, param: str = "phone") -> str:
