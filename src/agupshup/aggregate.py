@@ -50,11 +50,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Self
 
 from agupshup import errors as E
 from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor, MergedCursor
-from agupshup.clock import Clock
 from agupshup.models import Group, Message
 from agupshup.planner import (
     JOINED,
@@ -68,7 +67,12 @@ from agupshup.planner import (
     UnreadableGroups,
 )
 
-__all__ = ["AggregateCalls", "Follower", "follow_groups"]
+if TYPE_CHECKING:
+    # What the follower uses of a client is the client itself (its clock and page calls),
+    # typed by its own signatures; the client imports this module, hence no run-time import.
+    from agupshup.client import Client as AggregateCalls
+
+__all__ = ["Follower", "follow_groups"]
 
 log = logging.getLogger("agupshup.aggregate")
 YIELDED = "*yielded"
@@ -91,22 +95,6 @@ class _Gap:
     position: int
     low: int
     top: int
-
-
-class AggregateCalls(Protocol):
-    """What the follower needs of a :class:`~agupshup.client.Client`."""
-
-    clock: Clock
-
-    async def get_public_stream(
-        self, start: int = 0, count: int = 15, *, skip_adult: bool = True
-    ) -> list[Message]: ...
-
-    async def get_stream(self, group: str, start: int = 0, count: int = 15) -> list[Message]: ...
-
-    async def get_joined_groups(self, start: int = 0, count: int = 30) -> list[Group]: ...
-
-    async def get_joined_groups_stream(self, start: int = 0, count: int = 30) -> list[Message]: ...
 
 
 class Follower:
