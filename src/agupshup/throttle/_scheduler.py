@@ -2,7 +2,9 @@
 
 Rules this module enforces:
 
-* Admission is the ledger's (see ``_ledger``): every window must have room. The scheduler adds
+* Admission is the ledger's (see ``_ledger``): every window must have room, and a call keeps
+  its place ``release_margin`` (about 1 ms) past ``completion + length``, since the server's
+  clock may run a little slower than ours. The scheduler adds
   the order: FIFO within a lane, ``interactive`` before ``bulk``. A caller that finds nobody
   of its lane or a higher one waiting, and room, goes at once without the dispatcher.
 * The interactive reserve costs nothing unused: ``bulk`` may fill window ``w`` only up to
@@ -25,7 +27,8 @@ Rules this module enforces:
   is removed again (it was never sent).
 * One dispatcher task per scheduler serves the queue. It sleeps on the injected clock until the
   ledger's next possible admission or the nearest deadline, and is woken early only when the
-  order of the queue changes. Nothing polls. If the ledger fails, every waiter gets its error.
+  order of the queue changes, the gate opens, or an interactive call lands (its reserve's lapse
+  is known only then). Nothing polls. If the ledger fails, every waiter gets its error.
 * A scheduler may outlive an event loop (``Scheduler.shared`` in tests): callers still waiting
   in a loop that has gone can never be served, so the first call from a new loop forgets them.
 """
@@ -48,7 +51,7 @@ from agupshup.clock import Clock, SystemClock, readable
 from agupshup.errors import Closed, LedgerError, QuotaExhausted
 from agupshup.models import QuotaWindow, ThrottleTag
 
-from ._ledger import Admission, Ledger, MemoryLedger, View
+from ._ledger import Admission, Ledger, MemoryLedger, View, with_margins
 from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window, check_windows
 
 __all__ = ["Scheduler", "Slot"]
@@ -148,7 +151,9 @@ class Scheduler:
         self._windows = check_windows(windows)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._ledger: Ledger = ledger if ledger is not None else MemoryLedger()
-        self._ledger.bind(self._windows, self._clock)
+        # Releases keep a small margin past the window (see release_margin): the server's
+        # clock is not ours.
+        self._ledger.bind(with_margins(self._windows), self._clock)
         # The memory ledger never suspends, so callers may ask it directly (the fast path).
         ledger = self._ledger
         self._memory = ledger if isinstance(ledger, MemoryLedger) and ledger.inline else None
@@ -369,8 +374,10 @@ class Scheduler:
             self._interactive_flying -= 1
             if sent:
                 self._interactive_done = self._clock.monotonic()
-        if self._gated and not self._flying and self.waiting:
-            self._poke()  # every answer is read: the gate opens
+        if self.waiting and ((self._gated and not self._flying) or lane == "interactive"):
+            # Every answer is read: the gate opens. Or the reserve's lapse is known now: the
+            # dispatcher planned with this call in flight, as if it ended a length from then.
+            self._poke()
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve callers of ``loop`` from now on; those of an earlier loop are gone."""
