@@ -19,7 +19,10 @@ Rules this module enforces:
 * Throttle tags are matched to windows by their ``limit`` (then by ``period`` name when the
   limit is shared or unknown); a tag that matches nothing is logged once and ignored.
 * A call is in flight from admission until its slot exits, whatever the body did: a call that
-  raised may still have reached the server, so it counts like any other.
+  raised may still have reached the server, so it counts like any other. One that exits by an
+  exception before its answer was read (cancelled, timed out, connection lost) stays in flight
+  for the shortest window's length more: its request may be in a socket or a server queue, and
+  be counted after we stopped waiting.
 * ``max_wait`` is settled before sending: a caller is refused with :class:`QuotaExhausted` as
   soon as the earliest possible admission lies beyond its deadline (at its deadline, while
   only the answer gate holds it), never after admission.
@@ -81,8 +84,8 @@ class _Waiter:
 class Slot:
     """One admitted call: ``async with sched.slot() as slot: ...; slot.learn(...)``."""
 
-    __slots__ = ("_held", "_learned", "_max_wait", "_sched", "_ticket", "admitted_at", "lane",
-                 "waited")
+    __slots__ = ("_answered", "_held", "_learned", "_max_wait", "_sched", "_ticket",
+                 "admitted_at", "lane", "waited")
 
     def __init__(self, sched: Scheduler, lane: Lane, max_wait: float | None) -> None:
         if lane not in _LANES:
@@ -93,6 +96,7 @@ class Slot:
         self._ticket: int | None = None
         self._learned: list[tuple[int, int]] = []
         self._held: list[int] = []
+        self._answered = False
         #: ``clock.monotonic()`` at admission, and the seconds spent waiting for it.
         self.admitted_at = 0.0
         self.waited = 0.0
@@ -108,6 +112,9 @@ class Slot:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._ticket is not None
+        if exc_info[0] is not None and not self._answered and not self._sched._closed:
+            self._sched._finish_late(self._ticket, self.lane)
+            return
         await self._sched._finish(self._ticket, self.lane, self._learned, self._held)
 
     def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
@@ -115,6 +122,7 @@ class Slot:
 
         Applied when the slot exits, together with the call's completion.
         """
+        self._answered = True
         learned, held = self._sched._interpret(throttle, limited)
         self._learned.extend(learned)
         self._held.extend(held)
@@ -126,7 +134,7 @@ class Scheduler:
     __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_flying",
                  "_full", "_gated", "_gated_full", "_gates", "_horizon", "_index",
                  "_interactive_done",
-                 "_interactive_flying", "_key", "_ledger", "_live", "_loop", "_memory",
+                 "_interactive_flying", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
                  "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
                  "_task", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at", "_wakeup",
                  "_windows")
@@ -189,6 +197,8 @@ class Scheduler:
         # Per window: may a warn/hold event fire? Re-armed when the count drops below warn.
         self._armed = [[True, True] for _ in self._windows]
         self._pending: set[asyncio.Task[None]] = set()
+        # Releases of calls whose answer was never read, waiting out the shortest window.
+        self._late: set[asyncio.Task[None]] = set()
         self._closed = False
         self._key: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -298,6 +308,7 @@ class Scheduler:
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
             await asyncio.gather(self._timer, return_exceptions=True)
+        await self._drop_late()
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         await self._ledger.aclose()
@@ -391,6 +402,7 @@ class Scheduler:
         self._flying = self._interactive_flying = 0
         self._task = self._timer = self._wakeup = None
         self._pending = set()
+        self._late = set()
         self._wake_at = _INF
 
     def _fail_waiters(self, exc: BaseException) -> None:
@@ -587,6 +599,23 @@ class Scheduler:
         task.add_done_callback(lambda _: self._landed(lane, sent=True))
         with contextlib.suppress(Exception):
             await asyncio.shield(task)
+
+    def _finish_late(self, ticket: int, lane: Lane) -> None:
+        """Release, a shortest window's length from now, a call whose answer was never read."""
+        task = asyncio.get_running_loop().create_task(self._release_late(ticket, lane))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _release_late(self, ticket: int, lane: Lane) -> None:
+        await self._clock.sleep(min(w.length for w in self._windows))
+        await self._finish(ticket, lane, (), ())
+
+    async def _drop_late(self) -> None:
+        """Closing: a shared ledger's late entries expire by their lease (the safe side)."""
+        for task in self._late:
+            task.cancel()
+        if self._late:
+            await asyncio.gather(*self._late, return_exceptions=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
