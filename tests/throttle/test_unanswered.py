@@ -67,5 +67,19 @@ async def test_closing_does_not_wait_for_late_releases() -> None:
     with pytest.raises(ConnectionError):
         async with sched.slot():
             raise ConnectionError("reset")
-    await sched.aclose()  # the late release is dropped (a shared ledger's lease expires)
+    await sched.aclose()  # the late release is made at once
     assert not sched._late
+
+
+async def test_the_last_user_leaving_releases_late_calls_at_once() -> None:
+    clock = FakeClock()
+    sched = Scheduler([MINUTE], clock=clock).attach()
+    with pytest.raises(ConnectionError):
+        async with sched.slot():
+            raise ConnectionError("reset")
+    sched.detach()  # no task outlives the last client
+    await quiet(sched)
+    assert not sched._late
+    await clock.advance(FREE)
+    assert not await refused_now(sched)
+    await sched.aclose()

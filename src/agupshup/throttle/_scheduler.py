@@ -198,7 +198,7 @@ class Scheduler:
         self._armed = [[True, True] for _ in self._windows]
         self._pending: set[asyncio.Task[None]] = set()
         # Releases of calls whose answer was never read, waiting out the shortest window.
-        self._late: set[asyncio.Task[None]] = set()
+        self._late: dict[asyncio.Task[None], tuple[int, Lane]] = {}
         self._closed = False
         self._key: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -260,6 +260,8 @@ class Scheduler:
     def detach(self) -> None:
         """A user is done; the scheduler (and what it counted) stays for the next one."""
         self._users = max(0, self._users - 1)
+        if not self._users:
+            self._flush_late()
 
     @property
     def in_use(self) -> bool:
@@ -308,7 +310,8 @@ class Scheduler:
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
             await asyncio.gather(self._timer, return_exceptions=True)
-        await self._drop_late()
+        if late := self._flush_late():
+            await asyncio.gather(*late, return_exceptions=True)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         await self._ledger.aclose()
@@ -402,7 +405,7 @@ class Scheduler:
         self._flying = self._interactive_flying = 0
         self._task = self._timer = self._wakeup = None
         self._pending = set()
-        self._late = set()
+        self._late = {}
         self._wake_at = _INF
 
     def _fail_waiters(self, exc: BaseException) -> None:
@@ -587,35 +590,44 @@ class Scheduler:
     async def _finish(
         self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
     ) -> None:
+        task = self._release(ticket, lane, learned, held)
+        # Shielded: the release must land even if the caller is being cancelled. A failure is
+        # logged by _settled; the entry then counts until its lease expires (the safe side).
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+    def _release(
+        self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
+    ) -> asyncio.Task[None] | None:
+        """Release now: at once in memory, else the ledger's task."""
         if self._memory is not None:
             self._memory.release_now(ticket, learned, held)
             self._landed(lane, sent=True)
-            return
-        # Shielded: the release must land even if the caller is being cancelled. A failure is
-        # logged by _settled; the entry then counts until its lease expires (the safe side).
+            return None
         task = self._spawn(self._ledger.release(ticket, learned, held))
         # Landed only once the release is in: it carries the tags and any 113 hold, and the
         # gate it may open must not let an admission reach the ledger ahead of it.
         task.add_done_callback(lambda _: self._landed(lane, sent=True))
-        with contextlib.suppress(Exception):
-            await asyncio.shield(task)
+        return task
 
     def _finish_late(self, ticket: int, lane: Lane) -> None:
         """Release, a shortest window's length from now, a call whose answer was never read."""
-        task = asyncio.get_running_loop().create_task(self._release_late(ticket, lane))
-        self._late.add(task)
-        task.add_done_callback(self._late.discard)
+        task = asyncio.get_running_loop().create_task(self._release_late())
+        self._late[task] = (ticket, lane)
 
-    async def _release_late(self, ticket: int, lane: Lane) -> None:
+    async def _release_late(self) -> None:
         await self._clock.sleep(min(w.length for w in self._windows))
+        ticket, lane = self._late.pop(asyncio.current_task())  # type: ignore[arg-type]
         await self._finish(ticket, lane, (), ())
 
-    async def _drop_late(self) -> None:
-        """Closing: a shared ledger's late entries expire by their lease (the safe side)."""
-        for task in self._late:
+    def _flush_late(self) -> list[asyncio.Task[None]]:
+        """Release the late calls now: no task may outlive the scheduler's last user."""
+        late, self._late = self._late, {}
+        for task, (ticket, lane) in late.items():
             task.cancel()
-        if self._late:
-            await asyncio.gather(*self._late, return_exceptions=True)
+            self._release(ticket, lane, (), ())
+        return list(late)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
