@@ -618,8 +618,9 @@ class Scheduler:
 
     async def _release_late(self) -> None:
         await self._clock.sleep(min(w.length for w in self._windows))
-        ticket, lane = self._late.pop(asyncio.current_task())  # type: ignore[arg-type]
-        await self._finish(ticket, lane, (), ())
+        entry = self._late.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        if entry is not None:  # else flushed meanwhile, or its loop was left
+            await self._finish(*entry, (), ())
 
     def _flush_late(self) -> list[asyncio.Task[None]]:
         """Release the late calls now: no task may outlive the scheduler's last user."""
