@@ -14,8 +14,12 @@ undelivered at the end, calls per address per emulator hour, and 113s (target 0)
     python benchmarks/fleet.py [--quick] [--json]
 
 About 2 minutes with the defaults (4 emulator hours per worker count); ``--quick`` (60 groups,
-40 emulator minutes each) about 25 s. The day's limit governs: a follower spends about
-0.8 × 10 000 calls a day, i.e. ~333 an hour, per address.
+40 emulator minutes each) about 25 s. A follower spends a window's unused share fast (see
+"Pacing" in docs/throttle.md): while the day's share is far from spent, as in these few hours,
+the hour's governs, about 0.8 × 1 000 = 800 calls an hour per address sustained (a first hour
+overshoots towards 1 000, hence ``--quick``'s looser target); over a whole day the day's share
+brings that down to ~333 an hour (0.8 × 10 000 / 24). Calls per hour count the whole time
+each client was open, the fleet's settling included.
 """
 
 from __future__ import annotations
@@ -55,6 +59,11 @@ SCALE = 600.0
 RATE = 5.0
 ZIPF = 1.1
 LEASE = 2.0
+#: What the polling pacing lets an address spend in an hour while the day's share is mostly
+#: unused (a run of a few emulator hours): ``quota_share`` of the hour's limit, sustained. In
+#: the first hour the share is spent fast and the count may overshoot it towards the limit.
+HOUR_SHARE = round(PollPolicy().quota_share * 1000)
+HOUR_LIMIT = 1000
 
 
 @contextlib.contextmanager
@@ -105,10 +114,13 @@ class Run:
         self.seen: dict[int, float] = {}
         self.workers: list[FleetWorker] = []
         self.pages: dict[str, int] = {}
+        #: Real seconds each address's client was open (its calls include the fleet's settling).
+        self.lived: dict[str, float] = {}
 
     async def follow(self, base_url: str, address: str) -> None:
         client = Client(base_url, local_address=address, windows=scaled_windows(SCALE))
         client.poll_policy = PollPolicy(min_interval=5 / SCALE, max_interval=60 / SCALE)
+        opened = time.monotonic()
         try:
             async with client, FleetWorker(client, self.redis_url, self.groups, name=address,
                                            lease=LEASE, prefix=self.ns) as worker:
@@ -117,6 +129,7 @@ class Run:
                     self.seen.setdefault(message.id, time.monotonic())
         finally:
             self.pages[address] = client.stream_pages
+            self.lived[address] = time.monotonic() - opened
             if isinstance(client.scheduler, Scheduler):
                 # The process-wide scheduler of this address: the next run starts afresh.
                 await client.scheduler.aclose()
@@ -180,20 +193,22 @@ class Run:
             finally:
                 await stop(tasks)
             refusals = sum(server.emulator.throttle.refusals.values())
-        return self.report(seconds + drain, refusals)
+        result = self.report(refusals)
+        result["hours"] = (seconds + drain) * SCALE / 3600
+        return result
 
-    def report(self, seconds: float, refusals: int) -> dict[str, Any]:
+    def report(self, refusals: int) -> dict[str, Any]:
         """Delays over every message; one still undelivered counts as delivered at the end (so
         a percentile it reaches is a lower bound, flagged ``*_bound``)."""
         end = time.monotonic()
         delays = sorted((self.seen.get(i, end) - t) * SCALE for i, t in self.born.items())
         undelivered = sum(1 for i in self.born if i not in self.seen)
-        hours = seconds * SCALE / 3600
         out: dict[str, Any] = {
             "workers": len(self.addresses),
             "messages": len(self.born),
             "undelivered": undelivered,
-            "calls_per_address_hour": {a: round(c / hours) for a, c in self.pages.items()},
+            "calls_per_address_hour": {a: round(c / (self.lived[a] * SCALE / 3600))
+                                       for a, c in self.pages.items()},
             "refusals_113": refusals,
         }
         for name, q in (("p50", 0.5), ("p99", 0.99)):
@@ -223,6 +238,17 @@ def _s(result: dict[str, Any], name: str) -> str:
     return "s or more" if result[f"{name}_bound"] else "s"
 
 
+def _pace_bound(hours: float) -> int:
+    """The hour's share over a run of hours; in a run of about one, its first hour's burst."""
+    return HOUR_SHARE if hours >= 2 else HOUR_LIMIT
+
+
+def _pace_target(hours: float) -> str:
+    if hours >= 2:
+        return f"≤ {HOUR_SHARE} (the hour's share, 0.8 × 1 000, sustained)"
+    return f"≤ {HOUR_LIMIT} (a first hour: its share spent fast, overshoot towards the limit)"
+
+
 def figures(results: list[dict[str, Any]]) -> list[Figure]:
     one = results[0]
     out: list[Figure] = []
@@ -238,8 +264,8 @@ def figures(results: list[dict[str, Any]]) -> list[Figure]:
             Figure(f"fleet undelivered at the end, {n} worker(s)", r["undelivered"],
                    f"of {r['messages']}"),
             Figure(f"fleet calls/address/hour, {n} worker(s) (max)", calls[-1] if calls else 0,
-                   "calls", target="≤ 417 (a day's 10 000 / 24)",
-                   met=bool(calls) and calls[-1] <= 10_000 / 24),
+                   "calls", target=_pace_target(r["hours"]),
+                   met=bool(calls) and calls[-1] <= _pace_bound(r["hours"])),
             Figure(f"fleet 113s, {n} worker(s)", r["refusals_113"], "", target="0",
                    met=r["refusals_113"] == 0),
         ]

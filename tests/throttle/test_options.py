@@ -16,6 +16,7 @@ from agupshup.clock import FakeClock, ScaledClock, SystemClock, readable
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.session import Credentials
 from agupshup.throttle import DEFAULT_WINDOWS, MemoryLedger, Scheduler, Window, scaled_windows
+from agupshup.throttle._ledger import release_margin
 
 TIGHT = (Window("minute", 10, 60.0, 10),)
 OTHER = (Window("minute", 20, 60.0, 20),)
@@ -99,9 +100,10 @@ async def test_time_scale_moves_the_windows_and_the_quota_reads_in_real_time() -
                 pass
         minute = client.quota()[0]
     assert minute.used == 30
-    assert minute.free_at - client.clock.monotonic() == pytest.approx(60.0)  # server seconds
-    assert minute.free_in == pytest.approx(1.0)  # a real second
-    assert minute.free_wall == datetime.fromtimestamp(base.time() + 1.0, UTC)
+    held = 60.0 + release_margin(60.0)  # server seconds
+    assert minute.free_at - client.clock.monotonic() == pytest.approx(held)
+    assert minute.free_in == pytest.approx(held / 60)  # a real second, and the margin
+    assert minute.free_wall == datetime.fromtimestamp(base.time() + held / 60, UTC)
 
 
 @pytest.mark.gupshup(time_scale=6000.0)

@@ -22,6 +22,7 @@ from agupshup.throttle import (
     Scheduler,
     ThrottleEvent,
     Window,
+    _ledger,
 )
 
 MINUTE = Window("minute", 2, 10.0, 2)
@@ -74,6 +75,13 @@ class Log:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def no_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the rules at exact times; the release margin has its own tests."""
+    monkeypatch.setattr(_ledger, "MARGIN_MIN", 0.0)
+    monkeypatch.setattr(_ledger, "MARGIN_SHARE", 0.0)
 
 
 async def test_defaults() -> None:

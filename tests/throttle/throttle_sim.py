@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from agupshup.clock import FakeClock
 from agupshup.errors import QuotaExhausted
 from agupshup.throttle import Ledger, Scheduler, Window
+from agupshup.throttle._ledger import release_margin
 
 RANK = {"interactive": 0, "bulk": 1}
 
@@ -103,7 +104,8 @@ def reference(calls: Sequence[Call], windows: Sequence[Window], reserve: float) 
     """The greedy schedule, computed from the rule alone (quadratic, obviously correct).
 
     A call *fits* at ``now`` when every window holds fewer than its lane's limit of admitted
-    calls with ``completion + length > now``; a bulk call's limit is lowered by the reserve
+    calls with ``completion + length + release_margin(length) > now`` (the margin is 1/1024 s
+    here, so times stay exact); a bulk call's limit is lowered by the reserve
     while the window holds an interactive call. Calls arrive one by one, in order of (arrival,
     index): one that finds nobody of its lane or a higher one waiting, and fits, goes at once;
     the others wait. After the arrivals of a moment, and at each release time, waiting calls go
@@ -113,6 +115,8 @@ def reference(calls: Sequence[Call], windows: Sequence[Window], reserve: float) 
     kept = [math.floor(w.limit * reserve + 1e-9) for w in windows]
     done: dict[int, tuple[float, float]] = {}
     arrived: list[int] = []
+
+    held = [w.length + release_margin(w.length) for w in windows]
 
     def limit(i: int, k: int, now: float) -> int:
         """Bulk leaves the reserve free while an interactive call is in window ``k``."""
@@ -124,8 +128,8 @@ def reference(calls: Sequence[Call], windows: Sequence[Window], reserve: float) 
 
     def fits(i: int, now: float) -> bool:
         return all(
-            sum(1 for _, c in done.values() if c + w.length > now) < limit(i, k, now)
-            for k, w in enumerate(windows)
+            sum(1 for _, c in done.values() if c + held[k] > now) < limit(i, k, now)
+            for k in range(len(windows))
         )
 
     def waiting(now: float) -> list[int]:
@@ -134,7 +138,10 @@ def reference(calls: Sequence[Call], windows: Sequence[Window], reserve: float) 
 
     def admit(i: int, now: float) -> None:
         done[i] = (now, now + calls[i].latency)
-        events.extend((now + calls[i].latency + w.length, 1, -1) for w in windows)
+        # A release (with its margin), and the moment the call's reserve lapses (without).
+        ends = [now + calls[i].latency + h for h in held]
+        ends += [now + calls[i].latency + w.length for w in windows]
+        events.extend((end, 1, -1) for end in ends)
         events.sort()
 
     # (time, 0, index) is an arrival; (time, 1, -1) a release, after the arrivals of its time.

@@ -4,7 +4,8 @@ Rules every ledger enforces (the SQLite and Redis backends obey the same ones):
 
 * A call occupies every window from its admission until it completes, and window ``w`` for
   ``length_w`` more seconds after that: its *release* in ``w`` is ``completion + length_w``.
-  A call still in flight has no release yet.
+  A call still in flight has no release yet. The scheduler binds its ledger with each length
+  padded by :func:`release_margin` (see there why), so ``length_w`` here includes it.
 * ``admit`` is atomic and all-or-nothing: it admits at ``now`` only when, for every window,
   ``#(entries whose release is after now) < limit`` for the caller's lane, and no hold is set.
 * A refused ``admit`` says how long to wait: the earliest moment the count can drop below the
@@ -28,13 +29,37 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from agupshup.clock import Clock
 
 from ._windows import Window
 
-__all__ = ["Admission", "Ledger", "MemoryLedger", "View", "implied_counts"]
+__all__ = ["Admission", "Ledger", "MemoryLedger", "View", "implied_counts", "release_margin",
+           "with_margins"]
+
+#: The least margin, and the share of a window's length, added to every release (powers of
+#: two, so releases on a binary grid of times stay exact).
+MARGIN_MIN = 2.0**-10
+MARGIN_SHARE = 2.0**-13
+
+
+def release_margin(length: float) -> float:
+    """Seconds a release is kept past ``completion + length``.
+
+    The server times its windows on its own clock, we on ``clock.monotonic()``: a clock that
+    runs a little slower, or a wall clock slewed or stepped back (the emulator's time then
+    stands still), shortens the server's window as we measure it. With windows scaled down
+    (a minute of 0.1 s at 600×) even a few microseconds turn a release exactly at the
+    boundary into a 113; about 1 ms, or 1e-4 of a long window, absorbs that.
+    """
+    return max(MARGIN_MIN, length * MARGIN_SHARE)
+
+
+def with_margins(windows: Sequence[Window]) -> tuple[Window, ...]:
+    """``windows`` with each length padded by :func:`release_margin`: what ledgers count."""
+    return tuple(replace(w, length=w.length + release_margin(w.length)) for w in windows)
 
 
 class Admission:

@@ -2,7 +2,9 @@
 
 Rules this module enforces:
 
-* Admission is the ledger's (see ``_ledger``): every window must have room. The scheduler adds
+* Admission is the ledger's (see ``_ledger``): every window must have room, and a call keeps
+  its place ``release_margin`` (about 1 ms) past ``completion + length``, since the server's
+  clock may run a little slower than ours. The scheduler adds
   the order: FIFO within a lane, ``interactive`` before ``bulk``. A caller that finds nobody
   of its lane or a higher one waiting, and room, goes at once without the dispatcher.
 * The interactive reserve costs nothing unused: ``bulk`` may fill window ``w`` only up to
@@ -17,7 +19,10 @@ Rules this module enforces:
 * Throttle tags are matched to windows by their ``limit`` (then by ``period`` name when the
   limit is shared or unknown); a tag that matches nothing is logged once and ignored.
 * A call is in flight from admission until its slot exits, whatever the body did: a call that
-  raised may still have reached the server, so it counts like any other.
+  raised may still have reached the server, so it counts like any other. One that exits by an
+  exception before its answer was read (cancelled, timed out, connection lost) stays in flight
+  for the shortest window's length more: its request may be in a socket or a server queue, and
+  be counted after we stopped waiting.
 * ``max_wait`` is settled before sending: a caller is refused with :class:`QuotaExhausted` as
   soon as the earliest possible admission lies beyond its deadline (at its deadline, while
   only the answer gate holds it), never after admission.
@@ -25,7 +30,8 @@ Rules this module enforces:
   is removed again (it was never sent).
 * One dispatcher task per scheduler serves the queue. It sleeps on the injected clock until the
   ledger's next possible admission or the nearest deadline, and is woken early only when the
-  order of the queue changes. Nothing polls. If the ledger fails, every waiter gets its error.
+  order of the queue changes, the gate opens, or an interactive call lands (its reserve's lapse
+  is known only then). Nothing polls. If the ledger fails, every waiter gets its error.
 * A scheduler may outlive an event loop (``Scheduler.shared`` in tests): callers still waiting
   in a loop that has gone can never be served, so the first call from a new loop forgets them.
 """
@@ -48,7 +54,7 @@ from agupshup.clock import Clock, SystemClock, readable
 from agupshup.errors import Closed, LedgerError, QuotaExhausted
 from agupshup.models import QuotaWindow, ThrottleTag
 
-from ._ledger import Admission, Ledger, MemoryLedger, View
+from ._ledger import Admission, Ledger, MemoryLedger, View, with_margins
 from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window, check_windows
 
 __all__ = ["Scheduler", "Slot"]
@@ -78,8 +84,8 @@ class _Waiter:
 class Slot:
     """One admitted call: ``async with sched.slot() as slot: ...; slot.learn(...)``."""
 
-    __slots__ = ("_held", "_learned", "_max_wait", "_sched", "_ticket", "admitted_at", "lane",
-                 "waited")
+    __slots__ = ("_answered", "_held", "_learned", "_max_wait", "_sched", "_ticket",
+                 "admitted_at", "lane", "waited")
 
     def __init__(self, sched: Scheduler, lane: Lane, max_wait: float | None) -> None:
         if lane not in _LANES:
@@ -90,6 +96,7 @@ class Slot:
         self._ticket: int | None = None
         self._learned: list[tuple[int, int]] = []
         self._held: list[int] = []
+        self._answered = False
         #: ``clock.monotonic()`` at admission, and the seconds spent waiting for it.
         self.admitted_at = 0.0
         self.waited = 0.0
@@ -105,6 +112,9 @@ class Slot:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._ticket is not None
+        if exc_info[0] is not None and not self._answered and not self._sched._closed:
+            self._sched._finish_late(self._ticket, self.lane)
+            return
         await self._sched._finish(self._ticket, self.lane, self._learned, self._held)
 
     def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
@@ -112,6 +122,7 @@ class Slot:
 
         Applied when the slot exits, together with the call's completion.
         """
+        self._answered = True
         learned, held = self._sched._interpret(throttle, limited)
         self._learned.extend(learned)
         self._held.extend(held)
@@ -123,7 +134,7 @@ class Scheduler:
     __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_flying",
                  "_full", "_gated", "_gated_full", "_gates", "_horizon", "_index",
                  "_interactive_done",
-                 "_interactive_flying", "_key", "_ledger", "_live", "_loop", "_memory",
+                 "_interactive_flying", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
                  "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
                  "_task", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at", "_wakeup",
                  "_windows")
@@ -148,7 +159,9 @@ class Scheduler:
         self._windows = check_windows(windows)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._ledger: Ledger = ledger if ledger is not None else MemoryLedger()
-        self._ledger.bind(self._windows, self._clock)
+        # Releases keep a small margin past the window (see release_margin): the server's
+        # clock is not ours.
+        self._ledger.bind(with_margins(self._windows), self._clock)
         # The memory ledger never suspends, so callers may ask it directly (the fast path).
         ledger = self._ledger
         self._memory = ledger if isinstance(ledger, MemoryLedger) and ledger.inline else None
@@ -184,6 +197,8 @@ class Scheduler:
         # Per window: may a warn/hold event fire? Re-armed when the count drops below warn.
         self._armed = [[True, True] for _ in self._windows]
         self._pending: set[asyncio.Task[None]] = set()
+        # Releases of calls whose answer was never read, waiting out the shortest window.
+        self._late: dict[asyncio.Task[None], tuple[int, Lane]] = {}
         self._closed = False
         self._key: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -245,6 +260,8 @@ class Scheduler:
     def detach(self) -> None:
         """A user is done; the scheduler (and what it counted) stays for the next one."""
         self._users = max(0, self._users - 1)
+        if not self._users:
+            self._flush_late()
 
     @property
     def in_use(self) -> bool:
@@ -293,6 +310,8 @@ class Scheduler:
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
             await asyncio.gather(self._timer, return_exceptions=True)
+        if late := self._flush_late():
+            await asyncio.gather(*late, return_exceptions=True)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         await self._ledger.aclose()
@@ -369,8 +388,10 @@ class Scheduler:
             self._interactive_flying -= 1
             if sent:
                 self._interactive_done = self._clock.monotonic()
-        if self._gated and not self._flying and self.waiting:
-            self._poke()  # every answer is read: the gate opens
+        if self.waiting and ((self._gated and not self._flying) or lane == "interactive"):
+            # Every answer is read: the gate opens. Or the reserve's lapse is known now: the
+            # dispatcher planned with this call in flight, as if it ended a length from then.
+            self._poke()
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve callers of ``loop`` from now on; those of an earlier loop are gone."""
@@ -384,6 +405,7 @@ class Scheduler:
         self._flying = self._interactive_flying = 0
         self._task = self._timer = self._wakeup = None
         self._pending = set()
+        self._late = {}
         self._wake_at = _INF
 
     def _fail_waiters(self, exc: BaseException) -> None:
@@ -568,18 +590,45 @@ class Scheduler:
     async def _finish(
         self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
     ) -> None:
+        task = self._release(ticket, lane, learned, held)
+        # Shielded: the release must land even if the caller is being cancelled. A failure is
+        # logged by _settled; the entry then counts until its lease expires (the safe side).
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+    def _release(
+        self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
+    ) -> asyncio.Task[None] | None:
+        """Release now: at once in memory, else the ledger's task."""
         if self._memory is not None:
             self._memory.release_now(ticket, learned, held)
             self._landed(lane, sent=True)
-            return
-        # Shielded: the release must land even if the caller is being cancelled. A failure is
-        # logged by _settled; the entry then counts until its lease expires (the safe side).
+            return None
         task = self._spawn(self._ledger.release(ticket, learned, held))
         # Landed only once the release is in: it carries the tags and any 113 hold, and the
         # gate it may open must not let an admission reach the ledger ahead of it.
         task.add_done_callback(lambda _: self._landed(lane, sent=True))
-        with contextlib.suppress(Exception):
-            await asyncio.shield(task)
+        return task
+
+    def _finish_late(self, ticket: int, lane: Lane) -> None:
+        """Release, a shortest window's length from now, a call whose answer was never read."""
+        task = asyncio.get_running_loop().create_task(self._release_late())
+        self._late[task] = (ticket, lane)
+
+    async def _release_late(self) -> None:
+        await self._clock.sleep(min(w.length for w in self._windows))
+        entry = self._late.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        if entry is not None:  # else flushed meanwhile, or its loop was left
+            await self._finish(*entry, (), ())
+
+    def _flush_late(self) -> list[asyncio.Task[None]]:
+        """Release the late calls now: no task may outlive the scheduler's last user."""
+        late, self._late = self._late, {}
+        for task, (ticket, lane) in late.items():
+            task.cancel()
+            self._release(ticket, lane, (), ())
+        return list(late)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
