@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agupshup import errors as E
@@ -58,6 +59,8 @@ class RetryPolicy:
     #: Token refusals a call may meet in all (each costs one call).
     token_refusals: int = 24
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    #: Told the seconds of each back-off before it is slept (the CLI's wait line).
+    on_back_off: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
 
     def delay(
         self,
@@ -75,8 +78,6 @@ class RetryPolicy:
             return None
         return wait
 
-
-
     async def back_off(
         self,
         clock: Clock,
@@ -93,5 +94,7 @@ class RetryPolicy:
         if wait is None:
             return False
         log.info("%s; attempt %d in %.2fs", what, attempt + 2, wait)
+        if self.on_back_off is not None:
+            self.on_back_off(wait)
         await clock.sleep(wait)
         return True

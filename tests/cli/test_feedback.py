@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from agupshup.cli.settings import egress, scrub
-from agupshup.cli.status import ReportedRetry, WaitStatus
+from agupshup.cli.status import WaitStatus
+from agupshup.clock import FakeClock
 from agupshup.emulator import EmulatorConfig, EmulatorThread, FaultSpec
 from agupshup.emulator.seed import DEMO_PHONE
 from agupshup.models import QuotaWindow
+from agupshup.retry import RetryPolicy
 from agupshup.throttle import Scheduler
 
 from .conftest import BIG, ENV_KEYS, Cli, seed_with_big_group
@@ -127,13 +129,14 @@ def test_a_back_off_says_until_when_and_is_erased_on_a_terminal() -> None:
     assert "\n" not in out.getvalue()
 
 
-def test_the_retry_policy_reports_each_back_off() -> None:
+async def test_the_retry_policy_reports_each_back_off() -> None:
     seen: list[float] = []
-    policy = ReportedRetry(on_delay=seen.append)
-    delays = [policy.delay(attempt, 0.0) for attempt in range(5)]
-    assert seen == [d for d in delays if d is not None]
-    assert delays[-1] is None  # the policy still ends, and reports nothing then
+    clock = FakeClock(autojump=True)
+    policy = RetryPolicy(on_back_off=seen.append)
+    taken = [await policy.back_off(clock, "read", attempt, 0.0) for attempt in range(5)]
+    assert taken == [True, True, True, False, False]  # the policy still ends, reporting nothing
     assert len(seen) == 3
+    assert clock.monotonic() == pytest.approx(sum(seen))  # what was reported was slept
 
 
 # -- the wait line, end to end ----------------------------------------------------------------

@@ -29,6 +29,7 @@ import click
 from agupshup import errors as E
 from agupshup.client import Client, egress_key
 from agupshup.clock import SystemClock
+from agupshup.retry import RetryPolicy
 from agupshup.throttle import Ledger, Scheduler, SqliteLedger, scaled_windows
 
 from .settings import (
@@ -44,7 +45,7 @@ from .settings import (
     prepare_private_file,
     scrub,
 )
-from .status import ReportedRetry, WaitStatus
+from .status import WaitStatus
 
 __all__ = ["Run", "client_command", "command", "main", "run", "watching"]
 
@@ -147,7 +148,7 @@ async def open_run(
         stack.push_async_callback(scheduler.aclose)
         waits = WaitStatus(scheduler, clock, sys.stderr)
         client = Client(url, credentials=credentials, scheduler=scheduler, clock=clock,
-                        retry=ReportedRetry(on_delay=waits.backing_off),
+                        retry=RetryPolicy(on_back_off=waits.backing_off),
                         format="xml" if settings.format == "xml" else "json")
         await stack.enter_async_context(client)
         if status:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TextIO
 
 from agupshup.clock import Clock
 from agupshup.models import QuotaWindow
-from agupshup.retry import RetryPolicy
 from agupshup.throttle import Scheduler, ThrottleEvent
 
-__all__ = ["ReportedRetry", "Wait", "WaitStatus", "throttle_wait"]
+__all__ = ["Wait", "WaitStatus", "throttle_wait"]
 
 #: Waits shorter than this stay silent.
 SHOW_AFTER = 1.0
@@ -80,25 +79,6 @@ def throttle_wait(
 def _blocking(windows: list[QuotaWindow], period: str | None) -> QuotaWindow:
     named = [w for w in windows if w.period == period]
     return named[0] if named else max(windows, key=lambda w: w.used / max(w.limit, 1))
-
-
-@dataclass(frozen=True, slots=True)
-class ReportedRetry(RetryPolicy):
-    """The client's retry policy, telling ``on_delay`` each back-off it chooses."""
-
-    on_delay: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
-
-    def delay(
-        self,
-        attempt: int,
-        elapsed: float,
-        attempts: int | None = None,
-        left: float | None = None,
-    ) -> float | None:
-        wait = RetryPolicy.delay(self, attempt, elapsed, attempts, left)
-        if wait is not None and self.on_delay is not None:
-            self.on_delay(wait)
-        return wait
 
 
 class WaitStatus:
