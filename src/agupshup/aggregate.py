@@ -1,60 +1,73 @@
-"""The aggregator: follow many groups through the cheapest cover of sources, each message once.
+"""The one follow engine: many groups, any start, each message handed out once, whatever fails.
 
-``async with follow_groups(client, groups) as stream: async for message in stream: ...``
+``async with client.follow_groups(groups) as stream: async for message in stream: ...``
+(``client.merged_stream(groups, ...)`` is the same engine, with a history walk by default).
 
 Rules this module enforces:
 
-* Discovery, before the first poll: the account's joined groups (``users.getJoinedGroups``
-  pages) and the first page of the joined and public streams. Those pages are what the
-  planner's rates start from, and any new message in them is yielded: discovery costs no call
-  that polling would not. A followed group neither shows to be readable is probed with one
-  ``groups.getStream``: up to :data:`PROBE_AT_START` of them before the first poll (so a bad
-  name in a short list raises :class:`~agupshup.planner.UnreadableGroups` before any poll);
-  more are covered by the public stream meanwhile (a group that is not joined is public or
-  unreadable) and probed in the background with :data:`PROBE_SHARE` of the budget, unless a
-  public page shows them first. One found unreadable then is raised by the next ``anext``
-  and leaves the follow set (iterate again to follow the rest).
-* Start point: ``since`` (a message id) or the cursor of a checkpoint: every message of a
-  followed group with a larger id is yielded exactly once. Without either, the follower starts
-  from now: each source from the newest id of its own first page (a source whose first page was
-  empty starts from 0, since all it holds is new). Messages that arrive while discovery is
-  still reading its first pages may be taken as old; every later one is yielded.
-* Each source keeps a head (every item with an id up to it has been seen). A poll reads pages
-  from the newest on until it meets an id at or below the head, or a short page: a page of only
-  unseen items means a possible gap, so the walk goes deeper (positions only move down as items
-  arrive, so a deeper page can repeat items but never skip one). Ids are global and grow with
-  time, so once a poll ends, everything up to the newest id known when it began is seen too.
-  A walk stops after :data:`MAX_PAGES` pages: what lies between its last page and the head is
-  a gap, refilled from that position on (the same and later polls) down to the old head; until
-  then the cursor claims no more than the old head.
-* A message seen through two sources is yielded once (a set of ids above the lowest head).
-* One :class:`~agupshup.checkpoint.MergedCursor` covers the whole plan: each source's head, and
-  under ``"*yielded"`` the ids above the lowest head already yielded. It is saved through a
-  :class:`~agupshup.checkpoint.Checkpoint` as the consumer acknowledges items; resuming from it
-  repeats only the un-checkpointed window. A source the cursor does not name starts from its
-  lowest head.
-* One task: the follower sleeps on the client's clock until the next source is due; the client's
-  scheduler keeps every call within the throttle windows. The plan is revised every
-  ``replan_every`` seconds from the rates observed; a group moving to another source hands over
-  its head.
+* **Sources.** The planner (:mod:`agupshup.planner`) covers the followed groups with sources:
+  the joined groups' stream, the public stream, or a group's own stream. Each source keeps a
+  *head* (every item up to it was read) and open *gaps*, each a :class:`~agupshup.paging.
+  Descent`: ids strictly between its ``low`` and ``top`` are not read yet. A poll reads the
+  source's first page, opens a descent for what is new above the head, and walks the open
+  descents page by page (the paging module's chase places each read, so a walk ends at any
+  arrival rate and never skips). State moves after every page, so a failure, a cancel or the
+  end of a poll's :data:`POLL_PAGES` loses nothing: the next poll walks on where this one
+  stopped.
+* **Hand-over.** A group that moves to another source (a new plan, a resumed cursor, a start
+  from an id) brings its claim: the point up to which its messages were handed out. Its own
+  stream starts there; a shared source above it leaves the difference to a *catch-up*, a walk
+  of the group's own stream down to the claim (a private joined group, which only the joined
+  stream shows, makes the joined stream walk down instead). So a hand-over never walks
+  unfollowed traffic of a shared source.
+* **Exactly once.** A message is handed out once across sources (a set of ids above the
+  lowest claim). The cursor (:class:`~agupshup.checkpoint.FollowCursor`) claims the heads and
+  gaps as they stood when nothing was buffered and nothing handed out was unacknowledged, plus
+  the ids handed out and acknowledged since: it never covers an item not yet handed out.
+* **Cancels.** The work (sleeping until a source is due, polls, walks) runs in one task that
+  ``anext()`` awaits through :func:`asyncio.shield`: a timeout around ``anext()`` cancels the
+  wait, not the poll, whose pages land in the buffer for the next ``anext()``. No call is sent
+  twice for a cancel, and repeated short timeouts still make progress. The task ends with the
+  follower (``aclose()``, ``async with``).
+* **Budget.** Every call the follower makes (discovery, probes, polls, walks, catch-ups,
+  resamples) first takes a place in the follower's own windows: ``share`` of each throttle
+  window's limit. So it never spends more than its share of any window, whatever the traffic;
+  a flood costs delay, never the user's other calls. A poll that stops at
+  :data:`POLL_PAGES` re-plans at once: the planner prices what the source carries (rates are
+  measured from the time the items of a page span) and moves groups off a flooded source.
+* **Faults** back off per source (doubling from :data:`BACKOFF_FIRST` to :data:`BACKOFF_CAP`)
+  and resume, outages of any length included; only the user's deadline or cancel, a closed
+  client, or an error about the user's own input (bad credentials, a bad URL, a bad argument)
+  ends a follow. A group found unreadable before it was ever read (a typo) is raised once as
+  :class:`~agupshup.errors.UnreadableGroups` and leaves the follow (iterate again for the rest);
+  one that turns unreadable later is dropped alone and reported to ``on_drop`` (default: a
+  warning in the log); :attr:`Follower.dropped` lists both.
+* **Start.** ``since="now"``: only what arrives after the start. ``since=<id>``: every message
+  of a followed group with a larger id. ``since=0``: the whole history. A checkpoint's cursor,
+  when there is one, wins. ``follow=False`` ends once every source has been read down to its
+  start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import heapq
-import itertools
 import logging
 import math
 from collections import deque
+from functools import partial
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Literal, Protocol, Self, TypeVar
+
+import anyio
 
 from agupshup import errors as E
-from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor, MergedCursor
+from agupshup.checkpoint import Checkpoint, FollowCursor
+from agupshup.clock import Clock
 from agupshup.models import Group, Message
+from agupshup.paging import Descent
 from agupshup.planner import (
     JOINED,
     PUBLIC,
@@ -67,89 +80,202 @@ from agupshup.planner import (
     UnreadableGroups,
 )
 
-if TYPE_CHECKING:
-    # What the follower uses of a client is the client itself (its clock and page calls),
-    # typed by its own signatures; the client imports this module, hence no run-time import.
-    from agupshup.client import Client as AggregateCalls
-
-__all__ = ["Follower", "follow_groups"]
+__all__ = ["FollowCalls", "Follower", "Since", "follow_groups"]
 
 log = logging.getLogger("agupshup.aggregate")
-YIELDED = "*yielded"
-#: A walk reads at most this many pages at a time; a poll that has not met a seen item by then
-#: leaves a gap, refilled from where it stopped (see _Gap).
-MAX_PAGES = 2_000
+T = TypeVar("T")
+
+#: Where a follow starts: ``"now"`` (new messages only) or a message id (every later one).
+Since = Literal["now"] | int
+#: Pages one poll of a source reads at most: the rest of its walk waits for the next poll,
+#: and the plan is revised at once (the source carries more than the plan priced).
+POLL_PAGES = 20
 _LIST_PAGES = 10_000
 #: Up to this many groups of unknown readability are probed before the first poll (so a bad
 #: name in a short list is an error before any poll); more are probed in the background.
 PROBE_AT_START = 10
-#: The share of the budget that background probes use until every group is known.
+#: The share of the budget that background work (probes, catch-ups) uses while there is some.
 PROBE_SHARE = 0.25
+BACKOFF_FIRST = 5.0
+BACKOFF_CAP = 300.0
+#: Errors that end a follow: the user's own input, or a closed client.
+FATAL: tuple[type[BaseException], ...] = (
+    E.Closed, E.ValidationError, E.InvalidRequest, E.AuthenticationError, E.HTTPRefused,
+)
+#: Errors of a group's own stream that say the group cannot be read.
+UNREADABLE: tuple[type[BaseException], ...] = (E.PrivateGroup, E.GroupNotFound, E.GroupDisabled)
 
 
-@dataclass
-class _Gap:
-    """Items of a source with ids in ``(low, top)`` may not be seen yet; a refill walk
-    resumes at ``position`` (arrivals since push them deeper, so it may repeat, never skip)."""
+class FollowCalls(Protocol):
+    """What the follower uses of a client (:class:`~agupshup.Client` has it)."""
 
-    position: int
-    low: int
-    top: int
+    clock: Clock
+
+    async def get_joined_groups(self, start: int = ..., count: int = ...) -> list[Group]: ...
+
+    async def get_joined_groups_stream(
+        self, start: int = ..., count: int = ...
+    ) -> list[Message]: ...
+
+    async def get_public_stream(
+        self, start: int = ..., count: int = ..., *, skip_adult: bool = ...
+    ) -> list[Message]: ...
+
+    async def get_stream(self, group: str, start: int = ..., count: int = ...) -> list[Message]: ...
+
+
+@dataclass(eq=False)
+class _Source:
+    """One polled stream: its head, its open gaps and its schedule."""
+
+    channel: Channel
+    #: Every item with an id up to it was read, but for the gaps; None: not read yet.
+    head: int | None = None
+    #: Open walks, newest first.
+    gaps: list[Descent] = field(default_factory=list)
+    interval: float = math.inf
+    due: float = 0.0
+    polled: float | None = None
+    failures: int = 0
+    #: A catch-up: the source reads its head once more, walks down, and leaves.
+    retiring: bool = False
+    #: A catch-up's read of the head is done.
+    caught: bool = False
+    #: A cold shared source walks down to this instead of starting at its head.
+    rewind: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.channel.key
+
+    def claim(self) -> int | None:
+        """Up to here every item was read (None: nothing is claimed yet)."""
+        if self.head is None:
+            return None
+        return min([self.head, *(g.low for g in self.gaps)])
+
+    def open_gap(self, low: int) -> None:
+        """Items above ``low`` up to the head are to be read again (a claim handed over)."""
+        assert self.head is not None
+        if low < self.head:
+            gap = Descent(self.channel.page, low)
+            gap.top = self.head + 1
+            self.gaps.append(gap)
+
+    @property
+    def settled(self) -> bool:
+        return self.head is not None and not self.gaps
+
+
+class _Spend:
+    """The follower's own windows: ``share`` of each throttle window, over its own calls."""
+
+    def __init__(self, budget: Budget, clock: Clock) -> None:
+        self.clock = clock
+        self.windows = [(w.length, max(1, math.floor(w.limit * budget.share)))
+                        for w in budget.windows]
+        self.calls: deque[float] = deque()
+        self.longest = max(length for length, _ in self.windows)
+
+    def wait(self) -> float:
+        """Seconds until every window has a place."""
+        now = self.clock.monotonic()
+        while self.calls and self.calls[0] <= now - self.longest:
+            self.calls.popleft()
+        wait = 0.0
+        for length, cap in self.windows:
+            if len(self.calls) >= cap:  # the cap-th call back frees the window's next place
+                wait = max(wait, self.calls[-cap] + length - now)
+        return wait
+
+    async def take(self) -> None:
+        while (wait := self.wait()) > 0:
+            await self.clock.sleep(wait)
+        self.calls.append(self.clock.monotonic())
+
+
+#: What a cursor claims: heads, gaps (per source) and starts (per group).
+_Claim = tuple[dict[str, int], dict[str, tuple[tuple[int, int], ...]], dict[str, int]]
+
+
+@dataclass(slots=True)
+class _Top:
+    """A poll's walk down from the head, and what it found."""
+
+    gap: Descent
+    fresh: list[Message]
 
 
 class Follower:
-    """An async iterator over the messages of ``groups``, newest arrivals as they come."""
+    """An async iterator over the messages of ``groups``: see the module's rules."""
 
     def __init__(
         self,
-        client: AggregateCalls,
+        client: FollowCalls,
         groups: Iterable[str],
         *,
         budget: Budget | None = None,
         checkpoint: Checkpoint | None = None,
-        since: int | None = None,
+        since: Since = "now",
+        follow: bool = True,
         mode: Mode = "plan",
         replan_every: float = 600.0,
         limit: int | None = None,
+        on_drop: Callable[[UnreadableGroups], None] | None = None,
+        resume_from: FollowCursor | str | bytes | None = None,
     ) -> None:
         names = sorted({g.strip().lower() for g in groups})
         if not names or "" in names:
             raise E.ValidationError("follow_groups", "groups", "name at least one group")
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        if since != "now" and (isinstance(since, bool) or not isinstance(since, int)
+                               or since < 0):
+            raise ValueError(f"since must be 'now' or a message id >= 0, not {since!r}")
         self.client = client
         self.clock = client.clock
         self.groups = names
         self.budget = budget or Budget()
         self.mode: Mode = mode
+        self.follow = follow
         self.replan_every = replan_every
-        if limit is not None and limit < 0:
-            raise ValueError("limit must be >= 0")
+        self.resample_every = 3600.0
         self.limit = limit
-        self._since = since
-        self._checkpoint = (
-            Checkpointer(checkpoint, _default_key(names), self.clock)
-            if checkpoint
-            else None
-        )
+        self.since: Since = since
+        self.on_drop = on_drop
+        self._resume = _follow_cursor(resume_from)
+        self._checkpoint = checkpoint
+        self._key = (checkpoint.key if checkpoint and checkpoint.key else _default_key(names))
         self._planner: Planner | None = None
         self._plan: Plan | None = None
-        self._heads: dict[str, int] = {}
-        self._gaps: dict[str, _Gap] = {}
-        self._acked_heads: dict[str, int] = {}
-        self._seen: set[int] = set()
-        self._known_max = 0
-        self._buffer: deque[Message] = deque()
-        self._due: list[tuple[float, int, Channel]] = []
-        self._order = itertools.count()
-        self._first_pages: list[tuple[Channel, list[Message]]] = []
-        self._intervals: dict[Channel, float] = {}
-        self._planned_at = 0.0
-        self.resample_every = 3600.0
-        self._resample_at = self.clock.monotonic() + self.resample_every
-        #: Followed groups not joined, not yet seen in the public stream nor probed.
+        self._sources: dict[str, _Source] = {}
+        #: Pages discovery read, each with the newest id known before it: the first polls'.
+        self._first_pages: dict[Channel, tuple[list[Message], int]] = {}
+        #: Where each group starts before its source is read (None: now).
+        self._starts: dict[str, int | None] = {}
+        self._readable: set[str] = set()
         self._pending: set[str] = set()
-        self._probe_at = 0.0
+        self._spend = _Spend(self.budget, self.clock)
+        self._buffer: deque[Message] = deque()
+        self._seen: set[int] = set()
+        self._handed: set[int] = set()
+        self._outstanding: int | None = None
+        self._claim: _Claim = ({}, {}, {})
+        self._task: asyncio.Future[None] | None = None
+        self._background_at = 0.0
+        self._planned_at = 0.0
+        self._resample_at = 0.0
+        self._unsaved = 0
+        self._saved_at = self.clock.monotonic()
+        self._saved: str | None = None
         self._started = False
         self._closed = False
+        self._to_raise: UnreadableGroups | None = None
+        self._restored: FollowCursor | None = None
+        #: The newest id read from any source (ids are global: everything below it exists).
+        self._known = 0
+        #: Groups left out of the follow, and why.
+        self.dropped: dict[str, str] = {}
         self.count = 0
         self.calls = 0
 
@@ -163,30 +289,14 @@ class Follower:
         return self._plan
 
     @property
-    def cursor(self) -> MergedCursor:
-        """Everything yielded so far (acknowledged or not)."""
-        return self._cursor(self._safe(self._heads) if not self._buffer else self._acked_heads)
-
-    def _safe(self, heads: dict[str, int]) -> dict[str, int]:
-        """``heads``, each no higher than its source's open gap: what a cursor may claim."""
-        return {k: min(h, self._gaps[k].low) if k in self._gaps else h for k, h in heads.items()}
-
-    def _cursor(self, heads: dict[str, int]) -> MergedCursor:
-        if self._plan is not None:
-            keys = {s.source.key for s in self._plan.sources}
-            heads = {k: h for k, h in heads.items() if k in keys}
-        floor = self._floor(heads)
-        queued = {m.id for m in self._buffer}
-        ids = sorted(i for i in self._seen if i > floor and i not in queued)
-        streams = {k: Cursor(source=k, phase="live", newest=h) for k, h in heads.items()}
-        streams[YIELDED] = Cursor(
-            source=YIELDED, phase="live", newest=floor, seen=tuple(map(str, ids))
-        )
-        return MergedCursor(streams=streams)
-
-    def _floor(self, heads: dict[str, int]) -> int:
-        keys = [s.source.key for s in self._plan.sources] if self._plan else list(heads)
-        return min((heads.get(k, 0) for k in keys), default=0)
+    def cursor(self) -> FollowCursor:
+        """Everything handed out and acknowledged (the last item counts once the next one is
+        asked for, or on ``commit()``)."""
+        heads, gaps, starts = self._claim
+        lows = [lo for g in gaps.values() for lo, _ in g]
+        floor = min([*heads.values(), *lows, *starts.values()], default=0)
+        return FollowCursor(heads=dict(heads), gaps=dict(gaps), floor=floor, starts=starts,
+                            yielded=tuple(sorted(i for i in self._handed if i > floor)))
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -203,20 +313,26 @@ class Follower:
         await self._close(ack=exc_type is None)
 
     async def aclose(self) -> None:
+        """Stop; the last item handed out counts as not processed (``commit()`` first)."""
         await self._close(ack=False)
 
     async def commit(self) -> None:
-        """Everything yielded so far is processed: save it now."""
-        if self._checkpoint is not None:
-            await self._checkpoint.acknowledge(lambda: self.cursor, force=True)
-            await self._checkpoint.flush()
+        """Everything handed out so far is processed: save it now."""
+        self._acknowledge()
+        await self._save(force=True)
 
     async def _close(self, *, ack: bool) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._checkpoint is not None and self._plan is not None:
-            await self._checkpoint.close(lambda: self.cursor, ack=ack)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if ack:
+            self._acknowledge()
+        with anyio.move_on_after(_CLOSE_SAVE_TIMEOUT, shield=True):
+            await self._save(force=True)
 
     def __aiter__(self) -> Self:
         return self
@@ -225,348 +341,639 @@ class Follower:
         if self._closed or (self.limit is not None and self.count >= self.limit):
             raise StopAsyncIteration
         await self._start()
-        if self._checkpoint is not None:
-            await self._checkpoint.acknowledge(lambda: self.cursor)
-        while not self._buffer:  # ends when a poll finds something (it follows forever)
-            self._acked_heads = self._safe(self._heads)
-            await self._poll_next()
+        if not self.groups:
+            raise StopAsyncIteration
+        self._acknowledge()
+        await self._save()
+        if self._to_raise is not None:
+            problem, self._to_raise = self._to_raise, None
+            raise problem
+        while not self._buffer:
+            if not self.follow and self._finished():
+                await self._save(force=True)
+                raise StopAsyncIteration
+            # Nothing buffered, nothing unacknowledged: everything read is handed out.
+            self._claim = self._claim_now()
+            await self._work()
         message = self._buffer.popleft()
+        self._outstanding = message.id
         self.count += 1
-        if self._checkpoint is not None:
-            self._checkpoint.sent()
         return message
 
-    # -- start: discovery and the first plan ----------------------------------------------
+    async def _work(self) -> None:
+        """Run (or await the running) step: a cancel of this wait leaves the step running."""
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._step())
+        task = self._task
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done() and self._task is task:
+                self._task = None
+        if self._to_raise is not None:
+            problem, self._to_raise = self._to_raise, None
+            raise problem
+
+    def _acknowledge(self) -> None:
+        """The item handed out last is processed; with nothing buffered, the claim moves up."""
+        if self._outstanding is not None:
+            self._handed.add(self._outstanding)
+            self._outstanding = None
+            self._unsaved += 1
+        if not self._buffer and self._plan is not None:
+            self._claim = self._claim_now()
+            self._prune()
+
+    def _claim_now(self) -> _Claim:
+        heads = {k: s.head for k, s in self._sources.items() if s.head is not None}
+        gaps = {k: tuple((g.low, g.top if g.top is not None else s.head + 1) for g in s.gaps)
+                for k, s in self._sources.items() if s.head is not None and s.gaps}
+        return heads, gaps, self._cold_starts()
+
+    def _cold_starts(self) -> dict[str, int]:
+        """Groups whose source was not read yet, and where each starts."""
+        out: dict[str, int] = {}
+        for row in self._plan.sources if self._plan else ():
+            src = self._sources.get(row.source.key)
+            if src is None or src.head is not None:
+                continue
+            out.update((g, s) for g in row.groups if (s := self._starts.get(g)) is not None)
+        return out
+
+    def _prune(self) -> None:
+        if len(self._seen) < 4096:
+            return
+        floor = self.cursor.floor
+        self._seen = {i for i in self._seen if i > floor}
+        self._handed = {i for i in self._handed if i > floor}
+
+    async def _save(self, *, force: bool = False) -> None:
+        cp = self._checkpoint
+        if cp is None or self._plan is None:
+            return
+        due = self._unsaved >= cp.every or (
+            cp.interval is not None and self.clock.monotonic() - self._saved_at >= cp.interval
+        )
+        if not (force or (due and self._unsaved)):
+            return
+        value = self.cursor.to_json()
+        if value != self._saved:
+            await cp.store.save(self._key, value)
+            self._saved = value
+        self._unsaved = 0
+        self._saved_at = self.clock.monotonic()
+
+    def _finished(self) -> bool:
+        return (self._plan is not None and not self._pending
+                and all(s.settled for s in self._sources.values()))
+
+    # -- start ----------------------------------------------------------------------------
 
     async def _start(self) -> None:
         if self._started:
             return
         self._started = True
         try:
-            await self._resume()
+            await self._load()
             infos = await self._discover()
             self._planner = Planner(infos, self.budget, self.mode)
         except BaseException:
             self._closed = True  # nothing to follow, and nothing to save
             raise
-        for source, page in self._first_pages:
-            self._planner.seed_source(source, self._covered(source, infos), _stamps(page),
-                                      self.clock.time())
-        if self._pending:
-            self._planner.reserve = PROBE_SHARE * self.budget.calls_per_second
-            self._probe_at = self.clock.monotonic()
+        now = self.clock.time()
+        for channel, (page, _) in self._first_pages.items():
+            self._planner.seed_source(channel, self._covered(channel, infos), _stamps(page), now)
+        # "now": every message with an id above the newest one discovery saw is new.
+        self._starts = {g: self._known if s is None else s for g, s in self._starts.items()}
+        self._resample_at = self.clock.monotonic() + self.resample_every
         self._replan()
-        if not self._buffer:
-            # Nothing queued: the heads claim only what is seen. Otherwise the acknowledged
-            # heads stay where discovery found them (_first_page), below the queued items.
-            self._acked_heads = self._safe(self._heads)
+        # A page kept for a source the plan does not poll would be stale by its first poll.
+        self._first_pages = {c: p for c, p in self._first_pages.items() if c.key in self._sources}
+        self._claim = self._claim_now()
 
-    async def _resume(self) -> None:
-        if self._checkpoint is None:
+    async def _load(self) -> None:
+        cursor = self._resume
+        if cursor is None and self._checkpoint is not None:
+            raw = await self._checkpoint.store.load(self._key)
+            self._saved = raw
+            cursor = None if raw is None else FollowCursor.from_json(raw)
+        start = None if self.since == "now" else int(self.since)
+        self._starts = dict.fromkeys(self.groups, start)
+        if cursor is None:
             return
-        raw = await self._checkpoint.load()
-        if raw is None:
-            return
-        cursor = MergedCursor.from_json(raw)
-        for key, c in cursor.streams.items():
-            if key == YIELDED:
-                self._seen = {int(i) for i in c.seen}
-                self._since = c.newest or 0
-            elif c.newest is not None:
-                self._heads[key] = c.newest
-        self._acked_heads = dict(self._heads)  # what the checkpoint holds is acknowledged
+        self._seen = set(cursor.yielded)
+        self._handed = set(cursor.yielded)
+        for g in self.groups:
+            claim = _claim_of(cursor, g)
+            self._starts[g] = claim if claim is not None else start
+        self._restored = cursor
 
     async def _discover(self) -> dict[str, GroupInfo]:
-        joined = await self._joined_groups() if self.mode == "plan" else {}
-        followed = set(self.groups)
+        planned = self.mode == "plan"
+        joined = await self._joined_groups() if planned else {}
         infos = {g: GroupInfo(g, joined=g in joined, public=_public(joined.get(g)))
                  for g in self.groups}
-        if followed & joined.keys():
+        if planned and set(self.groups) & joined.keys():
             await self._first_page(JOINED)
-        if self.mode == "plan" and followed - joined.keys():
-            seen = {m.group_name.lower() for m in await self._first_page(PUBLIC)}
-            for g in seen & followed:
-                infos[g] = GroupInfo(g, joined=infos[g].joined, public=True)
+        if planned and set(self.groups) - joined.keys():
+            for m in await self._first_page(PUBLIC):
+                g = m.group_name.lower()
+                if g in infos:
+                    infos[g] = GroupInfo(g, joined=infos[g].joined, public=True)
+        self._readable = {g for g, i in infos.items() if i.public or i.joined}
         unknown = [g for g in self.groups
-                   if infos[g].public is None and not (infos[g].joined and self.mode == "plan")]
-        if self.mode == "plan" and len(unknown) > PROBE_AT_START:
-            # Probing them all first would hold every delivery back (500 groups: 17 minutes
-            # at the minute window): the public stream covers them meanwhile.
-            self._pending = set(unknown)
-            return infos
+                   if infos[g].public is None and not (infos[g].joined and planned)]
+        if len(unknown) > PROBE_AT_START:
+            if planned:
+                # Probing them all first would hold every delivery back (500 groups: 17
+                # minutes at the minute window): the public stream covers them meanwhile.
+                self._pending = set(unknown)
+                return infos
+            # Each group's own stream is its probe; a few are read now to learn the head.
+            unknown = unknown[:PROBE_AT_START] if self.since == "now" else []
+        bad = {}
         for g in unknown:
-            infos[g] = await self._readable(g, self._first_page)
+            infos[g] = await self._probe(g)
+            if infos[g].problem:
+                bad[g] = infos[g].problem
+        if bad:
+            raise UnreadableGroups(bad)
         return infos
 
     async def _joined_groups(self) -> dict[str, Group]:
         out: dict[str, Group] = {}
         for page_no in range(_LIST_PAGES):
             try:
-                page = await self.client.get_joined_groups(page_no * 30, 30)
+                page = await self._call(partial(self.client.get_joined_groups, page_no * 30, 30))
             except E.ValidationError:
                 return out  # no credentials: no joined stream, and no call was made
-            self.calls += 1
             out.update((g.group_name.lower(), g) for g in page)
             if len(page) < 30:
                 break
         return out
 
-    async def _first_page(self, source: Channel) -> list[Message]:
-        page = await self._fetch(source, 0)
-        self._first_pages.append((source, page))
-        self._start_head(source, page)
-        # Before _absorb moves the head past the items it queues: until they are taken, the
-        # cursor claims only what came before them.
-        self._acked_heads.setdefault(source.key, self._heads[source.key])
-        await self._absorb(source, page, first=True)
+    async def _first_page(self, channel: Channel) -> list[Message]:
+        known = self._known
+        page = await self._call(lambda: self._fetch(channel, 0))
+        self._first_pages[channel] = (page, known)
         return page
 
-    async def _readable(
-        self, name: str, read: Callable[[Channel], Awaitable[object]]
-    ) -> GroupInfo:
-        """A group that is not joined, read once through ``read`` on its own stream."""
+    async def _probe(self, name: str) -> GroupInfo:
+        """A group neither shared stream shows: one read of its own stream."""
+        channel = Channel("group", name)
         try:
-            await read(Channel("group", name))
-        except (E.PrivateGroup, E.GroupNotFound) as exc:
-            return GroupInfo(name, False, False, self._why(exc))
+            page = await self._first_page(channel)
+        except UNREADABLE as exc:
+            return GroupInfo(name, False, False, _why(exc, self.mode))
+        self._readable.add(name)
+        if self._planner is not None:
+            self._planner.seed_source(channel, [name], _stamps(page), self.clock.time())
         return GroupInfo(name, False, True)
 
-    async def _peek(self, source: Channel) -> None:
-        """A background probe: the page only seeds the group's rate (the public stream
-        delivers its messages meanwhile, so nothing in it is new)."""
-        page = await self._fetch(source, 0)
-        if self._planner is not None:
-            self._planner.seed_source(source, [source.group], _stamps(page), self.clock.time())
-
-    def _start_head(self, source: Channel, page: Sequence[Message]) -> None:
-        key = source.key
-        if key in self._heads:
-            return
-        if self._since is not None:
-            self._heads[key] = self._since
-        else:
-            # From now: what a source held when first read is old (ids are global, so one
-            # source's newest id says nothing of another's backlog); an empty one holds only
-            # what is yet to come.
-            self._heads[key] = page[0].id if page else 0
-
     @staticmethod
-    def _covered(source: Channel, infos: dict[str, GroupInfo]) -> list[str]:
-        if source.kind == "group":
-            return [source.group]
-        if source.kind == "joined":
+    def _covered(channel: Channel, infos: dict[str, GroupInfo]) -> list[str]:
+        if channel.kind == "group":
+            return [channel.group]
+        if channel.kind == "joined":
             return [g for g, i in infos.items() if i.joined]
         return [g for g, i in infos.items() if i.public is not False]
 
-    # -- polling --------------------------------------------------------------------------
+    # -- calls ----------------------------------------------------------------------------
 
-    async def _fetch(self, source: Channel, start: int) -> list[Message]:
+    async def _fetch(self, channel: Channel, start: int) -> list[Message]:
+        await self._spend.take()
         self.calls += 1
-        if source.kind == "joined":
-            return await self.client.get_joined_groups_stream(start, source.page)
-        if source.kind == "public":
-            return await self.client.get_public_stream(start, source.page, skip_adult=False)
-        return await self.client.get_stream(source.group, start, source.page)
+        if channel.kind == "joined":
+            page = await self.client.get_joined_groups_stream(start, channel.page)
+        elif channel.kind == "public":
+            page = await self.client.get_public_stream(start, channel.page, skip_adult=False)
+        else:
+            page = await self.client.get_stream(channel.group, start, channel.page)
+        self._known = max([self._known, *(m.id for m in page)])
+        return page
 
-    async def _poll_next(self) -> None:
-        # Peeked, not popped: a poll cancelled or failed on the way stays due.
-        due, _, source = self._due[0]
-        if self._pending and self._probe_at < due:
-            await self._sleep_until(self._probe_at)
-            await self._probe_next()
-            return
-        await self._sleep_until(due)
-        known = self._known_max
-        try:
-            page = await self._fetch(source, 0)
-        except (E.PrivateGroup, E.GroupNotFound) as exc:
-            if source.group not in self._pending:
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A start-up call: transient faults are waited out, like a poll's."""
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except FATAL + UNREADABLE:
                 raise
-            # A group not probed yet, moved to its own stream: this poll was its probe.
-            self._found(GroupInfo(source.group, False, False, self._why(exc)))
-            return
-        if source.kind == "group" and source.group in self._pending:
-            self._found(GroupInfo(source.group, False, True))
-        await self._absorb(source, page, first=False, known=known)
-        if source.key in self._gaps:
-            await self._refill(source)
-        now = self.clock.monotonic()
-        heapq.heapreplace(self._due, (now + self._intervals[source], next(self._order), source))
-        if now - self._planned_at >= self.replan_every:
-            await self._resample()
-            self._replan()
+            except E.GupshupError as exc:
+                failures += 1
+                wait = _backoff(failures)
+                log.warning("follow: start-up call failed (%s); again in %.0f s", exc, wait)
+                await self.clock.sleep(wait)
 
-    async def _sleep_until(self, at: float) -> None:
+    # -- the work loop --------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        """Wait for the next piece of work that is due, and do it."""
+        what, at, source = self._next()
         wait = at - self.clock.monotonic()
         if wait > 0:
             await self.clock.sleep(wait)
+        if what == "replan":
+            self._replan()
+        elif what == "background":
+            await self._background()
+        elif what == "resample":
+            await self._resample()
+        else:
+            assert source is not None
+            await self._poll(source)
 
-    async def _probe_next(self) -> None:
-        """Probe one pending group, within the share of the budget kept for probes."""
-        assert self._planner is not None
-        self._probe_at = self.clock.monotonic() + 1 / max(self._planner.reserve, 1e-9)
-        self._found(await self._readable(min(self._pending), self._peek))
+    def _next(self) -> tuple[str, float, _Source | None]:
+        options: list[tuple[float, str, _Source | None]] = []
+        polled = [s for s in self._sources.values() if not s.retiring]
+        if polled:
+            first = min(polled, key=lambda s: s.due)
+            options.append((first.due, "poll", first))
+        if self._pending or any(s.retiring for s in self._sources.values()):
+            options.append((self._background_at, "background", None))
+        if self.follow:
+            options.append((self._planned_at + self.replan_every, "replan", None))
+            if self._planner is not None and self._plan is not None and \
+                    self._planner.unused_shared(self._plan):
+                options.append((self._resample_at, "resample", None))
+        at, what, source = min(options, key=lambda o: o[0])
+        return what, at, source
+
+    async def _poll(self, src: _Source) -> None:
+        now = self.clock.monotonic()
+        try:
+            full = await self._walk(src)
+        except FATAL:
+            raise
+        except UNREADABLE as exc:
+            self._lost(src, exc)
+            return
+        except E.GupshupError as exc:
+            src.failures += 1
+            src.due = now + _backoff(src.failures)
+            log.warning("%s: poll failed (%s); again in %.0f s", src.key, exc,
+                        src.due - now)
+            return
+        src.failures = 0
+        src.polled = now
+        if src.channel.kind == "group":
+            self._readable.add(src.channel.group)
+        if src.retiring and src.settled:
+            if self._sources.get(src.key) is src:
+                del self._sources[src.key]
+            return
+        src.due = self._next_due(src, now)
+        if full and self.follow:
+            self._planned_at = -math.inf  # the source carries more than its plan priced
+
+    def _next_due(self, src: _Source, now: float) -> float:
+        if src.retiring:
+            return now
+        if not self.follow:
+            return now if not src.settled else math.inf
+        return now + src.interval
+
+    async def _walk(self, src: _Source) -> bool:
+        """One poll: the head, then the open gaps, page by page. True: stopped at
+        :data:`POLL_PAGES` with gaps still open."""
+        top, pages = None, 0
+        if src.head is None:
+            top = await self._cold(src)
+        elif src.retiring and not src.caught:
+            top = await self._top(src)
+            src.caught = True
+        elif self.follow and not src.retiring:
+            top = await self._top(src)
+        fresh: list[Message] = top.fresh if top is not None else []
+        while src.gaps and pages < POLL_PAGES:
+            gap = src.gaps[0]
+            position = gap.position()
+            page = await self._fetch(src.channel, position)
+            pages += 1
+            got = self._take(src, gap, position, page)
+            if top is not None and gap is top.gap:
+                fresh += got
+        if top is not None:
+            self._observe(src, fresh, open_=top.gap in src.gaps)
+        return bool(src.gaps)
+
+    async def _cold(self, src: _Source) -> _Top | None:
+        """The first read of a shared source: its head is now (or its rewind, walked down
+        to); the groups it covers that start below catch up on their own streams."""
+        page, known = await self._first_page_or_read(src.channel)
+        if src.rewind is None:
+            src.head = max([known, *(m.id for m in page)])
+            self._catch_up_below(src)
+            return None
+        src.head, src.rewind = src.rewind, None
+        return self._take_top(src, page, known)
+
+    async def _top(self, src: _Source) -> _Top:
+        page, known = await self._first_page_or_read(src.channel)
+        return self._take_top(src, page, known)
+
+    async def _first_page_or_read(self, channel: Channel) -> tuple[list[Message], int]:
+        """Page 0, and the newest id known before it was read."""
+        first = self._first_pages.pop(channel, None)  # discovery read it: no second call
+        if first is not None:
+            return first
+        known = self._known
+        return await self._fetch(channel, 0), known
+
+    def _take_top(self, src: _Source, page: list[Message], known: int) -> _Top:
+        """A first page: what is above the head opens a walk down to it. Ids are global and
+        grow with time, so the source holds nothing unread up to ``known`` (the newest id
+        known before the read) but what lies above the head: the head moves up to it, which
+        keeps quiet sources from holding the cursor back."""
+        assert src.head is not None
+        gap = Descent(src.channel.page, src.head)
+        newest = max((m.id for m in page), default=0)
+        if newest <= src.head:
+            src.head = max(src.head, min(known, self._known))
+            return _Top(gap, [])
+        src.head = max(newest, known)
+        return _Top(gap, self._take(src, gap, 0, page, insert=True))
+
+    def _take(
+        self, src: _Source, gap: Descent, position: int, page: list[Message],
+        *, insert: bool = False,
+    ) -> list[Message]:
+        """What a read of ``gap`` at ``position`` brought: new items to the buffer."""
+        fresh = [page[n] for n in gap.take(position, [m.id for m in page])]
+        if insert and not gap.done:
+            src.gaps.insert(0, gap)
+        elif gap.done and gap in src.gaps:
+            src.gaps.remove(gap)
+        self._publish(src.channel, fresh)
+        return fresh
+
+    def _publish(self, channel: Channel, fresh: Sequence[Message]) -> None:
+        wanted = set(self.groups)
+        for m in sorted(fresh, key=lambda m: m.id):
+            name = m.group_name.lower()
+            if channel == PUBLIC and name in self._pending:
+                self._found(GroupInfo(name, False, True))
+            if name in wanted and m.id not in self._seen:
+                self._seen.add(m.id)
+                self._buffer.append(m)
+
+    def _observe(self, src: _Source, fresh: Sequence[Message], *, open_: bool = False) -> None:
+        """Teach the planner what a poll's top walk found. A walk left open has read only
+        part of what arrived: the count is scaled by the time its items span."""
+        if self._planner is None:
+            return
+        now = self.clock.time()
+        total = float(len(fresh))
+        if open_ and len(fresh) > 1 and src.polled is not None:
+            span = (max(m.timestamp for m in fresh) - min(m.timestamp for m in fresh)) / 1000
+            elapsed = self.clock.monotonic() - src.polled
+            total *= max(1.0, elapsed / max(span, 1e-3))
+        wanted = set(self.groups)
+        followed = [m.group_name.lower() for m in fresh if m.group_name.lower() in wanted]
+        self._planner.observe(src.channel, round(total), followed, now)
+
+    # -- groups that cannot be read -------------------------------------------------------
+
+    def _lost(self, src: _Source, exc: BaseException) -> None:
+        """A group's own stream refused to be read: the group leaves the follow."""
+        name = src.channel.group
+        self._sources.pop(src.key, None)
+        self._found(GroupInfo(name, False, False, _why(exc, self.mode)))
 
     def _found(self, info: GroupInfo) -> None:
-        """What a probe (or a first poll) told of a pending group. One found unreadable leaves
-        the follow set and is raised (iterate again to follow the rest); once none is pending,
-        the next plan takes the budget probes used."""
+        """What a read told of a group whose readability was not known, or changed."""
         assert self._planner is not None
         self._pending.discard(info.name)
         self._planner.learn(info)
         if not info.problem:
+            self._readable.add(info.name)
             if not self._pending:
-                self._planned_at = -math.inf  # re-plan after the poll under way
+                self._planned_at = -math.inf  # the next plan takes the probes' share
             return
         self.groups = [g for g in self.groups if g != info.name]
-        self._replan()
-        raise UnreadableGroups({info.name: info.problem})
-
-    def _why(self, exc: Exception) -> str:
-        if isinstance(exc, E.GroupNotFound):
-            return "no such group"
-        return "private, and not joined" if self.mode == "plan" else "private"
-
-    def _learn_public(self, page: Sequence[Message]) -> None:
-        """A group in a public stream page is public: no probe needed."""
-        for name in {m.group_name.lower() for m in page} & self._pending:
-            self._found(GroupInfo(name, False, True))
-
-    async def _absorb(
-        self, source: Channel, page: list[Message], *, first: bool, known: int = 0
-    ) -> None:
-        """Take a page read from position 0 and walk deeper until it meets the head."""
-        head = self._heads[source.key]
-        fresh: dict[int, Message] = {}
-        for depth in range(1, MAX_PAGES + 1):
-            if source == PUBLIC and self._pending:
-                self._learn_public(page)
-            fresh.update((m.id, m) for m in page if m.id > head)
-            if len(page) < source.page or any(m.id <= head for m in page):
-                break
-            if depth == MAX_PAGES:
-                self._open_gap(source, head, min(fresh))
-                break
-            page = await self._fetch(source, depth * source.page)
-        newest = max([head, known, *fresh])
-        self._heads[source.key] = newest
-        self._known_max = max(self._known_max, newest)
-        self._publish(source, sorted(fresh.values(), key=lambda m: m.id), first)
-
-    def _open_gap(self, source: Channel, head: int, top: int) -> None:
-        """The walk stopped above ``head``: what lies between is refilled later. A gap still
-        open below is merged in (the refill re-reads the seen stretch between them)."""
-        key = source.key
-        low = min(head, self._gaps[key].low) if key in self._gaps else head
-        self._gaps[key] = _Gap(MAX_PAGES * source.page, low, top)
-        log.warning("%s: more than %d pages arrived between polls; refilling", key, MAX_PAGES)
-
-    async def _refill(self, source: Channel) -> None:
-        """Walk on from where the gap's last walk stopped, down to its low end."""
-        gap = self._gaps[source.key]
-        fresh: dict[int, Message] = {}
-        for _ in range(MAX_PAGES):
-            page = await self._fetch(source, gap.position)
-            gap.position += source.page
-            fresh.update((m.id, m) for m in page if gap.low < m.id < gap.top)
-            if len(page) < source.page or any(m.id <= gap.low for m in page):
-                del self._gaps[source.key]
-                break
+        self.dropped[info.name] = info.problem
+        self._sources.pop(Channel("group", info.name).key, None)
+        problem = UnreadableGroups({info.name: info.problem})
+        if info.name not in self._readable:
+            self._to_raise = problem  # never read: a bad name, raised once
+        elif self.on_drop is not None:
+            self.on_drop(problem)
         else:
-            # The position moves down every time, so the walk reaches the low end or the end
-            # of the stream, unless a new gap above resets it (see _open_gap).
-            gap.top = min(fresh, default=gap.top)
-        self._publish(source, sorted(fresh.values(), key=lambda m: m.id), first=False)
+            log.warning("%s; following the others", problem)
+        self._readable.discard(info.name)
+        if self.groups:
+            self._planned_at = -math.inf
 
-    def _publish(self, source: Channel, fresh: list[Message], first: bool) -> None:
-        wanted = set(self.groups)
-        new = [m for m in fresh if m.id not in self._seen and m.group_name.lower() in wanted]
-        self._seen.update(m.id for m in new)
-        self._buffer.extend(new)
-        if self._planner is not None and not first:
-            now = self.clock.time()
-            self._planner.observe(source, len(fresh), (m.group_name.lower() for m in new), now)
-        self._prune()
+    # -- background work: probes and catch-ups --------------------------------------------
 
-    def _prune(self) -> None:
-        if len(self._seen) < 4096 or self._plan is None:
+    async def _background(self) -> None:
+        assert self._planner is not None
+        share = max(self._planner.reserve, PROBE_SHARE * self.budget.calls_per_second)
+        self._background_at = self.clock.monotonic() + 1 / share
+        if self._pending:
+            info = await self._probe_or_wait(min(self._pending))
+            if info is not None:
+                self._found(info)
             return
-        floor = self._floor(self._safe(self._acked_heads))
-        self._seen = {i for i in self._seen if i > floor}
+        catching = [s for s in self._sources.values() if s.retiring]
+        if catching:
+            await self._poll(min(catching, key=lambda s: s.due))
+
+    async def _probe_or_wait(self, name: str) -> GroupInfo | None:
+        try:
+            return await self._probe(name)
+        except FATAL:
+            raise
+        except E.GupshupError as exc:
+            log.warning("group:%s: probe failed (%s); trying again later", name, exc)
+            return None
+
+    def _catch_up(self, group: str, claim: int) -> None:
+        """``group``, now on the public stream, has messages above ``claim`` that stream
+        will not show: its own stream reads them (its head once more, then down to the
+        claim), and leaves."""
+        if group not in self.groups:
+            return
+        own = self._sources.get(Channel("group", group).key)
+        if own is None:
+            own = self._sources[Channel("group", group).key] = _Source(
+                Channel("group", group), head=claim
+            )
+        elif own.head is not None and claim < own.head:
+            own.open_gap(claim)
+        own.head = claim if own.head is None else own.head
+        own.retiring, own.caught = True, False
+        self._background_at = min(self._background_at, self.clock.monotonic())
+
+    def _catch_up_below(self, src: _Source) -> None:
+        """A shared source just read for the first time: its groups that start below its
+        head catch up."""
+        assert src.head is not None and self._plan is not None
+        row = next((r for r in self._plan.sources if r.source == src.channel), None)
+        for g in row.groups if row else ():
+            start = self._starts.get(g)
+            if start is not None and start < src.head and src.channel == PUBLIC:
+                self._catch_up(g, start)
 
     # -- planning -------------------------------------------------------------------------
 
     def _replan(self) -> None:
         assert self._planner is not None
-        if not self._pending:
+        if not self.groups:
+            self._planned_at = math.inf
+            return
+        if not self._pending and not any(s.retiring for s in self._sources.values()):
             self._planner.reserve = 0.0
+        else:
+            self._planner.reserve = PROBE_SHARE * self.budget.calls_per_second
         old = self._plan
         plan = self._planner.plan(self.clock.time())
-        now = self.clock.monotonic()
-        self._planned_at = now
-        last = {s: t - self._intervals.get(s, 0.0) for t, _, s in self._due}
-        self._due = []
-        self._intervals = {}
-        polled = {s.source for s in old.sources} if old else set()
-        for row in plan.sources:
-            source = row.source
-            if source.key not in self._heads or (old and source not in polled):
-                # A source that was left behind has a stale head: start where the groups were.
-                self._heads[source.key] = self._handover(old, row.groups, self._heads)
-                # The acknowledged cursor must not cover the groups' items still queued.
-                self._acked_heads[source.key] = self._handover(
-                    old, row.groups, self._acked_heads
-                )
-            self._intervals[source] = row.interval
-            since = last.get(source, now)
-            heapq.heappush(
-                self._due, (max(now, since + row.interval), next(self._order), source)
-            )
-        keys = {row.source.key for row in plan.sources}
-        # A source left behind takes its gap along: its groups' new sources start below it.
-        self._gaps = {k: g for k, g in self._gaps.items() if k in keys}
         self._plan = plan
+        self._planned_at = self.clock.monotonic()
+        claims = self._group_claims(old)
+        self._apply(plan, old, claims)
         log.info("plan: %d sources, %.0f calls/day, mean delay %.1f s",
                  len(plan.sources), plan.calls_per_day, plan.expected_delay)
+
+    def _group_claims(self, old: Plan | None) -> dict[str, int | None]:
+        """Each group's claim before this plan: its source's, or its start."""
+        if old is None:
+            return dict(self._starts)
+        out: dict[str, int | None] = {}
+        for row in old.sources:
+            src = self._sources.get(row.source.key)
+            claim = src.claim() if src is not None else None
+            for g in row.groups:
+                out[g] = claim if claim is not None else self._starts.get(g)
+        return out
+
+    def _apply(self, plan: Plan, old: Plan | None, claims: dict[str, int | None]) -> None:
+        now = self.clock.monotonic()
+        before = {g: r.source for r in old.sources for g in r.groups} if old else {}
+        keep = {r.source.key for r in plan.sources}
+        for row in plan.sources:
+            src = self._sources.get(row.source.key)
+            if src is None:
+                src = self._sources[row.source.key] = self._open(row.source)
+            src.retiring = False
+            if src.interval != row.interval:
+                last = src.polled if src.polled is not None else now
+                src.due = min(src.due, max(now, last + row.interval)) if src.polled else now
+            src.interval = row.interval
+            for g in row.groups:
+                if before.get(g) != row.source:
+                    self._hand_over(g, src, claims.get(g))
+        for key in [k for k, s in self._sources.items() if k not in keep and not s.retiring]:
+            del self._sources[key]
+
+    def _open(self, channel: Channel) -> _Source:
+        """A source the follower did not poll before."""
+        src = _Source(channel)
+        restored = self._restored
+        if restored is not None and channel.key in restored.heads:
+            src.head = restored.heads[channel.key]
+            for low, top in restored.gaps.get(channel.key, ()):
+                gap = Descent(channel.page, low)
+                gap.top = top
+                src.gaps.append(gap)
+        return src
+
+    def _hand_over(self, group: str, src: _Source, claim: int | None) -> None:
+        """``group`` is now covered by ``src``; everything of it up to ``claim`` was handed
+        out. What lies between is read again, never walked through unfollowed traffic."""
+        if claim is None:
+            return
+        self._starts[group] = claim
+        mine = src.claim()
+        if src.channel.kind == "group":
+            if mine is None:
+                src.head = claim
+            elif claim < mine:
+                src.open_gap(claim)
+            return
+        if src.channel == JOINED:
+            # The joined stream carries only the account's own groups: it walks down itself
+            # (and private groups have no other source).
+            if mine is None:
+                src.rewind = claim if src.rewind is None else min(src.rewind, claim)
+            elif claim < mine:
+                src.open_gap(claim)
+            return
+        if mine is None:
+            return  # catches up once the public stream's head is known (_catch_up_below)
+        if claim < mine:
+            self._catch_up(group, claim)
 
     async def _resample(self) -> None:
         """Once every ``resample_every`` seconds, one page of each shared source the plan left:
         the only way to see that the traffic that made it too dear has passed."""
-        now = self.clock.monotonic()
-        if self._planner is None or self._plan is None or now < self._resample_at:
-            return
-        self._resample_at = now + self.resample_every
-        for source in self._planner.unused_shared(self._plan):
-            page = await self._fetch(source, 0)
-            self._planner.resample(source, _stamps(page), self.clock.time())
-
-    def _handover(self, old: Plan | None, groups: Sequence[str], heads: dict[str, int]) -> int:
-        """A new source starts where the sources that covered its groups stood in ``heads``."""
-        if old is None:
-            # The first plan: a group first read through the public stream starts from its
-            # head (in ``heads``: the acknowledged one may lie below the live one).
-            return heads.get(PUBLIC.key, self._since or 0)
-        mine = set(groups)
-        heads = self._safe(heads)
-        found = [heads.get(s.source.key, 0) for s in old.sources if mine & set(s.groups)]
-        return min(found, default=self._floor(heads))
+        self._resample_at = self.clock.monotonic() + self.resample_every
+        assert self._planner is not None and self._plan is not None
+        for channel in self._planner.unused_shared(self._plan):
+            try:
+                page = await self._fetch(channel, 0)
+            except FATAL:
+                raise
+            except E.GupshupError as exc:
+                log.warning("%s: resample failed (%s)", channel.key, exc)
+                return
+            self._planner.resample(channel, _stamps(page), self.clock.time())
 
 
 def follow_groups(
-    client: AggregateCalls,
+    client: FollowCalls,
     groups: Iterable[str],
     *,
     budget: Budget | None = None,
     checkpoint: Checkpoint | None = None,
-    since: int | None = None,
+    since: Since = "now",
+    follow: bool = True,
     mode: Mode = "plan",
     limit: int | None = None,
+    on_drop: Callable[[UnreadableGroups], None] | None = None,
+    resume_from: FollowCursor | str | bytes | None = None,
 ) -> Follower:
     """Follow ``groups`` on one IP's quota: see :class:`Follower`. ``mode="per-group"`` polls
     every group on its own stream (with the same optimised intervals)."""
     return Follower(
-        client, groups, budget=budget, checkpoint=checkpoint, since=since, mode=mode, limit=limit
+        client, groups, budget=budget, checkpoint=checkpoint, since=since, follow=follow,
+        mode=mode, limit=limit, on_drop=on_drop, resume_from=resume_from,
     )
+
+
+#: Longest a closing follower waits to save its checkpoint, even when cancelled.
+_CLOSE_SAVE_TIMEOUT = 5.0
+
+
+def _follow_cursor(value: FollowCursor | str | bytes | None) -> FollowCursor | None:
+    if value is None or isinstance(value, FollowCursor):
+        return value
+    return FollowCursor.from_json(value)
+
+
+def _claim_of(cursor: FollowCursor, group: str) -> int | None:
+    """Up to where ``group``'s messages were handed out, by a cursor: its start, if its source
+    was not read; else the lowest claim of the sources that may have covered it (its own
+    stream, the joined and the public streams). None: the cursor says nothing of it."""
+    if group in cursor.starts:
+        return cursor.starts[group]
+    keys = (Channel("group", group).key, JOINED.key, PUBLIC.key)
+    claims = [cursor.heads[k] for k in keys if k in cursor.heads]
+    claims += [low for k in keys for low, _ in cursor.gaps.get(k, ())]
+    return min(claims, default=None)
+
+
+def _backoff(failures: int) -> float:
+    return float(min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_CAP))
+
+
+def _why(exc: BaseException, mode: Mode) -> str:
+    if isinstance(exc, E.GroupNotFound):
+        return "no such group"
+    if isinstance(exc, E.GroupDisabled):
+        return "disabled"
+    return "private, and not joined" if mode == "plan" else "private"
 
 
 def _default_key(names: Sequence[str]) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "CheckpointStore",
     "Checkpointer",
     "Cursor",
+    "FollowCursor",
     "MemoryCheckpointStore",
     "MergedCursor",
     "RedisCheckpointStore",
@@ -106,6 +107,65 @@ class MergedCursor(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_json(cls, data: str | bytes) -> MergedCursor:
         return _decode(cls, data)
+
+
+FOLLOW_CURSOR_VERSION = 2
+#: The key under which version 1 of the follower's cursor kept the ids yielded above its floor.
+_V1_YIELDED = "*yielded"
+
+
+class FollowCursor(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Where a follow of many groups stands (the one follow engine's checkpoint), e.g.
+    ``{"heads":{"joined-stream":100180},"floor":100180,"yielded":[100200],"v":2}``.
+
+    Every item of a source with an id up to its head has been handed out, except the ids
+    strictly inside one of its ``gaps`` (``[low, top]`` pairs). ``yielded``: ids above ``floor``
+    handed out (so that a source read again from below them does not repeat them).
+    ``starts``: groups whose source was not read yet, and the id after which each starts.
+    """
+
+    heads: dict[str, int] = msgspec.field(default_factory=dict)
+    gaps: dict[str, tuple[tuple[int, int], ...]] = msgspec.field(default_factory=dict)
+    floor: int = 0
+    yielded: tuple[int, ...] = ()
+    #: Followed groups whose source was not read yet, and the id each starts after.
+    starts: dict[str, int] = msgspec.field(default_factory=dict)
+    v: int = FOLLOW_CURSOR_VERSION
+
+    def to_json(self) -> str:
+        return msgspec.json.encode(self).decode()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> FollowCursor:
+        """Reads this version and both cursors of version 1: the planned follower's
+        (per-source, with ``*yielded``) and ``merged_stream``'s (one cursor per group)."""
+        raw = msgspec.json.decode(data)
+        if isinstance(raw, dict) and "streams" in raw:
+            return cls.from_merged(MergedCursor.from_json(data))
+        cursor = msgspec.json.decode(data, type=cls)
+        if cursor.v != FOLLOW_CURSOR_VERSION:
+            raise ValueError(f"follow cursor version {cursor.v} is not {FOLLOW_CURSOR_VERSION}")
+        return cursor
+
+    @classmethod
+    def from_merged(cls, old: MergedCursor) -> FollowCursor:
+        """Version 1 in this version's terms: nothing it covered is handed out again."""
+        yielded = old.streams.get(_V1_YIELDED)
+        if yielded is not None:  # the planned follower's
+            return cls(heads={k: c.newest or 0 for k, c in old.streams.items()
+                              if k != _V1_YIELDED},
+                       floor=yielded.newest or 0,
+                       yielded=tuple(int(i) for i in yielded.seen))
+        heads: dict[str, int] = {}
+        gaps: dict[str, tuple[tuple[int, int], ...]] = {}
+        for c in old.streams.values():  # merged_stream's: one group's own stream each
+            if c.newest is None:
+                continue  # nothing yielded: the group starts as the follow does
+            heads[c.source] = c.newest
+            if c.phase == "backlog" and c.oldest is not None:
+                gaps[c.source] = ((0, c.oldest),)  # its history below the oldest yielded
+        lows = [low for pairs in gaps.values() for low, _ in pairs]
+        return cls(heads=heads, gaps=gaps, floor=min([*heads.values(), *lows], default=0))
 
 
 _C = TypeVar("_C", Cursor, MergedCursor)

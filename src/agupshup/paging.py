@@ -44,6 +44,7 @@ from agupshup.models import QuotaWindow
 
 __all__ = [
     "Chase",
+    "Descent",
     "IdState",
     "NameState",
     "Phase",
@@ -328,6 +329,57 @@ class Chase:
 
     def _max_margin(self) -> int:
         return max(1, self.page // 2)
+
+
+@dataclass(slots=True)
+class Descent:
+    """A resumable walk down one newest-first source: every id in ``(low, top)`` not yet read.
+
+    Sans-I/O, for callers that must keep a walk across cancellations, failures and polls (the
+    follow engine): :meth:`position` says where to read, :meth:`take` takes the ids that read
+    showed and returns the indices of the items it newly covers (ids below ``top``, above
+    ``low``, each below the one before). Reads are placed by a :class:`Chase` on ``top``, so
+    the walk ends at any arrival rate and never skips an item. ``top`` None: nothing read yet
+    (the first read is at the head). ``done``: the walk met ``low`` or the end of the source.
+    """
+
+    page: int
+    low: int
+    top: int | None = None
+    done: bool = False
+    chase: Chase = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chase = Chase(self.page)
+
+    def position(self) -> int:
+        return self.chase.position()
+
+    def take(self, position: int, ids: Sequence[int]) -> list[int]:
+        """The read at ``position`` returned items with these ids; the indices of new ones."""
+        seen = 0
+        if self.top is not None:
+            while seen < len(ids) and ids[seen] >= self.top:
+                seen += 1
+        outcome = self.chase.observe(position, seen, len(ids))
+        if outcome == "end":
+            self.done = True
+        if outcome != "found":
+            return []
+        fresh: list[int] = []
+        below = self.top
+        for n in range(seen, len(ids)):
+            i = ids[n]
+            if i <= self.low:
+                self.done = True
+                break
+            if below is None or i < below:
+                fresh.append(n)
+                below = i
+        self.top = below
+        if len(ids) < self.page:
+            self.done = True
+        return fresh
 
 
 async def _chase(

@@ -68,6 +68,11 @@ SOURCE_PRIOR_SECONDS = 60.0
 PLAN_FILL = 0.98
 #: Rounds of pricing the extra pages at the intervals of the round before (see Planner._plan).
 _COST_ROUNDS = 4
+#: With a target delay, sources are polled every this share of it (the rest is the walk's and
+#: the throttle's margin).
+TARGET_FILL = 0.9
+#: No source is polled less often than this many times the uniform interval (sources / budget).
+FAIR_CAP = 4.0
 
 
 class UnreadableGroups(GupshupError, ValueError):
@@ -108,10 +113,18 @@ class Budget:
 
     share: float = 0.8
     windows: Sequence[Window] = DEFAULT_WINDOWS
+    #: Seconds a followed message may wait at most (about the p99 delay): the plan then spends
+    #: the fewest calls that meet it, within ``share``, and leaves the rest of the quota unused.
+    #: None: the freshest plan ``share`` allows.
+    target_delay: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.share <= 1:
             raise ValueError("share must be in (0, 1]")
+        if self.target_delay is not None and not (
+            math.isfinite(self.target_delay) and self.target_delay > 0
+        ):
+            raise ValueError("target_delay must be a positive number of seconds")
 
     @property
     def calls_per_second(self) -> float:
@@ -363,7 +376,11 @@ class Planner:
             return followed
         # A shared stream carries at least the followed traffic it covers; one that is not
         # polled now keeps the rate it had (a flood that moved groups off it still counts).
-        return max(followed, rate.last(0.0, SOURCE_PRIOR_SECONDS))
+        # The prior only guards against reading a first burst as a flood: once a page's worth
+        # of items was counted, their span is the measure (a prior of 60 s read a flood of
+        # 2/s, 15 items in 7 s, as 0.2/s).
+        prior = SOURCE_PRIOR_SECONDS if rate.count < source.page - 1 else 0.0
+        return max(followed, rate.last(0.0, prior) if rate.exposure + prior > 0 else followed)
 
     # -- planning -------------------------------------------------------------------------
 
@@ -382,20 +399,50 @@ class Planner:
 
     def plan(self, now: float) -> Plan:
         """The best candidate cover with its intervals, under today's estimates."""
-        plans = [self._plan(cover, now) for cover in self.covers()]
+        covers = self.covers()
+        plans = [self._plan(cover, now) for cover in covers]
         # A cover whose traffic alone outruns the budget falls behind without end.
         best = min(plans, key=lambda p: (p.over_budget, p.expected_delay, p.calls_per_day))
+        target = self.budget.target_delay
+        if target is not None:
+            cheap = [self._plan(cover, now, target) for cover in covers]
+            within = [p for p in cheap if not p.over_budget]
+            if within:  # else the target cannot be met: the freshest plan within the share
+                best = min(within, key=lambda p: (p.calls_per_day, p.expected_delay))
         subscribable = tuple(
             s.source.group for s in best.sources if s.source.kind == "group"
         )
         return Plan(best.sources, best.budget_per_day, best.expected_delay, self.mode,
                     subscribable)
 
-    def _plan(self, cover: Mapping[Channel, list[str]], now: float) -> Plan:
+    def _plan(
+        self, cover: Mapping[Channel, list[str]], now: float, target: float | None = None
+    ) -> Plan:
+        """``cover`` at the delay-optimal intervals within the budget; with ``target``, at the
+        longest intervals that meet it (the fewest calls)."""
         sources = sorted(cover)
         followed = [sum(self.group_rate(g, now) for g in cover[s]) for s in sources]
         totals = [self._total_rate(s, f, now) for s, f in zip(sources, followed, strict=True)]
         budget = max(self.budget.calls_per_second * PLAN_FILL - self.reserve, 0.0)
+        if target is not None:
+            # A message waits up to one interval (and the walk): the interval is the target,
+            # less a margin for the walk and the throttle's pacing.
+            every = max(self.budget.min_interval, TARGET_FILL * target)
+            intervals = [every] * len(sources)
+        else:
+            intervals = self._intervals(sources, followed, totals, budget)
+        rows = tuple(
+            SourcePlan(s, tuple(cover[s]), t, f, lam)
+            for s, t, f, lam in zip(sources, intervals, followed, totals, strict=True)
+        )
+        weight = sum(followed) or 1.0
+        delay = sum(f * t / 2 for f, t in zip(followed, intervals, strict=True)) / weight
+        return Plan(rows, self.budget.calls_per_second * DAY, delay, self.mode)
+
+    def _intervals(
+        self, sources: Sequence[Channel], followed: Sequence[float], totals: Sequence[float],
+        budget: float,
+    ) -> list[float]:
         intervals = [math.inf] * len(sources)
         for _ in range(_COST_ROUNDS):
             # λ/P (at infinite intervals) over-counts the extra pages of quiet sources: price
@@ -404,13 +451,10 @@ class Planner:
             volumes = [calls_per_second(t, lam, s.page) - 1 / t
                        for s, t, lam in zip(sources, intervals, totals, strict=True)]
             intervals = optimal_intervals(followed, volumes, budget, self.budget.min_interval)
-        rows = tuple(
-            SourcePlan(s, tuple(cover[s]), t, f, lam)
-            for s, t, f, lam in zip(sources, intervals, followed, totals, strict=True)
-        )
-        weight = sum(followed) or 1.0
-        delay = sum(f * t / 2 for f, t in zip(followed, intervals, strict=True)) / weight
-        return Plan(rows, self.budget.calls_per_second * DAY, delay, self.mode)
+        # The square-root rule starves quiet sources when one is busy (a burst once put quiet
+        # groups 21 h apart): none waits more than FAIR_CAP times the uniform interval.
+        cap = FAIR_CAP * len(sources) / max(budget, 1e-9)
+        return [min(t, cap) for t in intervals]
 
 
 def _cover(groups: Sequence[GroupInfo], *, joined: bool, public: bool) -> dict[Channel, list[str]]:
