@@ -120,7 +120,7 @@ async def concurrent(base: str, groups: int, each: int, follow_seconds: float) -
         stats(base, reset=True)
         started = time.perf_counter()
         got = 0
-        async with client.merged_stream(names, follow=True, buffer=32) as merged:
+        async with client.merged_stream(names, follow=True) as merged:
             async for _ in merged:
                 got += 1
                 if got == groups * each:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agupshup import errors, models
+    from agupshup.aggregate import Follower, MergedStream
     from agupshup.checkpoint import (
         Checkpoint,
         Cursor,
+        FollowCursor,
         MemoryCheckpointStore,
         MergedCursor,
         RedisCheckpointStore,
@@ -25,20 +27,24 @@ if TYPE_CHECKING:
     from agupshup.clock import Clock, FakeClock, SystemClock
     from agupshup.errors import *  # noqa: F403
     from agupshup.models import *  # noqa: F403
+    from agupshup.planner import Budget
     from agupshup.polling import PollPolicy
     from agupshup.retry import RetryPolicy
     from agupshup.session import Credentials
-    from agupshup.streams import MergedStream, Stream
+    from agupshup.streams import Stream
 
     # For type checkers only: at run time ``__all__`` is computed by ``__getattr__`` from
     # ``_HOME`` and the ``__all__`` of errors and models, so that it costs no import.
     __all__ = [
+        "Budget",
         "Checkpoint",
         "Client",
         "Clock",
         "Credentials",
         "Cursor",
         "FakeClock",
+        "FollowCursor",
+        "Follower",
         "MemoryCheckpointStore",
         "MergedCursor",
         "MergedStream",
@@ -71,7 +77,10 @@ _HOME = {
     "PollPolicy": "polling",
     "RetryPolicy": "retry",
     "Credentials": "session",
-    "MergedStream": "streams",
+    "MergedStream": "aggregate",
+    "Follower": "aggregate",
+    "Budget": "planner",
+    "FollowCursor": "checkpoint",
     "Stream": "streams",
 }
 _STAR = ("errors", "models")

@@ -54,17 +54,18 @@ import asyncio
 import hashlib
 import logging
 import math
+import warnings
 from collections import deque
-from functools import partial
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Literal, Protocol, Self, TypeVar
 
 import anyio
 
 from agupshup import errors as E
-from agupshup.checkpoint import Checkpoint, FollowCursor
+from agupshup.checkpoint import Checkpoint, FollowCursor, MergedCursor
 from agupshup.clock import Clock
 from agupshup.models import Group, Message
 from agupshup.paging import Descent
@@ -80,11 +81,16 @@ from agupshup.planner import (
     UnreadableGroups,
 )
 
-__all__ = ["FollowCalls", "Follower", "Since", "follow_groups"]
+__all__ = [
+    "FollowCalls", "Follower", "MergedStream", "Resume", "Since", "follow_groups",
+    "merged_stream",
+]
 
 log = logging.getLogger("agupshup.aggregate")
 T = TypeVar("T")
 
+#: A cursor to resume from: this engine's, one of version 1 (read as this one), or its JSON.
+Resume = FollowCursor | MergedCursor | str | bytes | None
 #: Where a follow starts: ``"now"`` (new messages only) or a message id (every later one).
 Since = Literal["now"] | int
 #: Pages one poll of a source reads at most: the rest of its walk waits for the next poll,
@@ -139,7 +145,7 @@ class _Source:
     failures: int = 0
     #: A catch-up: the source reads its head once more, walks down, and leaves.
     retiring: bool = False
-    #: A catch-up's read of the head is done.
+    #: The head was read since the source was opened (or turned into a catch-up).
     caught: bool = False
     #: A cold shared source walks down to this instead of starting at its head.
     rewind: int | None = None
@@ -164,7 +170,8 @@ class _Source:
 
     @property
     def settled(self) -> bool:
-        return self.head is not None and not self.gaps
+        """Read from its head down to its claim: nothing of it is left to read."""
+        return self.caught and self.head is not None and not self.gaps
 
 
 class _Spend:
@@ -222,7 +229,7 @@ class Follower:
         replan_every: float = 600.0,
         limit: int | None = None,
         on_drop: Callable[[UnreadableGroups], None] | None = None,
-        resume_from: FollowCursor | str | bytes | None = None,
+        resume_from: Resume = None,
     ) -> None:
         names = sorted({g.strip().lower() for g in groups})
         if not names or "" in names:
@@ -640,11 +647,9 @@ class Follower:
         top, pages = None, 0
         if src.head is None:
             top = await self._cold(src)
-        elif src.retiring and not src.caught:
+        elif not src.caught or (self.follow and not src.retiring):
             top = await self._top(src)
-            src.caught = True
-        elif self.follow and not src.retiring:
-            top = await self._top(src)
+        src.caught = True
         fresh: list[Message] = top.fresh if top is not None else []
         while src.gaps and pages < POLL_PAGES:
             gap = src.gaps[0]
@@ -809,7 +814,8 @@ class Follower:
     def _catch_up_below(self, src: _Source) -> None:
         """A shared source just read for the first time: its groups that start below its
         head catch up."""
-        assert src.head is not None and self._plan is not None
+        assert src.head is not None
+        assert self._plan is not None
         row = next((r for r in self._plan.sources if r.source == src.channel), None)
         for g in row.groups if row else ():
             start = self._starts.get(g)
@@ -909,7 +915,8 @@ class Follower:
         """Once every ``resample_every`` seconds, one page of each shared source the plan left:
         the only way to see that the traffic that made it too dear has passed."""
         self._resample_at = self.clock.monotonic() + self.resample_every
-        assert self._planner is not None and self._plan is not None
+        assert self._planner is not None
+        assert self._plan is not None
         for channel in self._planner.unused_shared(self._plan):
             try:
                 page = await self._fetch(channel, 0)
@@ -932,7 +939,7 @@ def follow_groups(
     mode: Mode = "plan",
     limit: int | None = None,
     on_drop: Callable[[UnreadableGroups], None] | None = None,
-    resume_from: FollowCursor | str | bytes | None = None,
+    resume_from: Resume = None,
 ) -> Follower:
     """Follow ``groups`` on one IP's quota: see :class:`Follower`. ``mode="per-group"`` polls
     every group on its own stream (with the same optimised intervals)."""
@@ -942,13 +949,62 @@ def follow_groups(
     )
 
 
+def merged_stream(
+    client: FollowCalls,
+    groups: Iterable[str],
+    *,
+    follow: bool = False,
+    since: Literal["now"] | int | None = None,
+    limit: int | None = None,
+    resume_from: Resume = None,
+    checkpoint: Checkpoint | None = None,
+    budget: Budget | None = None,
+    per_group: bool = False,
+    on_drop: Callable[[UnreadableGroups], None] | None = None,
+    buffer: int | None = None,
+    planned: bool | None = None,
+) -> Follower:
+    """Many groups as one stream, each message once: ``client.merged_stream``'s rules.
+
+    ``since=None``: each group's history, then (``follow``) what arrives; ``"now"`` (with
+    ``follow``): new messages only; an id: every later message. Without ``follow`` the stream
+    ends once every group is read down to its start, on the groups' own streams (no discovery:
+    the cheapest way to read histories); with ``follow`` the planner picks the sources
+    (``per_group=True``: each group's own stream). ``buffer`` and ``planned`` are the spellings
+    of the per-group pollers this engine replaced: accepted, with a :class:`DeprecationWarning`.
+    """
+    if buffer is not None or planned is not None:
+        warnings.warn("merged_stream: buffer= and planned= are deprecated (one engine: "
+                      "per_group=True polls each group's own stream)", DeprecationWarning,
+                      stacklevel=3)
+        per_group = per_group or planned is False
+    if since == "now":
+        if not follow:
+            raise ValueError("since='now' follows new items only: it needs follow=True")
+        if resume_from is not None:
+            raise ValueError("since='now' and resume_from both say where to start: pass one")
+    elif since is not None and (isinstance(since, bool) or not isinstance(since, int)):
+        raise ValueError(f"since must be 'now', a message id or None, not {since!r}")
+    mode: Mode = "per-group" if per_group or not follow else "plan"
+    return Follower(
+        client, groups, budget=budget, checkpoint=checkpoint,
+        since=0 if since is None else since, follow=follow, mode=mode, limit=limit,
+        on_drop=on_drop, resume_from=resume_from,
+    )
+
+
+#: The name of ``merged_stream``'s return type before the engines were one.
+MergedStream = Follower
+
 #: Longest a closing follower waits to save its checkpoint, even when cancelled.
 _CLOSE_SAVE_TIMEOUT = 5.0
 
 
-def _follow_cursor(value: FollowCursor | str | bytes | None) -> FollowCursor | None:
+def _follow_cursor(value: Resume) -> FollowCursor | None:
     if value is None or isinstance(value, FollowCursor):
         return value
+    if isinstance(value, MergedCursor):
+        return FollowCursor.from_merged(value)
     return FollowCursor.from_json(value)
 
 

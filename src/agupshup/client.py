@@ -25,16 +25,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import cached_property
 from types import TracebackType
 from typing import Literal, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
+from agupshup import aggregate, wire
 from agupshup import errors as E
-from agupshup import wire
+from agupshup.aggregate import Follower, Resume, Since
+from agupshup.checkpoint import Checkpoint
 from agupshup.clock import Clock, ScaledClock, SystemClock
+from agupshup.errors import UnreadableGroups
 from agupshup.models import (
     Challenge,
     Group,
@@ -46,6 +49,7 @@ from agupshup.models import (
     SubscribeTicket,
     ThrottleTag,
 )
+from agupshup.planner import Budget
 from agupshup.polling import Hub, PollPolicy
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
@@ -659,8 +663,51 @@ class Client:
     joined_groups_stream = delegated(Streams.joined_groups_stream)
     my_groups = delegated(Streams.my_groups)
     joined_groups = delegated(Streams.joined_groups)
-    follow_groups = delegated(Streams.follow_groups)
-    merged_stream = delegated(Streams.merged_stream)
+
+    def merged_stream(
+        self,
+        groups: Iterable[str],
+        *,
+        follow: bool = False,
+        since: Literal["now"] | int | None = None,
+        limit: int | None = None,
+        resume_from: Resume = None,
+        checkpoint: Checkpoint | None = None,
+        budget: Budget | None = None,
+        per_group: bool = False,
+        on_drop: Callable[[UnreadableGroups], None] | None = None,
+        buffer: int | None = None,
+        planned: bool | None = None,
+    ) -> Follower:
+        """Many groups' messages as one stream, each once: the follow engine
+        (:mod:`agupshup.aggregate`). ``since=None``: each group's history, then (``follow``)
+        what arrives; ``"now"``: new messages only; an id: every later one. Use as
+        ``async with``; ``stream.cursor`` and ``checkpoint=`` resume it exactly."""
+        return aggregate.merged_stream(
+            self, groups, follow=follow, since=since, limit=limit, resume_from=resume_from,
+            checkpoint=checkpoint, budget=budget, per_group=per_group, on_drop=on_drop,
+            buffer=buffer, planned=planned,
+        )
+
+    def follow_groups(
+        self,
+        groups: Iterable[str],
+        *,
+        since: Since = "now",
+        checkpoint: Checkpoint | None = None,
+        budget: Budget | None = None,
+        limit: int | None = None,
+        per_group: bool = False,
+        on_drop: Callable[[UnreadableGroups], None] | None = None,
+    ) -> Follower:
+        """Follow many groups on this client's quota, each new message once: the planner picks
+        the cheapest cover of sources (joined stream, public stream, per-group streams) and
+        polls each within ``budget`` (docs/aggregator.md). From ``since`` (a message id), the
+        checkpoint's cursor, or now. ``per_group=True`` polls every group's own stream."""
+        return aggregate.follow_groups(
+            self, groups, since=since, checkpoint=checkpoint, budget=budget, limit=limit,
+            mode="per-group" if per_group else "plan", on_drop=on_drop,
+        )
 
     @property
     def stream_hub(self) -> Hub:

@@ -4,6 +4,8 @@ The whole tree, in one place::
 
     GupshupError                       base of everything below
     ├── ValidationError (ValueError)   refused locally: nothing was sent
+    ├── UnreadableGroups (ValueError)  followed groups no source can read (``reasons``: each
+    │                                  group and why); raised once, the follow goes on
     ├── QuotaExhausted                 the scheduler would not admit a request before the call's
     │                                  deadline (max_wait): it was not sent; names the window
     │                                  and when it frees
@@ -67,7 +69,7 @@ server's text is quoted.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -116,6 +118,7 @@ __all__ = [
     "TimeoutError",
     "TooManyAttempts",
     "TransportError",
+    "UnreadableGroups",
     "ValidationError",
     "WrongPassword",
 ]
@@ -143,6 +146,15 @@ class ValidationError(GupshupError, ValueError):
         self.param = param
         self.reason = reason
         super().__init__(f"{method}: {param}: {reason}")
+
+
+class UnreadableGroups(GupshupError, ValueError):
+    """Followed groups that no source can read; ``reasons`` maps each to why."""
+
+    def __init__(self, reasons: Mapping[str, str]) -> None:
+        self.reasons = dict(reasons)
+        listed = ", ".join(f"{g} ({why})" for g, why in sorted(self.reasons.items()))
+        super().__init__(f"cannot follow {len(self.reasons)} group(s): {listed}")
 
 
 class QuotaExhausted(GupshupError):

@@ -49,7 +49,6 @@ from agupshup.client import Client
 from agupshup.clock import Clock
 from agupshup.errors import GupshupError
 from agupshup.models import Message, QuotaWindow
-from agupshup.streams import MergedStream
 
 __all__ = [
     "FencedStore",
@@ -291,7 +290,7 @@ class FleetWorker:
         self._failure: FleetUnavailable | None = None
         self._beat_ok = 0.0
         self._beater: asyncio.Task[None] | None = None
-        self._stream: MergedStream | Follower | None = None
+        self._stream: Follower | None = None
         #: A message the stream delivered that the sink refused: retried before the next.
         self._unpublished: Message | None = None
         self._store = FencedStore(self)
@@ -460,7 +459,7 @@ class FleetWorker:
         stream = self.client.merged_stream(names, follow=True, checkpoint=checkpoint)
         self._stream = await stream.__aenter__()
 
-    async def _next_or_change(self, stream: MergedStream | Follower) -> Message | None:
+    async def _next_or_change(self, stream: Follower) -> Message | None:
         """The stream's next message, or None when the assignment changed first."""
         nxt = asyncio.ensure_future(stream.__anext__())
         change = asyncio.ensure_future(self._changed.wait())

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agupshup.errors import GupshupError
+from agupshup.errors import UnreadableGroups
 from agupshup.throttle import DEFAULT_WINDOWS, Window
 
 __all__ = [
@@ -73,15 +73,6 @@ _COST_ROUNDS = 4
 TARGET_FILL = 0.9
 #: No source is polled less often than this many times the uniform interval (sources / budget).
 FAIR_CAP = 4.0
-
-
-class UnreadableGroups(GupshupError, ValueError):
-    """Followed groups that no source can read; ``reasons`` maps each to why."""
-
-    def __init__(self, reasons: Mapping[str, str]) -> None:
-        self.reasons = dict(reasons)
-        listed = ", ".join(f"{g} ({why})" for g, why in sorted(self.reasons.items()))
-        super().__init__(f"cannot follow {len(self.reasons)} group(s): {listed}")
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -24,8 +24,9 @@ Rules this module enforces:
   :mod:`agupshup.checkpoint`).
 * Iterators are closed by ``aclose()``, ``async with``, or :func:`contextlib.aclosing`: that ends
   the page walk, leaves the poller (which stops with its last follower) and saves the checkpoint.
-  No task outlives an iterator. ``merged_stream`` runs one task per group in an anyio task group
-  and must be used as ``async with``.
+  No task outlives an iterator.
+* Following many groups as one (``merged_stream``, ``follow_groups``) is the follow engine's
+  (:mod:`agupshup.aggregate`), not this module's: this one is about single streams.
 * This module sits above paging, polling and checkpoint and below the client: it never imports
   :mod:`agupshup.client` at run time; what it uses of a client (``Pages``: its clock, quota and
   page calls) is typed by the Client's own methods.
@@ -33,9 +34,8 @@ Rules this module enforces:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
@@ -49,13 +49,8 @@ from typing import (
     overload,
 )
 
-import anyio
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
 from agupshup import wire
-from agupshup.aggregate import Follower, follow_groups
-from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor, MergedCursor
+from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor
 from agupshup.clock import Clock
 from agupshup.models import Group, Message, Reply
 from agupshup.paging import (
@@ -67,7 +62,6 @@ from agupshup.paging import (
     walk_back,
     walk_names,
 )
-from agupshup.planner import Budget
 from agupshup.polling import Hub, PollPolicy
 
 if TYPE_CHECKING:
@@ -76,10 +70,7 @@ if TYPE_CHECKING:
     # import.
     from agupshup.client import Client as Pages
 
-__all__ = ["MergedStream", "Since", "Stream", "Streams", "delegated", "group_key"]
-
-#: ``merged_stream``'s default ``buffer``: items its producers may queue ahead of the consumer.
-_MERGED_BUFFER = 16
+__all__ = ["Since", "Stream", "Streams", "delegated", "group_key"]
 
 log = logging.getLogger("agupshup.streams")
 T = TypeVar("T")
@@ -89,9 +80,6 @@ R = TypeVar("R")
 ResumeFrom = Cursor | str | bytes | None
 #: Where a followed stream starts when nothing says otherwise: None, its history; "now", its head.
 Since = Literal["now"] | None
-#: What a merged stream's producers send: (lower-cased group, message, cursor after it); the
-#: message is None in a stream's last delivery, which only carries its final cursor.
-_Delivery = tuple[str, Message | None, Cursor]
 
 
 def group_key(group: str) -> str:
@@ -301,164 +289,6 @@ async def _name_body(
     state.phase = "live"
 
 
-# -- merged streams ---------------------------------------------------------------------------
-
-
-class MergedStream:
-    """Many group streams as one.
-
-    ``async with client.merged_stream(groups) as s: async for m in s: ...``
-
-    One task per group, in an anyio task group, feeding a memory object stream of ``buffer``
-    items: a slow consumer holds every producer back (and each holds at most one page).
-    ``cursor`` is a :class:`~agupshup.checkpoint.MergedCursor` of the items delivered.
-    """
-
-    def __init__(
-        self,
-        streams: Streams,
-        groups: Iterable[str],
-        *,
-        follow: bool = False,
-        limit: int | None = None,
-        resume_from: MergedCursor | str | bytes | None = None,
-        checkpoint: Checkpoint | None = None,
-        buffer: int = 16,
-        since: Since = None,
-    ) -> None:
-        if since is not None:
-            _check_since(since, follow, resume_from)
-        names: dict[str, str] = {}
-        for g in groups:
-            names.setdefault(g.strip().lower(), g.strip())
-        if limit is not None and limit < 0:
-            raise ValueError("limit must be >= 0")
-        self.groups = list(names.values())
-        self.follow = follow
-        self.limit = limit
-        self.since: Since = since
-        self._streams = streams
-        self._buffer = buffer
-        start = _merged(resume_from)
-        self._cursors: dict[str, Cursor] = dict(start.streams) if start else {}
-        self._resumed = start is not None
-        self._tg: TaskGroup | None = None
-        self._recv: MemoryObjectReceiveStream[_Delivery] | None = None
-        self._count = 0
-        self._done = False
-        self._checkpoint = (
-            Checkpointer(checkpoint, self._default_key(), streams.clock)
-            if checkpoint is not None
-            else None
-        )
-
-    @property
-    def cursor(self) -> MergedCursor:
-        return MergedCursor(streams=dict(self._cursors))
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def _cursor(self) -> MergedCursor:
-        return self.cursor
-
-    def _default_key(self) -> str:
-        digest = hashlib.sha1("\n".join(sorted(g.lower() for g in self.groups)).encode())
-        return "merged:" + digest.hexdigest()[:16]
-
-    async def __aenter__(self) -> Self:
-        if self._checkpoint is not None and not self._resumed:
-            raw = await self._checkpoint.load()
-            if raw is not None:
-                self._cursors = dict(MergedCursor.from_json(raw).streams)
-        send, recv = anyio.create_memory_object_stream[_Delivery](self._buffer)
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg, self._recv = tg, recv
-        with send:
-            for group in self.groups:
-                tg.start_soon(self._pump, group, send.clone(), name=f"merged:{group}")
-        return self
-
-    async def _pump(self, group: str, send: MemoryObjectSendStream[_Delivery]) -> None:
-        key = group.lower()
-        cursor = self._cursors.get(key)
-        since = self.since if cursor is None else None  # a group's own cursor wins
-        stream = self._streams.group_stream(
-            group, follow=self.follow, resume_from=cursor, since=since
-        )
-        async with send, stream:
-            async for message in stream:
-                await send.send((key, message, stream.cursor))
-            await send.send((key, None, stream.cursor))
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Message:
-        if self._recv is None:
-            raise RuntimeError("use 'async with client.merged_stream(...) as stream'")
-        if self._done:
-            raise StopAsyncIteration
-        cp = self._checkpoint
-        if cp is not None:
-            await cp.acknowledge(self._cursor)
-        if self.limit is not None and self._count >= self.limit:
-            self._done = True
-            raise StopAsyncIteration
-        while True:
-            try:
-                key, message, cursor = await self._recv.receive()
-            except anyio.EndOfStream:
-                self._done = True
-                if cp is not None:
-                    await cp.acknowledge(self._cursor, force=True)
-                    await cp.flush()
-                raise StopAsyncIteration from None
-            self._cursors[key] = cursor
-            if message is not None:
-                self._count += 1
-                if cp is not None:
-                    cp.sent()
-                return message
-
-    async def commit(self) -> None:
-        """Save the cursor now, including the last item delivered."""
-        if self._checkpoint is not None:
-            await self._checkpoint.acknowledge(self._cursor, force=True)
-            await self._checkpoint.flush()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        tg, recv = self._tg, self._recv
-        self._tg = None
-        self._done = True
-        if tg is None or recv is None:
-            return None
-        tg.cancel_scope.cancel()
-        try:
-            return await tg.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
-        finally:
-            recv.close()
-            if self._checkpoint is not None:
-                await self._checkpoint.close(self._cursor, ack=exc_type is None)
-
-
-def _merged(value: MergedCursor | str | bytes | None) -> MergedCursor | None:
-    if value is None or isinstance(value, MergedCursor):
-        return value
-    return MergedCursor.from_json(value)
-
-
 # -- the streams of a client ------------------------------------------------------------------
 
 
@@ -628,77 +458,6 @@ class Streams:
         fetch = self._pages.get_joined_groups
         source = Source("joined-groups", fetch, _page("joined_groups"), name=_group_name)
         return self._stream(source, False, limit, resume_from, checkpoint)
-
-    # -- fan-out --------------------------------------------------------------------------
-
-    def merged_stream(
-        self,
-        groups: Iterable[str],
-        *,
-        follow: bool = False,
-        limit: int | None = None,
-        resume_from: MergedCursor | str | bytes | None = None,
-        checkpoint: Checkpoint | None = None,
-        buffer: int = _MERGED_BUFFER,
-        since: Since = None,
-        planned: bool = True,
-    ) -> MergedStream | Follower:
-        """Many groups' streams as one, with backpressure: use as ``async with``.
-
-        ``follow=True, since="now"`` has no backlog to walk, so it follows the groups through
-        the planner (:meth:`follow_groups`: the cheapest cover of sources, ``stream.plan``);
-        ``planned=False`` polls each group's own stream instead. With a backlog to walk (no
-        ``since``) each group's history is read from its own stream, then followed there.
-
-        The planner's :class:`~agupshup.aggregate.Follower` has no ``buffer`` (it reads a page
-        only when the consumer is waiting): a ``buffer`` other than the default is a
-        ``ValueError`` there. Its checkpoint is another cursor (per source, not per group), saved
-        by default under another key (``aggregate:…``, not ``merged:…``): switching ``planned``
-        does not resume the other path's checkpoint, and the two must not share an explicit
-        ``Checkpoint(key=...)``.
-        """
-        if follow and since == "now" and planned and resume_from is None:
-            if buffer != _MERGED_BUFFER:
-                raise ValueError("buffer: the planner's follower buffers nothing (planned=False "
-                                 "polls each group with a buffer)")
-            return self.follow_groups(groups, checkpoint=checkpoint, limit=limit)
-        return MergedStream(
-            self,
-            groups,
-            follow=follow,
-            limit=limit,
-            resume_from=resume_from,
-            checkpoint=checkpoint,
-            buffer=buffer,
-            since=since,
-        )
-
-
-    def follow_groups(
-        self,
-        groups: Iterable[str],
-        *,
-        since: int | None = None,
-        checkpoint: Checkpoint | None = None,
-        budget: Budget | None = None,
-        limit: int | None = None,
-        per_group: bool = False,
-    ) -> Follower:
-        """Follow many groups on this client's quota, each new message once: the planner picks
-        the cheapest cover of sources (joined stream, public stream, per-group streams) and
-        polls each at the delay-optimal interval within ``budget`` (docs/aggregator.md).
-        From ``since`` (a message id), the checkpoint's cursor, or now. ``per_group=True``
-        polls every group's own stream instead."""
-        return follow_groups(
-            self._pages,
-            groups,
-            since=since,
-            checkpoint=checkpoint,
-            budget=budget,
-            limit=limit,
-            mode="per-group" if per_group else "plan",
-        )
-
 
 def _page(method: str) -> int:
     """The largest page of a client method's API call (protocol.md §5)."""

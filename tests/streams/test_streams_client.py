@@ -21,7 +21,6 @@ ITERATORS = [
     "joined_groups_stream",
     "my_groups",
     "joined_groups",
-    "merged_stream",
 ]
 
 

@@ -178,7 +178,7 @@ async def test_merged_stream_over_http(gupshup_server: EmulatorServer) -> None:
     emulator = gupshup_server.emulator
     groups = ["jumpy", "few", "bulk", "quiet", "Jumpy"]
     async with demo_client(gupshup_server.base_url) as client:
-        async with client.merged_stream(groups, buffer=4) as merged:
+        async with client.merged_stream(groups) as merged:
             got = [m async for m in merged]
         cursor = merged.cursor
     ids = [m.id for m in got]

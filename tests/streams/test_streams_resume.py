@@ -147,7 +147,7 @@ async def test_merged_stream_resumes_from_its_checkpoint(gupshup_server: Emulato
     async with demo_client(gupshup_server.base_url) as client:
         for _ in range(4):
             checkpoint = Checkpoint(store, every=10)
-            async with client.merged_stream(groups, checkpoint=checkpoint, buffer=4) as merged:
+            async with client.merged_stream(groups, checkpoint=checkpoint) as merged:
                 async for message in merged:
                     got.append(message.id)
                     if merged.count == 150:

@@ -38,7 +38,7 @@ async def test_a_thousand_concurrent_group_streams() -> None:
             assert client.stream_pages == 2 * GROUPS  # ⌈20/15⌉ calls a group, none wasted
 
             with anyio.fail_after(60):
-                async with client.merged_stream(names, buffer=8) as merged:
+                async with client.merged_stream(names) as merged:
                     ids = [m.id async for m in merged]
             assert len(ids) == len(set(ids)) == GROUPS * EACH
             assert set(ids) == {i for group in results.values() for i in group}
@@ -62,7 +62,7 @@ async def test_a_thousand_followers_are_released_when_cancelled() -> None:
         async with demo_client(server.base_url) as client:
             count = 0
             with anyio.fail_after(60):
-                async with client.merged_stream(names, follow=True, buffer=8) as merged:
+                async with client.merged_stream(names, follow=True) as merged:
                     async for _ in merged:
                         count += 1
                         if count == GROUPS * 3:

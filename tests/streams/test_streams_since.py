@@ -108,7 +108,7 @@ async def test_a_merged_stream_from_now(fake_client: FakeEnv) -> None:
 
     async def consume() -> None:
         async with client.merged_stream(["few", "jumpy"], follow=True, since="now",
-                                        planned=False) as merged:
+                                        per_group=True) as merged:
             async for message in merged:
                 got.append(message.id)
 
