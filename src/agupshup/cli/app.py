@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -30,7 +31,9 @@ from agupshup import errors as E
 from agupshup.client import Client, egress_key
 from agupshup.clock import SystemClock
 from agupshup.retry import RetryPolicy
-from agupshup.throttle import Ledger, Scheduler, SqliteLedger, scaled_windows
+from agupshup.session import Credentials
+from agupshup.throttle import Scheduler, SqliteLedger, scaled_windows
+from agupshup.transport import AiohttpTransport
 
 from .settings import (
     EXIT_API,
@@ -45,7 +48,8 @@ from .settings import (
     prepare_private_file,
     scrub,
 )
-from .status import WaitStatus
+from .status import AnswerWatch, WaitStatus
+from .tokens import TokenFile, token_key
 
 __all__ = ["Run", "client_command", "command", "main", "run", "watching"]
 
@@ -93,6 +97,10 @@ class Run:
     client: Client
     scheduler: Scheduler
     status: WaitStatus
+    #: The login tokens kept between runs (None with ``--ledger memory``: this run only).
+    tokens: TokenFile | None = None
+    #: The throttle ledger on disk (None: in memory).
+    ledger: SqliteLedger | None = None
 
     @property
     def json(self) -> bool:
@@ -140,16 +148,20 @@ async def open_run(
 ) -> AsyncIterator[Run]:
     """An open client (logged in with ``login``) and its scheduler; the wait line runs."""
     url = settings.checked_url()
-    credentials = settings.credentials() if login else None
+    tokens = _tokens(settings)
+    credentials = _credentials(settings, url, tokens) if login else None
     async with contextlib.AsyncExitStack() as stack:
         clock = SystemClock()
+        ledger = _ledger(settings)
         scheduler = Scheduler(scaled_windows(settings.time_scale or 1.0), clock=clock,
-                              ledger=_ledger(settings), on_event=lambda e: waits.on_event(e))
+                              ledger=ledger, on_event=lambda e: waits.on_event(e))
         stack.push_async_callback(scheduler.aclose)
-        waits = WaitStatus(scheduler, clock, sys.stderr)
+        inner = AiohttpTransport(url)
+        answers = AnswerWatch(inner, clock, egress(inner.url), 30.0)
+        waits = WaitStatus(scheduler, clock, sys.stderr, answers)
         client = Client(url, credentials=credentials, scheduler=scheduler, clock=clock,
-                        retry=RetryPolicy(on_back_off=waits.backing_off),
-                        format="xml" if settings.format == "xml" else "json")
+                        retry=RetryPolicy(on_back_off=waits.backing_off), transport=answers,
+                        token_store=tokens, format="xml" if settings.format == "xml" else "json")
         await stack.enter_async_context(client)
         if status:
             await stack.enter_async_context(watching(waits.watch()))
@@ -158,9 +170,50 @@ async def open_run(
         if credentials is not None:
             with waits.doing(f"a login as {credentials.phone}"):
                 await client.login()
-        yield Run(settings, client, scheduler, waits)
+        yield Run(settings, client, scheduler, waits, tokens, ledger)
+        if tokens is not None:
+            tokens.touch()
         log.info("quota used: %s", ", ".join(
             f"{w.period} {w.used}/{w.limit}" for w in scheduler.quota()))
+
+
+def _credentials(
+    settings: Settings, url: str, tokens: TokenFile | None
+) -> Credentials | _LaterPassword:
+    """The account; its password is asked for only if no kept token serves the run."""
+    phone = settings.login_phone()
+    if tokens is None or tokens.stored(token_key(url, phone)) is None:
+        return Credentials(phone, settings.password())
+    return _LaterPassword(settings, phone, tokens, token_key(url, phone))
+
+
+class _LaterPassword:
+    """Credentials whose password is read only when a login is really needed (the kept token
+    died): while the token file holds a live token, the session loads it and never uses the
+    placeholder password returned here."""
+
+    def __init__(self, settings: Settings, phone: str, tokens: TokenFile, key: str) -> None:
+        self.settings, self.phone, self.tokens, self.key = settings, phone, tokens, key
+        self.password: str | None = None
+
+    def __call__(self) -> Credentials:
+        if self.password is None and self.tokens.stored(self.key) is not None:
+            return Credentials(self.phone, "")
+        if self.password is None:
+            self.password = self.settings.password()
+        return Credentials(self.phone, self.password)
+
+
+def _tokens(settings: Settings) -> TokenFile | None:
+    path = settings.tokens_path()
+    if path is None:
+        return None
+    try:
+        prepare_private_file(path, ours=True)  # tokens are secrets wherever the file lives
+        return TokenFile(path, time_scale=settings.time_scale or 1.0)
+    except (OSError, sqlite3.Error) as exc:
+        note(f"login tokens not kept ({path}: {exc}); every command logs in again")
+        return None
 
 
 @asynccontextmanager
@@ -175,7 +228,7 @@ async def watching(watch: Coroutine[object, object, None]) -> AsyncIterator[None
             await task
 
 
-def _ledger(settings: Settings) -> Ledger | None:
+def _ledger(settings: Settings) -> SqliteLedger | None:
     path = settings.ledger_path()
     if path is None:
         return None
@@ -184,7 +237,7 @@ def _ledger(settings: Settings) -> Ledger | None:
     except OSError as exc:
         if settings.ledger:  # a file the user named: say so rather than count elsewhere
             raise UsageError(f"--ledger {path}: {exc.strerror or exc}") from None
-        log.warning("throttle ledger %s unusable (%s); counting in memory", path, exc)
+        note(f"throttle ledger {path} unusable ({exc.strerror or exc}); counting in memory")
         return None
     # Keyed as the Client's shared scheduler keys its budget, by the host (and a port not the
     # scheme's default): the server counts per IP, so every spelling of one server shares one
@@ -233,6 +286,11 @@ def _explain(exc: Exception, settings: Settings) -> tuple[int, str]:
     return EXIT_API, f"{type(exc).__name__}: {_one_line(exc)}"
 
 
+def note(message: str) -> None:
+    """One line on stderr about the run itself, in the CLI's voice (not a log record)."""
+    click.echo(f"note: {message}", err=True)
+
+
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -272,8 +330,14 @@ _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(m
 
 
 def setup_logging(verbose: int) -> None:
-    """``-v`` info, ``-vv`` debug, for agupshup's loggers, to stderr; one handler per process."""
+    """``-v`` info, ``-vv`` debug, for agupshup's loggers, to stderr; one handler per process.
+
+    Without ``-v`` no library record reaches the terminal: what a person must know, the CLI
+    says itself in one line (``error:``, ``note:``, the wait line). The handler is silenced,
+    not the loggers, so a program embedding the CLI still sees the records in its own handlers.
+    """
     root = logging.getLogger("agupshup")
     root.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    _handler.setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
     if _handler not in root.handlers:
         root.addHandler(_handler)

@@ -20,14 +20,18 @@ import click
 
 from agupshup import errors as E
 from agupshup.checkpoint import Cursor
+from agupshup.client import Client, egress_key
 from agupshup.planner import describe
 from agupshup.polling import PollPolicy
+from agupshup.session import Credentials
 from agupshup.streams import group_key
 from agupshup.widget.__main__ import run_widget, widget_options
 
 from .app import Run, client_command, command, main, run
 from .output import json_line, show_group, show_message, show_outcome, show_quota, show_reply
 from .settings import UsageError, current_settings
+from .status import FORGET_HINT
+from .tokens import token_key
 
 __all__: list[str] = []
 
@@ -201,14 +205,60 @@ async def groups_cmd(r: Run, which: str, limit: int) -> None:
 
 
 @client_command("quota")
-async def quota_cmd(r: Run) -> None:
-    """Show the throttle windows: calls used, limits, and when the next call fits.
+@click.option("--forget", is_flag=True,
+              help="Drop this server's counts and holds from the ledger: only for a server you "
+              "control that was reset (a restarted emulator); a real server still counts them.")
+async def quota_cmd(r: Run, forget: bool) -> None:
+    """Show the throttle windows: calls used, limits, when the next call fits, and any hold
+    after a 113 (with how to drop it).
 
     The counts are those of the throttle ledger (--ledger), which every run on this host shares;
     with --ledger memory they cover this run only.
+
+    \b
+    Examples:
+      agupshup quota
+      agupshup quota --forget     # the emulator was restarted: start from zero
     """
+    if forget and r.ledger is not None:
+        await r.ledger.forget()
+        click.echo(f"forgot the counts and holds of {egress_key(r.settings.base_url)} "
+                   f"in {r.settings.ledger_path()}", err=True)
     windows = await r.scheduler.fetch_quota()
-    show_quota(windows, r.client.clock.monotonic(), r.json)
+    now = r.client.clock.monotonic()
+    show_quota(windows, now, r.json)
+    if not r.json and any(w.held_until is not None and w.held_until > now for w in windows):
+        click.echo(f"held: {FORGET_HINT}", err=True)
+
+
+@client_command("logout")
+async def logout_cmd(r: Run) -> None:
+    """End the login kept for this server (users.logout) and delete its token from the file.
+
+    Commands keep their login between runs (a private file beside the ledger), so that each
+    costs one call; this ends it. With --phone (or GUPSHUP_PHONE) only that phone's login.
+
+    \b
+    Example:
+      agupshup logout
+    """
+    url, phone = r.settings.base_url, r.settings.given_phone()
+    if r.tokens is None:
+        click.echo("not logged in: with --ledger memory no login outlives a command", err=True)
+        return
+    keys = [token_key(url, phone)] if phone else r.tokens.keys(egress_key(url))
+    kept = [key for key in keys if r.tokens.stored(key) is not None]
+    for key in kept:
+        who = key.rpartition("|")[2]
+        # The kept token is loaded, not a new login made: the placeholder password is unused.
+        async with Client(url, credentials=Credentials(who, ""), scheduler=r.scheduler,
+                          token_store=r.tokens) as client:
+            await client.login()
+            await client.logout()
+        click.echo(f"logged out {who} from {egress_key(url)}")
+    if not kept:
+        click.echo(f"not logged in to {egress_key(url)}" + (f" as {phone}" if phone else ""),
+                   err=True)
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -84,9 +84,16 @@ class Settings:
 
     def credentials(self) -> Credentials:
         """Phone and password, from the options, the environment, or prompts on a terminal."""
-        phone = self.given_phone() or _ask("Phone", hide=False)
-        password = env_credentials()[1] or _ask("Password", hide=True)
-        return Credentials(phone.strip(), password)
+        return Credentials(self.login_phone(), self.password())
+
+    def login_phone(self) -> str:
+        """The phone of the options or the environment, else asked for on a terminal."""
+        return (self.given_phone() or _ask("Phone", hide=False)).strip()
+
+    @staticmethod
+    def password() -> str:
+        """``GUPSHUP_PASSWORD``, else asked for (hidden) on a terminal."""
+        return env_credentials()[1] or _ask("Password", hide=True)
 
     def ledger_path(self) -> Path | None:
         """The SQLite file that keeps throttle counts across runs; None for memory only."""
@@ -96,6 +103,11 @@ class Settings:
             return Path(self.ledger).expanduser()
         cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return Path(cache) / "agupshup" / "throttle.sqlite3"
+
+    def tokens_path(self) -> Path | None:
+        """The file of login tokens, beside the ledger; None (this run only) with no ledger."""
+        ledger = self.ledger_path()
+        return None if ledger is None else ledger.with_name(ledger.stem + "-tokens.sqlite3")
 
 
 def egress(url: str) -> str:
