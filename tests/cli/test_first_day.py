@@ -1,0 +1,156 @@
+"""A user's first day (issue 24): the CLI keeps its login between runs, so a command costs one
+call; a 113 hold reads as a date and a duration and can be dropped with ``quota --forget``;
+library log records stay off the terminal without ``-v``."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+import pytest
+
+from agupshup.client import egress_key
+from agupshup.clock import SystemClock
+from agupshup.emulator import EmulatorThread
+from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
+from agupshup.models import ThrottleTag
+from agupshup.throttle import DEFAULT_WINDOWS, Scheduler, SqliteLedger
+
+from .conftest import Cli
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> dict[str, str | None]:
+    """The environment of a user with the default kind of ledger: a file kept between runs."""
+    return {"GUPSHUP_LEDGER": str(tmp_path / "throttle.sqlite3")}
+
+
+def calls(emulator: EmulatorThread) -> int:
+    return sum(emulator.emulator.calls.values())
+
+
+def ok(run: Cli, *args: str, env: dict[str, str | None]) -> str:
+    result = run(*args, env=env)
+    assert result.exit_code == 0, result.output
+    return result.stderr
+
+
+def test_ten_mixed_commands_cost_at_most_twelve_calls(
+    run: Cli, emulator: EmulatorThread, disk: dict[str, str | None]
+) -> None:
+    commands = [("info", "jumpy"), ("stream", "jumpy", "-l", "3"), ("tail", "jumpy", "-n", "2"),
+                ("replies", "jumpy"), ("groups",), ("groups", "--joined"),
+                ("post", "jumpy", "first day"), ("reply", "@cricket first day", "-g", "jumpy"),
+                ("quota",), ("info", "cricket")]
+    for command in commands:
+        ok(run, *command, env=disk)
+    # One login (challenge + login) for the whole day, then one call per command; quota: none.
+    assert calls(emulator) == 11, emulator.emulator.calls
+    assert emulator.emulator.calls["users.login"] == 1
+    assert emulator.emulator.calls["users.logout"] == 0
+
+
+def test_the_token_file_is_private_and_holds_no_password(
+    run: Cli, emulator: EmulatorThread, disk: dict[str, str | None], tmp_path: Path
+) -> None:
+    ok(run, "groups", env=disk)
+    before = calls(emulator)
+    ok(run, "groups", env=disk)
+    assert calls(emulator) == before + 1  # the kept token: no challenge, no login, no logout
+    [tokens] = tmp_path.glob("*tokens*")
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    data = tokens.read_bytes()
+    assert DEMO_PASSWORD.encode() not in data
+    assert egress_key(run.base_url).encode() in data and DEMO_PHONE.encode() in data
+
+
+def test_a_kept_token_needs_no_password(
+    run: Cli, emulator: EmulatorThread, disk: dict[str, str | None]
+) -> None:
+    ok(run, "groups", env=disk)
+    # No password in the environment and none on stdin: the kept token serves.
+    result = run("groups", env={**disk, "GUPSHUP_PASSWORD": None}, input="")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split()[0] == "jumpy"
+
+
+def test_a_dead_token_is_replaced_once_silently(
+    run: Cli, emulator: EmulatorThread, disk: dict[str, str | None]
+) -> None:
+    ok(run, "groups", env=disk)
+    emulator.emulator.sessions.expire_all()  # the server forgot it (a restart, an expiry)
+    before = calls(emulator)
+    stderr = ok(run, "groups", env=disk)
+    assert stderr == ""
+    # The refused call, a new login (challenge + login), the call again.
+    assert calls(emulator) == before + 4
+    before = calls(emulator)
+    ok(run, "groups", env=disk)
+    assert calls(emulator) == before + 1
+
+
+def test_logout_ends_the_kept_login(
+    run: Cli, emulator: EmulatorThread, disk: dict[str, str | None]
+) -> None:
+    ok(run, "groups", env=disk)
+    result = run("logout", env=disk)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"logged out {DEMO_PHONE} from {egress_key(run.base_url)}\n"
+    assert emulator.emulator.calls["users.logout"] == 1
+    assert emulator.emulator.sessions.tokens_of(DEMO_PHONE) == []
+    again = run("logout", env=disk)
+    assert again.exit_code == 0 and again.stderr.startswith("not logged in to ")
+    assert emulator.emulator.calls["users.logout"] == 1
+    # Without a kept token the password is needed again: none here, so one clean line.
+    result = run("groups", env={**disk, "GUPSHUP_PASSWORD": None}, input="")
+    assert result.exit_code == 2 and result.stderr.startswith("error: no credentials")
+
+
+def test_memory_ledger_keeps_no_login(run: Cli, emulator: EmulatorThread) -> None:
+    ok(run, "groups", env={})
+    assert emulator.emulator.calls["users.logout"] == 1
+    assert run("logout", env={}).stderr.startswith("not logged in: with --ledger memory")
+
+
+def _hold_a_day(ledger: Path, base_url: str) -> None:
+    """What a day window's 113 leaves in the ledger, as an earlier run would have."""
+
+    async def refused() -> None:
+        scheduler = Scheduler(DEFAULT_WINDOWS, clock=SystemClock(),
+                              ledger=SqliteLedger(ledger, key=egress_key(base_url)))
+        async with scheduler.slot("bulk") as slot:
+            slot.learn([ThrottleTag("day", 10001, 9000, 10000)], limited=True)
+        await scheduler.aclose()
+
+    asyncio.run(refused())
+
+
+def test_a_day_hold_reads_as_a_day_and_can_be_forgotten(
+    run: Cli, emulator: EmulatorThread, disk: dict[str, str | None], tmp_path: Path
+) -> None:
+    _hold_a_day(tmp_path / "throttle.sqlite3", run.base_url)
+    result = run("quota", env=disk)
+    assert result.exit_code == 0, result.output
+    day = result.stdout.splitlines()[2]
+    assert day.startswith("day ") and "held 24 h, until " in day and "tomorrow" in day, day
+    assert "113" in day
+    assert result.stderr == ("held: if the server was reset, `agupshup quota --forget` drops "
+                             "the hold\n")
+    forgot = run("quota", "--forget", env=disk)
+    assert forgot.exit_code == 0, forgot.output
+    assert all("room now" in line for line in forgot.stdout.splitlines()), forgot.stdout
+    assert forgot.stderr.startswith(f"forgot the counts and holds of {egress_key(run.base_url)}")
+    before = calls(emulator)
+    ok(run, "info", "jumpy", env=disk)  # no wait: the hold is gone
+    assert calls(emulator) == before + 1
+
+
+def test_library_log_records_need_v(run: Cli, disk: dict[str, str | None]) -> None:
+    # From the 4th post a minute the poster's throttle tag (limit 5) comes back, which the
+    # scheduler matches by name only and logs as a WARNING: not for the terminal without -v.
+    for n in range(5):
+        result = run("post", "jumpy", f"post {n}", env=disk)
+        assert result.exit_code == 0 and result.stderr == "", result.output
+    loud = run("-v", "info", "jumpy", env=disk)
+    assert loud.exit_code == 0 and " INFO agupshup.cli: " in loud.stderr
