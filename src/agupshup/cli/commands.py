@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -299,6 +300,18 @@ async def invite_cmd(r: Run, phones: tuple[str, ...], group: str | None) -> None
                  (f"not invited {f.phone} (error {f.code}): {f.msg}" for f in result.failed))
 
 
+def _ask_code(phone: str) -> str:
+    try:
+        return str(click.prompt("Code from the SMS", err=True)).strip()
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise  # Ctrl-C or Ctrl-D at the prompt: the user stopped it
+        click.echo(err=True)  # end the prompt's line
+        # Nothing interrupted anything: stdin ended (</dev/null, a script) before a code came.
+        raise UsageError(f"no code to confirm with: stdin ended (the code was texted to "
+                         f"{phone}; pipe it in, or run in a terminal to be asked)") from None
+
+
 @client_command("subscribe")
 @click.argument("subscriber", metavar="PHONE")
 @click.argument("group")
@@ -309,7 +322,7 @@ async def subscribe_cmd(r: Run, subscriber: str, group: str, attempts: int) -> N
     ticket = await r.client.subscribe(subscriber, group)
     click.echo(f"A confirmation code was texted to {ticket.phone}.", err=True)
     for attempt in range(1, attempts + 1):
-        code = click.prompt("Code from the SMS", err=True).strip()
+        code = _ask_code(ticket.phone)
         try:
             msg = await r.client.confirm_subscription(ticket, code)
         except E.InvalidConfirmation as exc:

@@ -94,6 +94,8 @@ class WaitStatus:
                  answers: AnswerWatch | None = None) -> None:
         self.scheduler = scheduler
         self.answers = answers
+        #: A line to say at the first 113 of the run (why it may have happened), if any.
+        self.on_113: str | None = None
         self.clock = clock
         self.stream = stream
         self.live = _isatty(stream)
@@ -111,6 +113,9 @@ class WaitStatus:
         """The scheduler holds calls (``hold``) or the server refused one (``limited``)."""
         if event.kind == "warn":
             return
+        if event.kind == "limited" and self.on_113 is not None:
+            self.say(self.on_113)
+            self.on_113 = None  # once a run: the hold line says the rest
         self._period = event.period
         if event.wait is not None:
             self._hold_until = self.clock.monotonic() + event.wait
@@ -168,6 +173,12 @@ class WaitStatus:
         elif self._logged != wait.what:  # a log is not a terminal: once per wait
             self._logged = wait.what
             self._write(wait.line(now, since, countdown=False) + "\n")
+
+    def say(self, line: str) -> None:
+        """One line of its own on the stream (a wait line in progress is redrawn after it)."""
+        self._erase()
+        self._write(line + "\n")
+        self._logged = None
 
     def _erase(self) -> None:
         if self._shown:
