@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,14 +20,16 @@ from agupshup.cli.settings import Settings
 from agupshup.cli.status import AnswerWatch, WaitStatus
 from agupshup.client import egress_key
 from agupshup.clock import SystemClock
-from agupshup.emulator import EmulatorThread
+from agupshup.emulator import EmulatorConfig, EmulatorThread
+from agupshup.emulator.throttle import ThrottleConfig
+from agupshup.emulator.throttle import Window as ServerWindow
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.models import ThrottleTag
 from agupshup.retry import RetryPolicy
 from agupshup.throttle import DEFAULT_WINDOWS, Scheduler, SqliteLedger, ThrottleEvent
 from agupshup.transport import MockTransport, RawResponse
 
-from .conftest import Cli
+from .conftest import ENV_KEYS, Cli
 from .test_feedback import Ticks
 
 
@@ -255,3 +260,25 @@ def test_a_late_answer_is_said_with_url_elapsed_and_limit() -> None:
     asyncio.run(scenario())
     assert out.getvalue() == ("waiting for an answer from http://h:1/GupshupAPI/rest: gives up "
                               "after 30s (2s so far)\n")
+
+
+# -- a restarted library Client ---------------------------------------------------------------
+
+
+def test_a_bot_restarted_twice_within_a_window_sees_no_113(tmp_path: Path) -> None:
+    """Three runs of a bot, each a fresh process making 3 calls, against a server that allows
+    6 calls in any 10 s: 9 calls in a few seconds. The default Client counts in the per-host
+    ledger file, so each run sees the calls of the runs before it and waits instead of earning
+    a 113 (before issue 24 its counts lived in memory and died with the process)."""
+    windows = (ServerWindow("minute", 6, 10.0, 5),)
+    config = EmulatorConfig(random_seed=None, throttle=ThrottleConfig(windows=windows))
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    env["GUPSHUP_LEDGER"] = str(tmp_path / "throttle.sqlite3")
+    bot = Path(__file__).with_name("restart_bot.py")
+    with EmulatorThread(config) as server:
+        for _ in range(3):
+            done = subprocess.run([sys.executable, str(bot), server.base_url, "3"], env=env,
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        assert server.emulator.calls["groups.getinfo"] == 9
+        assert sum(server.emulator.throttled.values()) == 0
