@@ -21,9 +21,9 @@ from agupshup.cli.status import AnswerWatch, WaitStatus
 from agupshup.client import egress_key
 from agupshup.clock import SystemClock
 from agupshup.emulator import EmulatorConfig, EmulatorThread
+from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.emulator.throttle import ThrottleConfig
 from agupshup.emulator.throttle import Window as ServerWindow
-from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
 from agupshup.models import ThrottleTag
 from agupshup.retry import RetryPolicy
 from agupshup.throttle import DEFAULT_WINDOWS, Scheduler, SqliteLedger, ThrottleEvent

@@ -77,11 +77,58 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(Settings)
 
 
+#: One example per command, shown at the end of its ``--help``.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "demo": ("agupshup demo", "agupshup demo --forever"),
+    "widget": ("agupshup widget --port 8090",),
+    "info": ("agupshup info jumpy", "agupshup --json info cricket"),
+    "stream": ("agupshup stream jumpy --limit 3",),
+    "tail": ("agupshup tail jumpy -n 20", "agupshup tail jumpy cricket --follow --seconds 60"),
+    "plan": ("agupshup plan jumpy cricket",),
+    "replies": ("agupshup replies jumpy --all",),
+    "groups": ("agupshup groups --joined",),
+    "quota": ("agupshup quota", "agupshup quota --forget"),
+    "logout": ("agupshup logout",),
+    "post": ("agupshup post jumpy 'hello from the command line'",),
+    "reply": ("agupshup reply '@cricket well played!' --group jumpy",),
+    "invite": ("agupshup invite 9876543210 --group jumpy",),
+    "subscribe": ("agupshup subscribe 9812345677 jumpy",),
+    "export": ("agupshup export jumpy --out jumpy.jsonl",),
+}
+_GLOBAL = frozenset({"base_url", "format_", "json_", "phone", "time_scale", "ledger", "verbose"})
+
+
+class _Command(click.Command):
+    """A subcommand whose ``--help`` shows its own options first, the global ones after them
+    (they are the same for every command), then an example."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        own: list[tuple[str, str]] = []
+        common: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None:
+                (common if param.name in _GLOBAL else own).append(record)
+        for title, records in (("Options", own), ("Global options (also before the command)",
+                                                    common)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        examples = EXAMPLES.get(self.name or "", ())
+        if examples:
+            with formatter.section("Example" + "s" * (len(examples) > 1)):
+                for line in examples:
+                    formatter.write_text(line)
+        super().format_epilog(ctx, formatter)
+
+
 def command(name: str, **kwargs: object) -> Callable[[Callable[..., None]], click.Command]:
     """A subcommand of ``main`` that also accepts the global options."""
 
     def decorate(f: Callable[..., None]) -> click.Command:
-        return main.command(name, **kwargs)(global_options(with_env=False)(f))
+        return main.command(name, cls=_Command, **kwargs)(global_options(with_env=False)(f))
 
     return decorate
 

@@ -22,7 +22,7 @@ import click
 from agupshup import errors as E
 from agupshup.checkpoint import Cursor
 from agupshup.client import Client, egress_key
-from agupshup.planner import describe
+from agupshup.planner import Plan, describe
 from agupshup.polling import PollPolicy
 from agupshup.session import Credentials
 from agupshup.streams import group_key
@@ -129,8 +129,8 @@ def _tail_login(kw: Mapping[str, object]) -> bool:
 
 @client_command("tail", login=_tail_login)
 @click.argument("groups", nargs=-1, required=True)
-@click.option("-n", "--lines", type=click.IntRange(min=0, max=15), default=10,
-              show_default=True, help="How many recent messages to print first.")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many recent messages to print first (pages of 15 are read as needed).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new messages as they come.")
 @click.option("--count", type=click.IntRange(min=1), default=None,
               help="With --follow: stop after this many new messages.")
@@ -150,12 +150,16 @@ async def tail_cmd(r: Run, groups: tuple[str, ...], lines: int, follow: bool,
         await _tail_many(r, groups, count, seconds)
         return
     group = groups[0]
-    recent = await r.client.get_stream(group, 0, max(lines, 1))
+    # At least one, even for -n 0: --follow starts after the newest message there is.
+    async with r.client.group_stream(group, limit=max(lines, 1)) as pages:
+        recent = [m async for m in pages]
     for m in reversed(recent[:lines]):
         show_message(m, r.json)
     if not follow:
         return
     r.client.poll_policy = PollPolicy(min_interval=interval, max_interval=max(interval, 60.0))
+    click.echo(f"following {group}: its head every {interval:g}s or slower, as its activity "
+               "and the quota allow (Ctrl-C stops)", err=True)
     # From the newest message just printed: what came before it is not new.
     live = Cursor(source=group_key(group), phase="live", newest=recent[0].id if recent else None)
     with contextlib.suppress(TimeoutError):
@@ -171,10 +175,20 @@ async def _tail_many(r: Run, groups: tuple[str, ...], count: int | None,
                      seconds: float | None) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds), r.client.follow_groups(groups) as follower:
+            click.echo(_plan_line(follower.plan), err=True)  # before the first message
             async for m in follower:
                 show_message(m, r.json)
                 if count is not None and follower.count >= count:
                     return
+
+
+def _plan_line(plan: Plan) -> str:
+    """The plan in one line: what is followed, through which sources, how often."""
+    sources = "; ".join(f"{s.source.key} ({len(s.groups)} groups) every {s.interval:.0f}s"
+                        for s in plan.sources)
+    followed = sum(len(s.groups) for s in plan.sources)
+    return (f"following {followed} groups through {len(plan.sources)} source(s): {sources}; "
+            f"expected delay {plan.expected_delay:.1f}s (Ctrl-C stops)")
 
 
 @client_command("replies", login=lambda kw: bool(kw["include_hidden"]))
@@ -215,11 +229,6 @@ async def quota_cmd(r: Run, forget: bool) -> None:
 
     The counts are those of the throttle ledger (--ledger), which every run on this host shares;
     with --ledger memory they cover this run only.
-
-    \b
-    Examples:
-      agupshup quota
-      agupshup quota --forget     # the emulator was restarted: start from zero
     """
     if forget and r.ledger is not None:
         await r.ledger.forget()
@@ -238,10 +247,6 @@ async def logout_cmd(r: Run) -> None:
 
     Commands keep their login between runs (a private file beside the ledger), so that each
     costs one call; this ends it. With --phone (or GUPSHUP_PHONE) only that phone's login.
-
-    \b
-    Example:
-      agupshup logout
     """
     url, phone = r.settings.base_url, r.settings.given_phone()
     if r.tokens is None:

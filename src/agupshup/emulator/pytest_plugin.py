@@ -148,6 +148,14 @@ else:  # pragma: no cover
         with EmulatorThread(_config(request, gupshup_config, gupshup_fast)) as server:
             yield server
 
+    @pytest.fixture
+    def gupshup_client() -> None:
+        """Stands in for the async client fixture, to say what is missing (not "fixture
+        'gupshup_client' not found")."""
+        pytest.fail("gupshup_client needs pytest-asyncio: `python -m pip install pytest-asyncio`"
+                    " and `asyncio_mode = auto` in pytest.ini (see agupshup's docs/testing.md)",
+                    pytrace=False)
+
 
 __all__ = ["gupshup_client", "gupshup_config", "gupshup_credentials", "gupshup_fast",
            "gupshup_server"]
