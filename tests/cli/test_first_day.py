@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -282,3 +283,19 @@ def test_a_bot_restarted_twice_within_a_window_sees_no_113(tmp_path: Path) -> No
             assert done.returncode == 0, done.stderr
         assert server.emulator.calls["groups.getinfo"] == 9
         assert sum(server.emulator.throttled.values()) == 0
+
+
+def test_the_widgets_port_in_use_is_a_sentence(run: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("widget", "--read-only", "--port", str(port), "--seconds", "5")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_demo_refuses_json_rather_than_ignoring_it(run: Cli) -> None:
+    result = run("demo", "--json")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: demo prints for people only: --json is for")

@@ -53,9 +53,17 @@ def demo_cmd(forever: bool, seconds: float) -> None:
     from agupshup import demo
 
     settings = current_settings()
+    if settings.json:
+        # Refused rather than ignored: the demo's lines are for people, not a record format.
+        run(_refuse("demo prints for people only: --json is for the reading commands "
+                    "(info, stream, tail, ...)"), settings)
     scale = settings.time_scale or demo.DEMO_TIME_SCALE
     run(demo.run_demo(seconds=None if forever else seconds, time_scale=scale), settings,
         interrupt_ok=forever)
+
+
+async def _refuse(why: str) -> None:
+    raise UsageError(why)
 
 
 def _add_emulator() -> None:
