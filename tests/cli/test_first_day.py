@@ -299,3 +299,18 @@ def test_demo_refuses_json_rather_than_ignoring_it(run: Cli) -> None:
     result = run("demo", "--json")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: demo prints for people only: --json is for")
+
+
+def test_quota_windows_print_for_people() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from agupshup.models import QuotaWindow, human_duration, human_wall
+
+    assert repr([QuotaWindow("minute", 60.0, 30, 3, 0.0, free_in=-1.32e-06)]) == (
+        "[QuotaWindow(minute 3/30 used, room now)]")
+    assert [human_duration(s) for s in (0.4, 45, 700, 7500, 86410)] == [
+        "0.4s", "45s", "12 min", "2 h 5 min", "24 h"]
+    now = datetime(2026, 12, 6, 13, 48, 24, tzinfo=UTC)
+    assert human_wall(now + timedelta(seconds=10), now).endswith(":48:34")
+    tomorrow = human_wall(now + timedelta(hours=24, seconds=10), now)
+    assert tomorrow.endswith(" tomorrow") or tomorrow[:3].isalpha(), tomorrow

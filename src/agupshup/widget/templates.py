@@ -19,6 +19,7 @@ from html import escape
 from urllib.parse import quote
 
 from agupshup.models import Message, format_ms
+from agupshup.wire.validate import MAX_TEXT
 
 __all__ = [
     "BAD_NAME",
@@ -39,7 +40,6 @@ NOT_FOUND = "This group doesn't exist or it's a private group."
 #: A name no group can have: said by the rule, not as "doesn't exist".
 BAD_NAME = ("Group names use only letters, digits, '_', '-' and '.', start with a letter or "
             "digit, and have at most 64 characters.")
-MAX_TEXT = 160
 DEFAULT_COLOR = "#e4572e"
 SWATCHES = ("#e4572e", "#2e86de", "#10ac84", "#8e44ad", "#f39c12", "#34495e")
 SNIPPET_WIDTH, SNIPPET_HEIGHT = 340, 460
