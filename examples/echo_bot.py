@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import sys
 
 from target import Target, target
 
-from agupshup import Client, Credentials, Message, PollPolicy
+from agupshup import Client, Credentials, GupshupError, Message, PollPolicy
 
 
 async def echo(client: Client, watch: str, from_group: str, limit: int | None) -> int:
@@ -64,9 +64,14 @@ async def main(args: argparse.Namespace) -> None:
         creds = api.credentials()
         if creds is None:
             raise SystemExit("set GUPSHUP_PHONE and GUPSHUP_PASSWORD for this server")
-        print(f"echo bot on {api.base_url}: watching {args.watch}, replying from "
-              f"{args.from_group}" + (" (embedded emulator)" if api.embedded else ""), flush=True)
         async with api.client(creds) as bot:
+            # Log in before saying anything: a wrong password is one line now, not a
+            # traceback when the first message arrives.
+            await bot.login()
+            print(f"echo bot on {api.base_url} as {creds.phone}: watching {args.watch} "
+                  f"(polling its head every {args.interval:g}s or slower, as the quota allows), "
+                  f"replying from {args.from_group}"
+                  + (" (embedded emulator)" if api.embedded else ""), flush=True)
             bot.poll_policy = PollPolicy(min_interval=args.interval, max_interval=30.0)
             work = echo(bot, args.watch, args.from_group, args.limit)
             tasks: list[asyncio.Task[object]] = [asyncio.create_task(work)]
@@ -99,6 +104,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """Run the bot; failures are one line on stderr (exit 1), Ctrl-C says how it ended."""
+    try:
+        asyncio.run(main(parse_args(argv)))
+    except KeyboardInterrupt:
+        print("stopped (Ctrl-C); nothing to save: the bot starts at the group's head each run",
+              file=sys.stderr)
+        return 130
+    except GupshupError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(parse_args()))
+    sys.exit(run())

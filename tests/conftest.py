@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
+
+# Clients count in the per-host ledger file by default (a restarted bot still counts its last
+# minute's calls); tests start servers on reused ports and must not find each other's counts.
+# Tests of that default name a file of their own.
+os.environ.setdefault("GUPSHUP_LEDGER", "memory")
 
 
 @pytest_asyncio.fixture(autouse=True)

@@ -25,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import cached_property
+from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
@@ -54,16 +56,20 @@ from agupshup.polling import Hub, PollPolicy
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import Streams, delegated
-from agupshup.throttle import Ledger, Scheduler, SharedLedger, Window
+from agupshup.throttle import Ledger, Scheduler, SharedLedger, SqliteLedger, Window
 from agupshup.transport import AiohttpTransport, Transport
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "egress_key"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "default_ledger_path", "egress_key"]
 
 log = logging.getLogger("agupshup.client")
 T = TypeVar("T")
 DEFAULT_BASE_URL = "http://api.smsgupshup.com"
 #: The environment variable that names another server (read by the CLI and the demo).
 ENV_BASE_URL = "GUPSHUP_BASE_URL"
+#: The environment variable that names the throttle ledger file (``memory``: none).
+ENV_LEDGER = "GUPSHUP_LEDGER"
+#: Values of ``GUPSHUP_LEDGER`` (and ``--ledger``) that keep the counts in memory.
+LEDGER_OFF = ("memory", "none", "off")
 
 
 class Ticket(Protocol):
@@ -771,7 +777,49 @@ def _default_scheduler(
     if local_address is not None and isinstance(ledger, SharedLedger):
         ledger.for_egress(local_address)  # fleet: one shared budget per source address
     key = egress_key(base_url, local_address)
-    return Scheduler.shared(key, windows, clock=clock, ledger=ledger).attach()
+    disk = _disk_ledger(key) if _real_time(clock) else None
+    return Scheduler.shared(key, windows, clock=clock, ledger=ledger,
+                            default_ledger=disk).attach()
+
+
+def default_ledger_path() -> Path | None:
+    """The per-host throttle ledger that clients and the CLI share by default:
+    ``GUPSHUP_LEDGER`` if set (``memory``: none), else ``$XDG_CACHE_HOME`` or ``~/.cache``,
+    ``agupshup/throttle.sqlite3``."""
+    named = os.environ.get(ENV_LEDGER, "").strip()
+    if named.lower() in LEDGER_OFF:
+        return None
+    if named:
+        return Path(named).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "agupshup" / "throttle.sqlite3"
+
+
+def _real_time(clock: Clock) -> bool:
+    """Whether ``clock`` is the system's (perhaps scaled): an injected clock (tests,
+    simulations) has no business in a file other processes read."""
+    while isinstance(clock, ScaledClock):
+        clock = clock.base
+    return type(clock) is SystemClock
+
+
+def _disk_ledger(key: str) -> Callable[[], Ledger | None]:
+    """The egress's entries in the per-host file, so that a restarted process still counts the
+    calls it made before (issue 24: a bot restarted within a minute earned a 113)."""
+
+    def make() -> Ledger | None:
+        path = default_ledger_path()
+        if path is None:
+            return None
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            log.info("throttle ledger %s unusable (%s); counting in memory", path, exc)
+            return None
+        return SqliteLedger(path, key=key)
+
+    return make
 
 
 def _check_credentials(

@@ -42,7 +42,7 @@ from agupshup import Client
 from agupshup.checkpoint import Cursor, MergedCursor
 from agupshup.client import ENV_BASE_URL, egress_key
 from agupshup.clock import ScaledClock, SystemClock
-from agupshup.models import Message, QuotaWindow
+from agupshup.models import Message, QuotaWindow, human_duration, human_wall
 from agupshup.polling import PollPolicy
 from agupshup.session import credentials_from_env
 from agupshup.streams import group_key
@@ -166,10 +166,10 @@ def quota_lines(windows: Sequence[QuotaWindow], now: float) -> list[str]:
     hold; the wait is ``free_in``, in real seconds)."""
     lines = []
     for w in windows:
-        at = "" if w.free_wall is None else f", at {w.free_wall:%H:%M:%S} UTC"
-        state = "room now" if w.free_in <= 0 else f"next call in {w.free_in:.1f}s{at}"
+        at = "" if w.free_wall is None else f", until {human_wall(w.free_wall)}"
+        state = "room now" if w.free_in <= 0 else f"next call in {human_duration(w.free_in)}{at}"
         if w.held_until is not None and w.held_until > now:
-            state = f"held {w.free_in:.1f}s after a 113{at}"
+            state = f"held {human_duration(w.free_in)}{at}, after the server refused a call (113)"
         lines.append(
             f"{w.period:<7} {w.used:>5}/{w.limit:<6} used  (window {_duration(w.length)}; {state})"
         )

@@ -27,7 +27,9 @@ The whole tree, in one place::
     ├── HTTPRefused                    the HTTP request itself was refused, not transient:
     │   │                              never retried, nothing resent (the call did not run)
     │   ├── RedirectRefused               a 3xx: redirects are never followed (names the host)
-    │   └── HTTPClientError               a 4xx that is not an API envelope (wrong URL, 403)
+    │   ├── HTTPClientError               a 4xx that is not an API envelope (wrong URL, 403)
+    │   └── TLSRefused                    the TLS handshake failed (https:// to a plain-HTTP
+    │                                     server, a bad certificate): nothing was sent
     └── APIError                       the server answered with one or more ``error`` tags
         ├── ThrottleLimitExceeded         113: not executed, a throttle window is full
         ├── ServerError                   129: internal error, safe to resubmit
@@ -114,6 +116,7 @@ __all__ = [
     "RedirectRefused",
     "ServerError",
     "SubscriptionError",
+    "TLSRefused",
     "ThrottleLimitExceeded",
     "TimeoutError",
     "TooManyAttempts",
@@ -311,6 +314,20 @@ class HTTPClientError(HTTPRefused):
         super().__init__(
             status, f"HTTP {status} from {url or 'server'}: {excerpt!r}", method=method, url=url
         )
+
+
+class TLSRefused(HTTPRefused):
+    """The TLS handshake failed: ``https://`` to a server that speaks plain HTTP, or a
+    certificate that does not verify. Nothing was sent, and a resend meets the same handshake,
+    so it is never retried (each attempt would cost a place in the quota)."""
+
+    def __init__(self, reason: str, *, method: str = "", url: str = "") -> None:
+        self.reason = reason
+        hint = ""
+        if "WRONG_VERSION_NUMBER" in reason or "wrong version number" in reason:
+            hint = "; the server speaks plain HTTP: use http://"
+        super().__init__(0, f"TLS handshake with {url or 'server'} failed ({reason}){hint}",
+                         method=method, url=url)
 
 
 class APIError(GupshupError):

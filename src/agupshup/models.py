@@ -33,6 +33,8 @@ __all__ = [
     "SubscribeTicket",
     "ThrottleTag",
     "format_ms",
+    "human_duration",
+    "human_wall",
 ]
 
 
@@ -54,6 +56,37 @@ def format_ms(ms: int, fmt: str, unknown: str = "") -> str:
     """A wire time (epoch ms) as UTC in ``fmt``; ``unknown`` for 0 or less, which a server
     sends for a time it does not know. The CLI and the widget both show times through this."""
     return unknown if ms <= 0 else _ms_to_datetime(ms).strftime(fmt)
+
+
+def human_duration(seconds: float) -> str:
+    """``6.0s``, ``45s``, ``12 min``, ``2 h 5 min``, ``24 h``: read at a glance, never as
+    ``86410s`` (which a hurried reader takes for ten seconds)."""
+    seconds = max(0.0, seconds)
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 10 or minutes == 0:
+        return f"{round(seconds / 3600)} h"
+    return f"{hours} h {minutes} min"
+
+
+def human_wall(at: datetime, now: datetime | None = None) -> str:
+    """``at`` in local time: ``13:48:34`` today, ``Sun 13:48 UTC tomorrow`` or ``Sun 7 Dec
+    13:48 UTC`` later, so that a day away never reads as a time today."""
+    local = at.astimezone()
+    today = (now or datetime.now(UTC)).astimezone().date()
+    if local.date() == today:
+        return f"{local:%H:%M:%S}"
+    zone = local.tzname() or ""
+    days = (local.date() - today).days
+    if days == 1:
+        return f"{local:%a %H:%M} {zone} tomorrow".replace("  ", " ")
+    return f"{local:%a} {local.day} {local:%b %H:%M} {zone}".rstrip()
 
 
 class ThrottleTag(_Model, frozen=True):
@@ -184,3 +217,16 @@ class QuotaWindow(_Model, frozen=True):
     #: that moment on the wall clock (UTC; ``None`` only when built by hand).
     free_in: float = 0.0
     free_wall: datetime | None = None
+
+    def __repr__(self) -> str:
+        # ``print(client.quota())`` is read by people: no raw floats such as -1.3e-06.
+        return f"QuotaWindow({self.describe()})"
+
+    def describe(self) -> str:
+        """``minute 3/30 used, room now`` or ``…, next call in 12 min (at 13:48:34)``."""
+        state = "room now"
+        if self.free_in > 0:
+            at = "" if self.free_wall is None else f" (at {human_wall(self.free_wall)})"
+            why = " (held after a 113)" if self.held_until is not None else ""
+            state = f"next call in {human_duration(self.free_in)}{at}{why}"
+        return f"{self.period} {self.used}/{self.limit} used, {state}"

@@ -88,7 +88,9 @@ class AiohttpTransport:
         session: aiohttp.ClientSession | None = None,
         local_address: str | None = None,
     ) -> None:
-        self.url = base_url.rstrip("/") + API_PATH
+        base = base_url.rstrip("/")
+        # A base URL copied with the API's path already on it must not get it twice (a 404).
+        self.url = base if base.endswith(API_PATH) else base + API_PATH
         # fleet (issue 18): the source address calls leave from, i.e. the egress the server's
         # per-IP throttle counts; None lets the OS choose.
         self.local_address = local_address
@@ -131,7 +133,10 @@ class AiohttpTransport:
         except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one too
             raise E.ConnectError(_clean(exc, fields), url=self.url, maybe_sent=False) from None
         except TimeoutError:
-            raise E.TimeoutError(f"no complete answer within {limit:.3g}s", url=self.url) from None
+            raise E.TimeoutError(f"no complete answer from {self.url} within {limit:.3g}s",
+                                 url=self.url) from None
+        except aiohttp.ClientSSLError as exc:  # before ClientConnectorError: it is one too
+            raise E.TLSRefused(_tls_reason(exc), method=_method_of(fields), url=self.url) from None
         except aiohttp.ClientConnectorError as exc:
             raise E.ConnectError(_clean(exc, fields), url=self.url, maybe_sent=False) from None
         except (aiohttp.ClientError, ConnectionError, OSError) as exc:
@@ -268,3 +273,10 @@ class MockTransport:
 
     async def aclose(self) -> None:
         return None
+
+
+def _tls_reason(exc: aiohttp.ClientSSLError) -> str:
+    """The handshake's reason (``WRONG_VERSION_NUMBER``, a certificate error), not aiohttp's
+    whole sentence."""
+    inner = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None) or exc
+    return str(getattr(inner, "reason", None) or inner)

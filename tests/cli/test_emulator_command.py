@@ -66,3 +66,31 @@ def test_the_help_is_clicks() -> None:
         result.stdout.splitlines()[0]
     for option in ("--port", "--seed", "--time-scale", "--throttle", "--random-seed", "-v"):
         assert option in result.stdout
+
+
+def test_a_seed_user_without_password_is_named(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text('{"users": [{"phone": "9888800009"}], "groups": []}')
+    result = CliRunner().invoke(agupshup, ["emulator", "--seed", str(seed)])
+    assert result.exit_code == 1
+    line = one_line(result.stderr)
+    assert line.startswith(f"Error: --seed {seed}: user 9888800009: no \"password\""), line
+
+
+def test_it_prints_the_demo_account_and_the_next_step() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "agupshup.emulator", "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        url = proc.stdout.readline().strip()
+        account, step = proc.stderr.readline(), proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert url.startswith("http://127.0.0.1:")
+    assert account.startswith("demo user 9999900000 / gupshup-demo (owns jumpy, demo-bot)")
+    assert step.startswith(f"next, in another terminal: export GUPSHUP_BASE_URL={url} ")
+    assert "agupshup info jumpy" in step

@@ -74,6 +74,17 @@ def test_examples_run_with_one_command(tmp_path: Path) -> None:
                 proc.communicate()
 
 
+def test_echo_bot_with_a_wrong_password_fails_early_in_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    env.update(GUPSHUP_PHONE="9999900000", GUPSHUP_PASSWORD="not-the-password")
+    done = subprocess.run([sys.executable, str(EXAMPLES / "echo_bot.py"), "--seconds", "30"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == ""  # not "watching …": nothing is watched
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: users.login: error 121"), line
+
+
 #: What an example may import of agupshup: the documented public API, nothing internal.
 PUBLIC = {"agupshup", "agupshup.throttle", "agupshup.session", "agupshup.widget",
           "agupshup.emulator", "agupshup.emulator.seed"}

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from agupshup import cli
+from agupshup.cli import app
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -40,3 +41,14 @@ def test_help_without_warnings(path: tuple[str, ...]) -> None:
     assert result.exit_code == 0, result.output
     assert "usage:" in result.output.lower()
     assert "warning" not in result.output.lower()
+
+
+@pytest.mark.parametrize("name", sorted(app.EXAMPLES))
+def test_a_commands_help_shows_its_own_options_first_and_an_example(name: str) -> None:
+    result = CliRunner().invoke(cli.main, [name, "--help"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.index("Options:") < text.index("Global options") < text.index("Example")
+    assert text.index("--help") < text.index("--base-url")  # its own, then the seven global
+    for example in app.EXAMPLES[name]:
+        assert example in text

@@ -27,4 +27,24 @@ def test_the_testing_doc_builds_a_passing_project(
     # This checkout's agupshup (and its plugin), whatever an installed copy elsewhere is.
     monkeypatch.setenv("PYTHONPATH", str(ROOT / "src"))
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", timeout=300)
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=3, warnings=0)  # no deprecation from pytest-asyncio either
+    # The page's last run says what this one says.
+    assert "3 passed" in DOC.read_text().rpartition("```console")[2].partition("```")[0]
+
+
+def test_the_testing_doc_gives_its_install_line() -> None:
+    text = DOC.read_text()
+    assert "python -m pip install pytest pytest-asyncio" in text
+
+
+def test_without_pytest_asyncio_the_client_fixture_says_what_is_missing(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shim = pytester.mkdir("shim")
+    (shim / "pytest_asyncio.py").write_text("raise ImportError('not installed')\n")
+    pytester.makepyfile(test_bot="def test_it(gupshup_client):\n    pass\n")
+    monkeypatch.setenv("PYTHONPATH", f"{shim}:{ROOT / 'src'}")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:asyncio",
+                                           timeout=300)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*gupshup_client needs pytest-asyncio*"])

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from agupshup.emulator import EmulatorServer
-from agupshup.widget import NOT_FOUND, Widget, embed_snippet
+from agupshup.widget import BAD_NAME, NOT_FOUND, Widget, embed_snippet
 
 expect = playwright_api.expect
 
@@ -133,7 +133,7 @@ async def test_hostile_input_never_runs(page: playwright_api.Page, widget_url: s
     payload = "<img src=x onerror=\"window.pwned=1\">"
     await page.goto(widget_url + "/")
     await page.fill("#group", payload)
-    await expect(page.locator("#group-error")).to_have_text(NOT_FOUND)
+    await expect(page.locator("#group-error")).to_have_text(BAD_NAME)  # no group is named so
     await page.goto(widget_url + "/embed/demo-bot")
     await page.fill("input[name=text]", payload)
     await page.click("form.post button")
@@ -178,3 +178,56 @@ async def test_the_embed_code_works_in_a_page_opened_from_a_file(
     frame = page.frame_locator("iframe")
     await expect(frame.locator(".message").first).to_contain_text("jumpy message 120")
     await expect(frame.locator("header")).to_have_css("background-color", "rgb(16, 172, 132)")
+
+
+async def test_the_embed_fits_a_320_px_page_and_uses_no_obsolete_attributes(
+    page: playwright_api.Page, widget_url: str, tmp_path: Path
+) -> None:
+    snippet = embed_snippet(widget_url, "jumpy", "#10ac84")
+    assert "frameborder" not in snippet
+    assert "scrolling" not in snippet
+    blog = tmp_path / "phone.html"
+    blog.write_text('<!doctype html><meta name="viewport" content="width=device-width">'
+                    f"<title>my blog</title><body style='margin:0'>{snippet}")
+    await page.set_viewport_size({"width": 320, "height": 640})
+    await page.goto(blog.as_uri())
+    frame = page.frame_locator("iframe")
+    await expect(frame.locator(".message").first).to_contain_text("jumpy message 120")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 320
+    bounds = await page.locator("iframe").bounding_box()
+    assert bounds is not None
+    assert bounds["x"] + bounds["width"] <= 320, bounds
+    await shot(page, "widget-320.png")
+
+
+async def test_the_post_box_counts_characters_and_times_are_relative(
+    page: playwright_api.Page, widget_url: str
+) -> None:
+    await page.goto(widget_url + "/embed/demo-bot")
+    box, count = page.locator("input[name=text]"), page.locator("#count")
+    await expect(count).to_have_text("0/160")
+    await box.fill("x" * 170)
+    await expect(box).to_have_value("x" * 170)  # not cut to 160 without a word
+    await expect(count).to_have_text("170/160")
+    await expect(page.locator("form.post button")).to_be_disabled()
+    await box.fill("a fresh message")
+    await expect(count).to_have_text("15/160")
+    await page.click("form.post button")
+    first = page.locator(".message").first
+    await expect(first.locator(".text")).to_have_text("a fresh message")
+    await expect(first.locator("time")).to_have_text("just now")
+    await expect(first.locator("time")).to_have_attribute("title", re.compile(r"UTC$"))
+
+
+async def test_the_preview_is_a_hint_until_a_group_is_chosen_and_names_follow_the_rule(
+    page: playwright_api.Page, widget_url: str
+) -> None:
+    await page.goto(widget_url + "/")
+    await expect(page.locator("#preview")).to_be_hidden()
+    await expect(page.locator("#preview-hint")).to_be_visible()
+    await page.fill("#group", "bad name!")
+    await expect(page.locator("#group-error")).to_have_text(BAD_NAME)
+    await page.fill("#group", "jumpy")
+    await expect(page.locator("#preview-hint")).to_be_hidden()
+    preview = page.frame_locator("#preview")
+    await expect(preview.locator(".message").first).to_contain_text("jumpy message 120")

@@ -4,7 +4,8 @@ Module map (each module states the rules it enforces at its top)::
 
     settings   the global options, the environment, credentials, the ledger file
     output     lines for people, JSON Lines for programs
-    status     the live line that says what a command waits for
+    status     the live line that says what a command waits for (throttle, login, answers)
+    tokens     the login kept between runs (a private file beside the ledger)
     app        the ``agupshup`` group; ``client_command``: settings → client → body → exit code
     commands   demo, emulator, widget, info, stream, tail, replies, groups, quota, post, ...
     export     export, with its progress bar

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -27,10 +28,12 @@ from typing import Concatenate, NoReturn, ParamSpec, TypeVar
 import click
 
 from agupshup import errors as E
-from agupshup.client import Client, egress_key
+from agupshup.client import DEFAULT_BASE_URL, ENV_BASE_URL, Client, egress_key
 from agupshup.clock import SystemClock
 from agupshup.retry import RetryPolicy
-from agupshup.throttle import Ledger, Scheduler, SqliteLedger, scaled_windows
+from agupshup.session import Credentials
+from agupshup.throttle import Scheduler, SqliteLedger, scaled_windows
+from agupshup.transport import AiohttpTransport
 
 from .settings import (
     EXIT_API,
@@ -45,7 +48,8 @@ from .settings import (
     prepare_private_file,
     scrub,
 )
-from .status import WaitStatus
+from .status import AnswerWatch, WaitStatus
+from .tokens import TokenFile, token_key
 
 __all__ = ["Run", "client_command", "command", "main", "run", "watching"]
 
@@ -73,11 +77,58 @@ def main(ctx: click.Context) -> None:
     ctx.ensure_object(Settings)
 
 
+#: One example per command, shown at the end of its ``--help``.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "demo": ("agupshup demo", "agupshup demo --forever"),
+    "widget": ("agupshup widget --port 8090",),
+    "info": ("agupshup info jumpy", "agupshup --json info cricket"),
+    "stream": ("agupshup stream jumpy --limit 3",),
+    "tail": ("agupshup tail jumpy -n 20", "agupshup tail jumpy cricket --follow --seconds 60"),
+    "plan": ("agupshup plan jumpy cricket",),
+    "replies": ("agupshup replies jumpy --all",),
+    "groups": ("agupshup groups --joined",),
+    "quota": ("agupshup quota", "agupshup quota --forget"),
+    "logout": ("agupshup logout",),
+    "post": ("agupshup post jumpy 'hello from the command line'",),
+    "reply": ("agupshup reply '@cricket well played!' --group jumpy",),
+    "invite": ("agupshup invite 9876543210 --group jumpy",),
+    "subscribe": ("agupshup subscribe 9812345677 jumpy",),
+    "export": ("agupshup export jumpy --out jumpy.jsonl",),
+}
+_GLOBAL = frozenset({"base_url", "format_", "json_", "phone", "time_scale", "ledger", "verbose"})
+
+
+class _Command(click.Command):
+    """A subcommand whose ``--help`` shows its own options first, the global ones after them
+    (they are the same for every command), then an example."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        own: list[tuple[str, str]] = []
+        common: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None:
+                (common if param.name in _GLOBAL else own).append(record)
+        for title, records in (("Options", own), ("Global options (also before the command)",
+                                                    common)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        examples = EXAMPLES.get(self.name or "", ())
+        if examples:
+            with formatter.section("Example" + "s" * (len(examples) > 1)):
+                for line in examples:
+                    formatter.write_text(line)
+        super().format_epilog(ctx, formatter)
+
+
 def command(name: str, **kwargs: object) -> Callable[[Callable[..., None]], click.Command]:
     """A subcommand of ``main`` that also accepts the global options."""
 
     def decorate(f: Callable[..., None]) -> click.Command:
-        return main.command(name, **kwargs)(global_options(with_env=False)(f))
+        return main.command(name, cls=_Command, **kwargs)(global_options(with_env=False)(f))
 
     return decorate
 
@@ -93,6 +144,10 @@ class Run:
     client: Client
     scheduler: Scheduler
     status: WaitStatus
+    #: The login tokens kept between runs (None with ``--ledger memory``: this run only).
+    tokens: TokenFile | None = None
+    #: The throttle ledger on disk (None: in memory).
+    ledger: SqliteLedger | None = None
 
     @property
     def json(self) -> bool:
@@ -140,16 +195,26 @@ async def open_run(
 ) -> AsyncIterator[Run]:
     """An open client (logged in with ``login``) and its scheduler; the wait line runs."""
     url = settings.checked_url()
-    credentials = settings.credentials() if login else None
+    tokens = _tokens(settings)
+    credentials = _credentials(settings, url, tokens) if login else None
     async with contextlib.AsyncExitStack() as stack:
         clock = SystemClock()
+        ledger = _ledger(settings)
         scheduler = Scheduler(scaled_windows(settings.time_scale or 1.0), clock=clock,
-                              ledger=_ledger(settings), on_event=lambda e: waits.on_event(e))
+                              ledger=ledger, on_event=lambda e: waits.on_event(e))
         stack.push_async_callback(scheduler.aclose)
-        waits = WaitStatus(scheduler, clock, sys.stderr)
+        inner = AiohttpTransport(url)
+        answers = AnswerWatch(inner, clock, egress(inner.url), 30.0)
+        waits = WaitStatus(scheduler, clock, sys.stderr, answers)
+        if settings.time_scale and settings.time_scale != 1:
+            waits.on_113 = (
+                f"note: the server refused a call (113) although --time-scale "
+                f"{settings.time_scale:g} shrank the windows: is its time sped up as much? "
+                f"(an emulator started with --time-scale {settings.time_scale:g}); without the "
+                f"option the CLI keeps to real-time limits")
         client = Client(url, credentials=credentials, scheduler=scheduler, clock=clock,
-                        retry=RetryPolicy(on_back_off=waits.backing_off),
-                        format="xml" if settings.format == "xml" else "json")
+                        retry=RetryPolicy(on_back_off=waits.backing_off), transport=answers,
+                        token_store=tokens, format="xml" if settings.format == "xml" else "json")
         await stack.enter_async_context(client)
         if status:
             await stack.enter_async_context(watching(waits.watch()))
@@ -158,9 +223,50 @@ async def open_run(
         if credentials is not None:
             with waits.doing(f"a login as {credentials.phone}"):
                 await client.login()
-        yield Run(settings, client, scheduler, waits)
+        yield Run(settings, client, scheduler, waits, tokens, ledger)
+        if tokens is not None:
+            tokens.touch()
         log.info("quota used: %s", ", ".join(
             f"{w.period} {w.used}/{w.limit}" for w in scheduler.quota()))
+
+
+def _credentials(
+    settings: Settings, url: str, tokens: TokenFile | None
+) -> Credentials | _LaterPassword:
+    """The account; its password is asked for only if no kept token serves the run."""
+    phone = settings.login_phone()
+    if tokens is None or tokens.stored(token_key(url, phone)) is None:
+        return Credentials(phone, settings.password())
+    return _LaterPassword(settings, phone, tokens, token_key(url, phone))
+
+
+class _LaterPassword:
+    """Credentials whose password is read only when a login is really needed (the kept token
+    died): while the token file holds a live token, the session loads it and never uses the
+    placeholder password returned here."""
+
+    def __init__(self, settings: Settings, phone: str, tokens: TokenFile, key: str) -> None:
+        self.settings, self.phone, self.tokens, self.key = settings, phone, tokens, key
+        self.password: str | None = None
+
+    def __call__(self) -> Credentials:
+        if self.password is None and self.tokens.stored(self.key) is not None:
+            return Credentials(self.phone, "")
+        if self.password is None:
+            self.password = self.settings.password()
+        return Credentials(self.phone, self.password)
+
+
+def _tokens(settings: Settings) -> TokenFile | None:
+    path = settings.tokens_path()
+    if path is None:
+        return None
+    try:
+        prepare_private_file(path, ours=True)  # tokens are secrets wherever the file lives
+        return TokenFile(path, time_scale=settings.time_scale or 1.0)
+    except (OSError, sqlite3.Error) as exc:
+        note(f"login tokens not kept ({path}: {exc}); every command logs in again")
+        return None
 
 
 @asynccontextmanager
@@ -175,7 +281,7 @@ async def watching(watch: Coroutine[object, object, None]) -> AsyncIterator[None
             await task
 
 
-def _ledger(settings: Settings) -> Ledger | None:
+def _ledger(settings: Settings) -> SqliteLedger | None:
     path = settings.ledger_path()
     if path is None:
         return None
@@ -184,7 +290,7 @@ def _ledger(settings: Settings) -> Ledger | None:
     except OSError as exc:
         if settings.ledger:  # a file the user named: say so rather than count elsewhere
             raise UsageError(f"--ledger {path}: {exc.strerror or exc}") from None
-        log.warning("throttle ledger %s unusable (%s); counting in memory", path, exc)
+        note(f"throttle ledger {path} unusable ({exc.strerror or exc}); counting in memory")
         return None
     # Keyed as the Client's shared scheduler keys its budget, by the host (and a port not the
     # scheme's default): the server counts per IP, so every spelling of one server shares one
@@ -227,10 +333,17 @@ def _explain(exc: Exception, settings: Settings) -> tuple[int, str]:
         return EXIT_USAGE, _one_line(exc)
     if isinstance(exc, E.ConnectError):
         return EXIT_API, _unreachable(exc, settings)
+    if isinstance(exc, E.TransportError | E.HTTPRefused):
+        return EXIT_API, _one_line(exc) + _default_host_hint(settings)
     if isinstance(exc, E.GupshupError | OSError):  # OSError: files (export --out), sockets
         return EXIT_API, _one_line(exc)
     log.debug("failed", exc_info=exc)  # e.g. sqlite3.Error from an unusable ledger file
     return EXIT_API, f"{type(exc).__name__}: {_one_line(exc)}"
+
+
+def note(message: str) -> None:
+    """One line on stderr about the run itself, in the CLI's voice (not a log record)."""
+    click.echo(f"note: {message}", err=True)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -254,7 +367,16 @@ def _unreachable(exc: E.ConnectError, settings: Settings) -> str:
         why = "no answer in time"
     else:
         why = "the connection failed"
-    return f"cannot reach {egress(settings.base_url)}: {why}"
+    return f"cannot reach {egress(settings.base_url)}: {why}" + _default_host_hint(settings)
+
+
+def _default_host_hint(settings: Settings) -> str:
+    """For a run that named no server: the default is the real service's old address."""
+    if settings.base_url != DEFAULT_BASE_URL:
+        return ""
+    return (f" (no --base-url given, so the default {DEFAULT_BASE_URL}: pass --base-url or set "
+            f"{ENV_BASE_URL}; for a local server run `agupshup emulator` and use "
+            f"--base-url http://127.0.0.1:8080)")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -272,8 +394,14 @@ _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(m
 
 
 def setup_logging(verbose: int) -> None:
-    """``-v`` info, ``-vv`` debug, for agupshup's loggers, to stderr; one handler per process."""
+    """``-v`` info, ``-vv`` debug, for agupshup's loggers, to stderr; one handler per process.
+
+    Without ``-v`` no library record reaches the terminal: what a person must know, the CLI
+    says itself in one line (``error:``, ``note:``, the wait line). The handler is silenced,
+    not the loggers, so a program embedding the CLI still sees the records in its own handlers.
+    """
     root = logging.getLogger("agupshup")
     root.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    _handler.setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
     if _handler not in root.handlers:
         root.addHandler(_handler)

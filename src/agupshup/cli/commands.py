@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,14 +21,18 @@ import click
 
 from agupshup import errors as E
 from agupshup.checkpoint import Cursor
-from agupshup.planner import describe
+from agupshup.client import Client, egress_key
+from agupshup.planner import Plan, describe
 from agupshup.polling import PollPolicy
+from agupshup.session import Credentials
 from agupshup.streams import group_key
 from agupshup.widget.__main__ import run_widget, widget_options
 
 from .app import Run, client_command, command, main, run
 from .output import json_line, show_group, show_message, show_outcome, show_quota, show_reply
 from .settings import UsageError, current_settings
+from .status import FORGET_HINT
+from .tokens import token_key
 
 __all__: list[str] = []
 
@@ -48,9 +53,17 @@ def demo_cmd(forever: bool, seconds: float) -> None:
     from agupshup import demo
 
     settings = current_settings()
+    if settings.json:
+        # Refused rather than ignored: the demo's lines are for people, not a record format.
+        run(_refuse("demo prints for people only: --json is for the reading commands "
+                    "(info, stream, tail, ...)"), settings)
     scale = settings.time_scale or demo.DEMO_TIME_SCALE
     run(demo.run_demo(seconds=None if forever else seconds, time_scale=scale), settings,
         interrupt_ok=forever)
+
+
+async def _refuse(why: str) -> None:
+    raise UsageError(why)
 
 
 def _add_emulator() -> None:
@@ -124,8 +137,8 @@ def _tail_login(kw: Mapping[str, object]) -> bool:
 
 @client_command("tail", login=_tail_login)
 @click.argument("groups", nargs=-1, required=True)
-@click.option("-n", "--lines", type=click.IntRange(min=0, max=15), default=10,
-              show_default=True, help="How many recent messages to print first.")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many recent messages to print first (pages of 15 are read as needed).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new messages as they come.")
 @click.option("--count", type=click.IntRange(min=1), default=None,
               help="With --follow: stop after this many new messages.")
@@ -145,12 +158,16 @@ async def tail_cmd(r: Run, groups: tuple[str, ...], lines: int, follow: bool,
         await _tail_many(r, groups, count, seconds)
         return
     group = groups[0]
-    recent = await r.client.get_stream(group, 0, max(lines, 1))
+    # At least one, even for -n 0: --follow starts after the newest message there is.
+    async with r.client.group_stream(group, limit=max(lines, 1)) as pages:
+        recent = [m async for m in pages]
     for m in reversed(recent[:lines]):
         show_message(m, r.json)
     if not follow:
         return
     r.client.poll_policy = PollPolicy(min_interval=interval, max_interval=max(interval, 60.0))
+    click.echo(f"following {group}: its head every {interval:g}s or slower, as its activity "
+               "and the quota allow (Ctrl-C stops)", err=True)
     # From the newest message just printed: what came before it is not new.
     live = Cursor(source=group_key(group), phase="live", newest=recent[0].id if recent else None)
     with contextlib.suppress(TimeoutError):
@@ -166,10 +183,20 @@ async def _tail_many(r: Run, groups: tuple[str, ...], count: int | None,
                      seconds: float | None) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds), r.client.follow_groups(groups) as follower:
+            click.echo(_plan_line(follower.plan), err=True)  # before the first message
             async for m in follower:
                 show_message(m, r.json)
                 if count is not None and follower.count >= count:
                     return
+
+
+def _plan_line(plan: Plan) -> str:
+    """The plan in one line: what is followed, through which sources, how often."""
+    sources = "; ".join(f"{s.source.key} ({len(s.groups)} groups) every {s.interval:.0f}s"
+                        for s in plan.sources)
+    followed = sum(len(s.groups) for s in plan.sources)
+    return (f"following {followed} groups through {len(plan.sources)} source(s): {sources}; "
+            f"expected delay {plan.expected_delay:.1f}s (Ctrl-C stops)")
 
 
 @client_command("replies", login=lambda kw: bool(kw["include_hidden"]))
@@ -201,14 +228,51 @@ async def groups_cmd(r: Run, which: str, limit: int) -> None:
 
 
 @client_command("quota")
-async def quota_cmd(r: Run) -> None:
-    """Show the throttle windows: calls used, limits, and when the next call fits.
+@click.option("--forget", is_flag=True,
+              help="Drop this server's counts and holds from the ledger: only for a server you "
+              "control that was reset (a restarted emulator); a real server still counts them.")
+async def quota_cmd(r: Run, forget: bool) -> None:
+    """Show the throttle windows: calls used, limits, when the next call fits, and any hold
+    after a 113 (with how to drop it).
 
     The counts are those of the throttle ledger (--ledger), which every run on this host shares;
     with --ledger memory they cover this run only.
     """
+    if forget and r.ledger is not None:
+        await r.ledger.forget()
+        click.echo(f"forgot the counts and holds of {egress_key(r.settings.base_url)} "
+                   f"in {r.settings.ledger_path()}", err=True)
     windows = await r.scheduler.fetch_quota()
-    show_quota(windows, r.client.clock.monotonic(), r.json)
+    now = r.client.clock.monotonic()
+    show_quota(windows, now, r.json)
+    if not r.json and any(w.held_until is not None and w.held_until > now for w in windows):
+        click.echo(f"held: {FORGET_HINT}", err=True)
+
+
+@client_command("logout")
+async def logout_cmd(r: Run) -> None:
+    """End the login kept for this server (users.logout) and delete its token from the file.
+
+    Commands keep their login between runs (a private file beside the ledger), so that each
+    costs one call; this ends it. With --phone (or GUPSHUP_PHONE) only that phone's login.
+    """
+    url, phone = r.settings.base_url, r.settings.given_phone()
+    if r.tokens is None:
+        click.echo("not logged in: with --ledger memory no login outlives a command", err=True)
+        return
+    keys = [token_key(url, phone)] if phone else r.tokens.keys(egress_key(url))
+    kept = [key for key in keys if r.tokens.stored(key) is not None]
+    for key in kept:
+        who = key.rpartition("|")[2]
+        # The kept token is loaded, not a new login made: the placeholder password is unused.
+        async with Client(url, credentials=Credentials(who, ""), scheduler=r.scheduler,
+                          token_store=r.tokens) as client:
+            await client.login()
+            await client.logout()
+        click.echo(f"logged out {who} from {egress_key(url)}")
+    if not kept:
+        click.echo(f"not logged in to {egress_key(url)}" + (f" as {phone}" if phone else ""),
+                   err=True)
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -249,6 +313,18 @@ async def invite_cmd(r: Run, phones: tuple[str, ...], group: str | None) -> None
                  (f"not invited {f.phone} (error {f.code}): {f.msg}" for f in result.failed))
 
 
+def _ask_code(phone: str) -> str:
+    try:
+        return str(click.prompt("Code from the SMS", err=True)).strip()
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise  # Ctrl-C or Ctrl-D at the prompt: the user stopped it
+        click.echo(err=True)  # end the prompt's line
+        # Nothing interrupted anything: stdin ended (</dev/null, a script) before a code came.
+        raise UsageError(f"no code to confirm with: stdin ended (the code was texted to "
+                         f"{phone}; pipe it in, or run in a terminal to be asked)") from None
+
+
 @client_command("subscribe")
 @click.argument("subscriber", metavar="PHONE")
 @click.argument("group")
@@ -259,7 +335,7 @@ async def subscribe_cmd(r: Run, subscriber: str, group: str, attempts: int) -> N
     ticket = await r.client.subscribe(subscriber, group)
     click.echo(f"A confirmation code was texted to {ticket.phone}.", err=True)
     for attempt in range(1, attempts + 1):
-        code = click.prompt("Code from the SMS", err=True).strip()
+        code = _ask_code(ticket.phone)
         try:
             msg = await r.client.confirm_subscription(ticket, code)
         except E.InvalidConfirmation as exc:

@@ -24,7 +24,13 @@ from urllib.parse import urlsplit
 
 import click
 
-from agupshup.client import DEFAULT_BASE_URL, ENV_BASE_URL
+from agupshup.client import (
+    DEFAULT_BASE_URL,
+    ENV_BASE_URL,
+    ENV_LEDGER,
+    LEDGER_OFF,
+    default_ledger_path,
+)
 from agupshup.session import ENV_PASSWORD, ENV_PHONE, Credentials, env_credentials
 
 __all__ = [
@@ -48,8 +54,6 @@ F = TypeVar("F", bound=Callable[..., object])
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 ENV_TIME_SCALE = "GUPSHUP_TIME_SCALE"
-ENV_LEDGER = "GUPSHUP_LEDGER"
-_MEMORY = ("memory", "none", "off")
 
 
 class UsageError(Exception):
@@ -84,18 +88,29 @@ class Settings:
 
     def credentials(self) -> Credentials:
         """Phone and password, from the options, the environment, or prompts on a terminal."""
-        phone = self.given_phone() or _ask("Phone", hide=False)
-        password = env_credentials()[1] or _ask("Password", hide=True)
-        return Credentials(phone.strip(), password)
+        return Credentials(self.login_phone(), self.password())
+
+    def login_phone(self) -> str:
+        """The phone of the options or the environment, else asked for on a terminal."""
+        return (self.given_phone() or _ask("Phone", hide=False)).strip()
+
+    @staticmethod
+    def password() -> str:
+        """``GUPSHUP_PASSWORD``, else asked for (hidden) on a terminal."""
+        return env_credentials()[1] or _ask("Password", hide=True)
 
     def ledger_path(self) -> Path | None:
         """The SQLite file that keeps throttle counts across runs; None for memory only."""
-        if self.ledger and self.ledger.lower() in _MEMORY:
+        if self.ledger and self.ledger.lower() in LEDGER_OFF:
             return None
         if self.ledger:
             return Path(self.ledger).expanduser()
-        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(cache) / "agupshup" / "throttle.sqlite3"
+        return default_ledger_path()  # the library's own default: bots and the CLI share it
+
+    def tokens_path(self) -> Path | None:
+        """The file of login tokens, beside the ledger; None (this run only) with no ledger."""
+        ledger = self.ledger_path()
+        return None if ledger is None else ledger.with_name(ledger.stem + "-tokens.sqlite3")
 
 
 def egress(url: str) -> str:

@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from agupshup.clock import Clock
-from agupshup.models import QuotaWindow
+from agupshup.models import QuotaWindow, human_duration, human_wall
 from agupshup.throttle import Scheduler, ThrottleEvent
+from agupshup.transport import HTTPMethod, RawResponse, Transport
 
-__all__ = ["Wait", "WaitStatus", "throttle_wait"]
+__all__ = ["FORGET_HINT", "AnswerWatch", "Wait", "WaitStatus", "throttle_wait"]
 
 #: Waits shorter than this stay silent.
 SHOW_AFTER = 1.0
 TICK = 0.25
+#: How a hold is cleared, for a server the user controls (a reset emulator).
+FORGET_HINT = "if the server was reset, `agupshup quota --forget` drops the hold"
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,15 @@ class Wait:
     what: str
     detail: str = ""
     until: float | None = None
+    #: When the wait began, if known better than when it was first seen (a request's send).
+    started: float | None = None
 
     def line(self, now: float, since: float, *, countdown: bool = True) -> str:
         detail = f": {self.detail}" if self.detail else ""
         if self.until is None:
             return f"waiting for {self.what}{detail} ({now - since:.0f}s so far)"
         left = max(0.0, self.until - now)
-        wall = time.strftime("%H:%M:%S", time.localtime(time.time() + left))
+        wall = human_wall(datetime.now(UTC) + timedelta(seconds=left))
         if not countdown:
             return f"waiting for {self.what} until {wall} (about {_secs(left)}){detail}"
         return f"waiting for {self.what} until {wall} ({_secs(left)} left){detail}"
@@ -54,8 +60,7 @@ class Wait:
 
 
 def _secs(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    return human_duration(seconds)
 
 
 def throttle_wait(
@@ -68,7 +73,8 @@ def throttle_wait(
     worst = _blocking(windows, period)
     until = max(worst.free_at, worst.held_until or 0.0, hold_until)
     if worst.held_until is not None and worst.held_until > now:
-        detail = f"{worst.period} window held after a 113"
+        detail = (f"the server refused a call (113: its {worst.period} window was full); "
+                  f"{FORGET_HINT}")
     else:
         detail = f"{worst.period} {worst.used}/{worst.limit} used"
         if worst.used < worst.limit:
@@ -84,8 +90,12 @@ def _blocking(windows: list[QuotaWindow], period: str | None) -> QuotaWindow:
 class WaitStatus:
     """Watches the scheduler, the retry back-off and named activities; draws the wait line."""
 
-    def __init__(self, scheduler: Scheduler, clock: Clock, stream: TextIO) -> None:
+    def __init__(self, scheduler: Scheduler, clock: Clock, stream: TextIO,
+                 answers: AnswerWatch | None = None) -> None:
         self.scheduler = scheduler
+        self.answers = answers
+        #: A line to say at the first 113 of the run (why it may have happened), if any.
+        self.on_113: str | None = None
         self.clock = clock
         self.stream = stream
         self.live = _isatty(stream)
@@ -103,6 +113,9 @@ class WaitStatus:
         """The scheduler holds calls (``hold``) or the server refused one (``limited``)."""
         if event.kind == "warn":
             return
+        if event.kind == "limited" and self.on_113 is not None:
+            self.say(self.on_113)
+            self.on_113 = None  # once a run: the hold line says the rest
         self._period = event.period
         if event.wait is not None:
             self._hold_until = self.clock.monotonic() + event.wait
@@ -127,7 +140,20 @@ class WaitStatus:
         held = throttle_wait(self.scheduler, now, self._period, self._hold_until)
         if held is not None:
             return held
-        return None if self._activity is None else Wait(self._activity)
+        late = self._late_answer(now)
+        if self._activity is not None:
+            return Wait(self._activity, "" if late is None else late.what + f" ({late.detail})")
+        return late
+
+    def _late_answer(self, now: float) -> Wait | None:
+        """The oldest request whose answer is over a second late, if any (every call "waits
+        for an answer" for a few milliseconds; those stay silent)."""
+        answers = self.answers
+        sent = None if answers is None else answers.oldest()
+        if answers is None or sent is None or now - sent[0] < SHOW_AFTER:
+            return None
+        return Wait(f"an answer from {answers.shown_url}", f"gives up after {sent[1]:g}s",
+                    started=sent[0])
 
     def render(self, now: float) -> None:
         """Draw (or erase) the line for the wait in progress at ``now``."""
@@ -137,7 +163,7 @@ class WaitStatus:
             self._erase()
             return
         if self._since is None or self._since[0] != wait.what:
-            self._since = (wait.what, now)
+            self._since = (wait.what, now if wait.started is None else wait.started)
         since = self._since[1]
         if now - since < SHOW_AFTER and (wait.until is None or wait.until - now < SHOW_AFTER):
             return
@@ -147,6 +173,12 @@ class WaitStatus:
         elif self._logged != wait.what:  # a log is not a terminal: once per wait
             self._logged = wait.what
             self._write(wait.line(now, since, countdown=False) + "\n")
+
+    def say(self, line: str) -> None:
+        """One line of its own on the stream (a wait line in progress is redrawn after it)."""
+        self._erase()
+        self._write(line + "\n")
+        self._logged = None
 
     def _erase(self) -> None:
         if self._shown:
@@ -165,6 +197,36 @@ class WaitStatus:
                 await asyncio.sleep(TICK)
         finally:
             self._erase()
+
+
+class AnswerWatch:
+    """A :class:`~agupshup.transport.Transport` that remembers when each request left, so that
+    a server slow to answer is said on stderr (URL, time so far, limit) instead of silence."""
+
+    def __init__(self, inner: Transport, clock: Clock, shown_url: str, limit: float) -> None:
+        self.inner = inner
+        self.clock = clock
+        #: The request URL as it may be shown (no ``user:pass@``).
+        self.shown_url = shown_url
+        self.limit = limit
+        self._sent: dict[int, tuple[float, float]] = {}
+        self._ids = itertools.count()
+
+    async def send(self, fields: Sequence[tuple[str, str]], *, http_method: HTTPMethod = "POST",
+                   timeout: float | None = None) -> RawResponse:
+        n = next(self._ids)
+        self._sent[n] = (self.clock.monotonic(), self.limit if timeout is None else timeout)
+        try:
+            return await self.inner.send(fields, http_method=http_method, timeout=timeout)
+        finally:
+            del self._sent[n]
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def oldest(self) -> tuple[float, float] | None:
+        """When the oldest request in flight left, and its limit; None if none is."""
+        return min(self._sent.values(), default=None)
 
 
 def _isatty(stream: TextIO) -> bool:

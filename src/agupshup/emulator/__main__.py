@@ -71,10 +71,10 @@ def main(host: str, port: int, seed: str | None, time_scale: float, throttle: Mo
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise click.ClickException(f"--seed {seed}: {_one_line(exc)}") from None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(server, host, port))
+        asyncio.run(_serve(server, host, port, default_seed=seed is None))
 
 
-async def _serve(server: EmulatorServer, host: str, port: int) -> None:
+async def _serve(server: EmulatorServer, host: str, port: int, *, default_seed: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,10 +86,28 @@ async def _serve(server: EmulatorServer, host: str, port: int) -> None:
         why = os.strerror(exc.errno) if exc.errno else _one_line(exc)
         raise click.ClickException(f"cannot listen on {host}:{port}: {why}") from None
     try:
-        click.echo(server.base_url)
+        click.echo(server.base_url)  # first line of stdout: scripts read it
+        for line in _next_steps(server.base_url, default_seed):
+            click.echo(line, err=True)
         await stop.wait()
     finally:
         await server.close()
+
+
+def _next_steps(base_url: str, default_seed: bool) -> list[str]:
+    """What a person does next: the demo account (with the built-in seed) and a first command."""
+    from agupshup.emulator.seed import ALICE_PASSWORD, ALICE_PHONE, DEMO_PASSWORD, DEMO_PHONE
+
+    if not default_seed:
+        return [f"next, in another terminal: agupshup --base-url {base_url} info GROUP "
+                "(users and groups: your seed file; Ctrl-C stops)"]
+    return [
+        f"demo user {DEMO_PHONE} / {DEMO_PASSWORD} (owns jumpy, demo-bot); "
+        f"alice {ALICE_PHONE} / {ALICE_PASSWORD} (owns cricket)",
+        f"next, in another terminal: export GUPSHUP_BASE_URL={base_url} "
+        f"GUPSHUP_PHONE={DEMO_PHONE} GUPSHUP_PASSWORD={DEMO_PASSWORD}; agupshup info jumpy "
+        "(Ctrl-C stops)",
+    ]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -123,10 +123,14 @@ if pytest_asyncio is not None:
         # The client is imported here, not above: the emulator and this plugin stay
         # independent of it, and a pytest session that never asks for it never loads it.
         from agupshup import Client, PollPolicy
+        from agupshup.throttle import MemoryLedger
 
         phone, password = gupshup_credentials
+        # Each test has a fresh server: its counts start at zero, so they live in memory,
+        # not in the per-host ledger file a later run on the same port would find.
+        ledger = None if gupshup_fast else MemoryLedger()
         async with Client(gupshup_server.base_url, phone=phone, password=password,
-                          throttle=not gupshup_fast) as client:
+                          throttle=not gupshup_fast, ledger=ledger) as client:
             if gupshup_fast:
                 client.poll_policy = PollPolicy(*FAST_POLLS)
             await client.login()
@@ -143,6 +147,14 @@ else:  # pragma: no cover
 
         with EmulatorThread(_config(request, gupshup_config, gupshup_fast)) as server:
             yield server
+
+    @pytest.fixture
+    def gupshup_client() -> None:
+        """Stands in for the async client fixture, to say what is missing (not "fixture
+        'gupshup_client' not found")."""
+        pytest.fail("gupshup_client needs pytest-asyncio: `python -m pip install pytest-asyncio`"
+                    " and `asyncio_mode = auto` in pytest.ini (see agupshup's docs/testing.md)",
+                    pytrace=False)
 
 
 __all__ = ["gupshup_client", "gupshup_config", "gupshup_credentials", "gupshup_fast",

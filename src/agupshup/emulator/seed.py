@@ -144,6 +144,10 @@ class _Event:
 
 def _user(raw: Mapping[str, Any]) -> User:
     _check_keys("user", raw, _USER_KEYS)
+    if "password" not in raw:
+        # Said by the rule, not as a bare KeyError ('password'): logins check it.
+        raise SeedError(f"user {raw['phone']}: no \"password\" (every user needs one to log "
+                        "in; e.g. \"password\": \"secret\")")
     return User(
         phone=str(raw["phone"]),
         password=str(raw["password"]),

@@ -216,8 +216,12 @@ class Scheduler:
         interactive_reserve: float = 0.1,
         pacing: bool = False,
         on_event: Callable[[ThrottleEvent], None] | None = None,
+        default_ledger: Callable[[], Ledger | None] | None = None,
     ) -> Scheduler:
         """The process's scheduler for egress ``key`` (see ``agupshup.client.egress_key``).
+
+        ``default_ledger`` makes the ledger of a scheduler created here when ``ledger`` is left
+        out (the client's per-host file); it is not called when one is joined.
 
         The first call's options create it; later calls get the same one until it is closed.
         ``windows`` and ``ledger`` left out accept what the egress already has; given, they
@@ -235,6 +239,8 @@ class Scheduler:
                 raise ValueError(f"egress {key!r}: {conflict}; one IP has one budget: pass the "
                                  "same options, or one scheduler= to every client")
             logger.info("egress %r: unused scheduler replaced (%s)", key, conflict)
+        if ledger is None and default_ledger is not None:
+            ledger = default_ledger()
         found = cls(DEFAULT_WINDOWS if windows is None else windows, clock=want, ledger=ledger,
                     pacing=pacing, on_event=on_event, interactive_reserve=interactive_reserve)
         found._key = key

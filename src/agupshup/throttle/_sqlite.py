@@ -129,6 +129,11 @@ class SqliteLedger(SharedLedger):
     async def usage(self) -> View:
         return await self._run(self._usage)
 
+    async def forget(self) -> None:
+        """Drop this egress's entries and holds: for a server known to have been reset (an
+        emulator restarted), whose windows no longer hold the calls counted here."""
+        await self._run(self._forget_now)
+
     async def _close(self) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
@@ -230,6 +235,12 @@ class SqliteLedger(SharedLedger):
                 "UPDATE throttle_calls SET until = ? WHERE id = ? AND live = 1",
                 [(now + self._lease, t) for t in tickets],
             )
+
+    def _forget_now(self) -> None:
+        with self._transaction() as (db, now):
+            db.execute("DELETE FROM throttle_calls WHERE egress = ?", (self._key,))
+            db.execute("DELETE FROM throttle_holds WHERE egress = ?", (self._key,))
+            self._view = self._measure(db, now)
 
     def _usage(self) -> View:
         with self._transaction() as (db, now):

@@ -6,9 +6,10 @@
 
 from agupshup.widget.app import Widget, WidgetClient, make_app, serve, serving
 from agupshup.widget.cache import Busy, TTLCache
-from agupshup.widget.templates import NOT_FOUND, embed_snippet, normalize_color
+from agupshup.widget.templates import BAD_NAME, NOT_FOUND, embed_snippet, normalize_color
 
 __all__ = [
+    "BAD_NAME",
     "NOT_FOUND",
     "Busy",
     "TTLCache",

@@ -9,6 +9,8 @@ credentials come from ``GUPSHUP_PHONE``/``GUPSHUP_PASSWORD``; without them, or w
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -59,8 +61,25 @@ async def run_widget(client: WidgetClient, host: str, port: int, seconds: float 
     """Serve the widget of ``client``'s account, announcing its URL on stderr."""
     groups = options.pop("groups", ())
     widget = Widget(client, groups=groups or None, **options)
-    await serve(widget, host, port, seconds=seconds,
-                on_ready=lambda url: click.echo(f"widget: {url}/  (Ctrl-C stops)", err=True))
+    try:
+        await serve(widget, host, port, seconds=seconds,
+                    on_ready=lambda url: click.echo(f"widget: {url}/  (Ctrl-C stops)", err=True))
+    except OSError as exc:
+        if exc.errno not in _CANNOT_BIND:
+            raise
+        raise CannotListen(exc.errno, f"cannot listen on {host}:{port}: "
+                                      f"{os.strerror(exc.errno)}") from None
+
+
+#: Why a listening socket could not be had: said as a sentence, like the emulator says it.
+_CANNOT_BIND = frozenset({errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL})
+
+
+class CannotListen(OSError):
+    """The widget's port could not be listened on; its text is the whole sentence."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -186,6 +186,8 @@ class Widget:
         self, group: str, visitor: str = ""
     ) -> tuple[list[Message] | None, str | None]:
         """(messages, None) or (None, what to tell the visitor)."""
+        if not _known_shape(group):
+            return None, T.BAD_NAME  # the naming rule, not "doesn't exist": it never could
         try:
             return await self.messages(group, visitor), None
         except Limited:
@@ -389,6 +391,7 @@ async def _render_embed(
     page = T.embed_page(
         group=group, color=color, messages=messages, error=error, notice=notice,
         can_post=can_post, text=text, updated=widget.updated(group), nonce=nonce,
+        now_ms=int(widget.clock.time() * 1000),
     )
     if status is None:
         status = 200 if messages is not None else _status(error)

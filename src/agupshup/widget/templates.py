@@ -19,8 +19,10 @@ from html import escape
 from urllib.parse import quote
 
 from agupshup.models import Message, format_ms
+from agupshup.wire.validate import MAX_TEXT
 
 __all__ = [
+    "BAD_NAME",
     "CSS",
     "DEFAULT_COLOR",
     "FAVICON",
@@ -35,6 +37,9 @@ __all__ = [
 ]
 
 NOT_FOUND = "This group doesn't exist or it's a private group."
+#: A name no group can have: said by the rule, not as "doesn't exist".
+BAD_NAME = ("Group names use only letters, digits, '_', '-' and '.', start with a letter or "
+            "digit, and have at most 64 characters.")
 DEFAULT_COLOR = "#e4572e"
 SWATCHES = ("#e4572e", "#2e86de", "#10ac84", "#8e44ad", "#f39c12", "#34495e")
 SNIPPET_WIDTH, SNIPPET_HEIGHT = 340, 460
@@ -67,14 +72,33 @@ def embed_url(base: str, group: str, color: str) -> str:
 def embed_snippet(base: str, group: str, color: str) -> str:
     """The ``<iframe>`` a site owner pastes into a blog."""
     url = embed_url(base, group, color)
+    # No frameborder/scrolling (obsolete in HTML5): the style draws no border, and
+    # max-width lets the frame shrink on a page narrower than 340 px (a 320 px phone).
     return (
         f'<iframe src="{escape(url)}" width="{SNIPPET_WIDTH}" height="{SNIPPET_HEIGHT}" '
-        f'frameborder="0" scrolling="no" title="GupShup group {escape(group)}"></iframe>'
+        f'style="{SNIPPET_STYLE}" loading="lazy" title="GupShup group {escape(group)}">'
+        "</iframe>"
     )
+
+
+SNIPPET_STYLE = "border:0;max-width:100%"
 
 
 def _when(ms: int) -> str:
     return format_ms(ms, "%d %b %Y, %H:%M UTC")
+
+
+def ago(ms: int, now_ms: int) -> str:
+    """``just now``, ``5 min ago``, ``3 h ago``, ``2 days ago``; the date beyond a week."""
+    if ms <= 0:
+        return ""
+    seconds = max(0, (now_ms - ms) // 1000)
+    for limit, unit, text in ((60, 1, "just now"), (3600, 60, "{} min ago"),
+                              (86400, 3600, "{} h ago"), (7 * 86400, 86400, "{} days ago")):
+        if seconds < limit:
+            n = seconds // unit
+            return text.format(n) if n != 1 or unit != 86400 else "yesterday"
+    return format_ms(ms, "%d %b %Y")
 
 
 def _accent_style(color: str, nonce: str) -> str:
@@ -113,12 +137,14 @@ def customizer_page(
         f'aria-pressed="{str(c == color).lower()}" aria-label="Colour {c}" title="{c}"></button>'
         for i, c in enumerate(SWATCHES)
     )
+    # Before a group is chosen: a hint, not an empty white frame.
     preview = (
-        f'<iframe id="preview" src="{escape(embed_url("", group, color))}" '
-        f'width="{SNIPPET_WIDTH}" height="{SNIPPET_HEIGHT}" title="Widget preview"></iframe>'
-        if group
-        else '<iframe id="preview" title="Widget preview" '
-        f'width="{SNIPPET_WIDTH}" height="{SNIPPET_HEIGHT}"></iframe>'
+        f'<p id="preview-hint" class="placeholder"{" hidden" if group else ""}>'
+        "Enter a group name: its widget shows here.</p>"
+        f'<iframe id="preview" title="Widget preview" width="{SNIPPET_WIDTH}" '
+        f'height="{SNIPPET_HEIGHT}"'
+        + (f' src="{escape(embed_url("", group, color))}"' if group else " hidden")
+        + "></iframe>"
     )
     return (
         _head("GupShup featured widget", color, nonce)
@@ -165,15 +191,18 @@ def embed_page(
     text: str,
     updated: str,
     nonce: str,
+    now_ms: int = 0,
 ) -> str:
-    """``/embed/{group}``: the group's latest messages and, for the owner's groups, a post box."""
+    """``/embed/{group}``: the group's latest messages and, for the owner's groups, a post box.
+    ``now_ms``: the time the messages' ages are told from (0: absolute times only)."""
     color = normalize_color(color)
     if messages is None:
         body = f'<p class="empty error" role="alert">{escape(error or NOT_FOUND)}</p>'
     elif not messages:
         body = '<p class="empty">No messages yet.</p>'
     else:
-        body = '<ul class="messages">' + "".join(_message(m) for m in messages) + "</ul>"
+        body = ('<ul class="messages">' + "".join(_message(m, now_ms) for m in messages)
+                + "</ul>")
     banner = ""
     if messages is not None and error:
         banner = f'<p class="banner error" role="alert">{escape(error)}</p>'
@@ -185,8 +214,12 @@ def embed_page(
             f'<form class="post" method="post" action="{escape(embed_url("", group, color))}" '
             'autocomplete="off">'
             f'<input type="hidden" name="color" value="{escape(color)}">'
-            f'<input name="text" value="{escape(text)}" maxlength="160" required '
-            f'placeholder="Say something to {escape(group)}" aria-label="Message">'
+            # No maxlength: it would cut a pasted 170 characters to 160 without a word. The
+            # counter says it instead, and the server refuses what is too long.
+            f'<input name="text" value="{escape(text)}" required data-max="{MAX_TEXT}" '
+            f'placeholder="Say something to {escape(group)}" aria-label="Message" '
+            'aria-describedby="count">'
+            f'<span id="count" class="count" aria-live="polite">{len(text)}/{MAX_TEXT}</span>'
             '<button type="submit">Post</button></form>'
         )
     return (
@@ -207,12 +240,16 @@ def embed_page(
     )
 
 
-def _message(m: Message) -> str:
+def _message(m: Message, now_ms: int = 0) -> str:
+    absolute = _when(m.timestamp)
+    shown = ago(m.timestamp, now_ms) if now_ms else absolute
+    iso = format_ms(m.timestamp, "%Y-%m-%dT%H:%M:%SZ")
     return (
         f'<li class="message" data-id="{m.id}">'
         f'<p class="text">{escape(m.text)}</p>'
         f'<p class="meta"><span class="sender">{escape(m.sender or "anonymous")}</span>'
-        f'<span class="time">{escape(_when(m.timestamp))}</span></p></li>'
+        f'<time class="time" datetime="{iso}" title="{escape(absolute)}">{escape(shown)}</time>'
+        "</p></li>"
     )
 
 
@@ -292,7 +329,11 @@ textarea{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-s
 .banner.error{background:#fdecea}
 .banner.ok{background:#e8f6ef;color:#0c6b4f}
 .post{display:flex;gap:6px;padding:10px;border-top:1px solid #eceef2;background:#fafbfc}
-.post input{padding:.45em .6em}
+.post input{padding:.45em .6em;min-width:0;flex:1 1 auto}
+.post .count{align-self:center;font-size:.75em;color:#7a7e89;white-space:nowrap}
+.post .count.over{color:#b3261e;font-weight:700}
+.placeholder{width:340px;max-width:100%;height:460px;margin:0;display:flex;align-items:center;
+  justify-content:center;text-align:center;padding:24px;color:#6b6f7b;background:#fafbfc}
 .widget footer{padding:5px 14px;font-size:.72em;color:#9a9ea8;border-top:1px solid #f0f1f4}
 """
 
@@ -314,6 +355,7 @@ JS = r"""
   var color = document.getElementById("color");
   var embed = document.getElementById("embed");
   var preview = document.getElementById("preview");
+  var hint = document.getElementById("preview-hint");
   var error = document.getElementById("group-error");
   var copy = document.getElementById("copy");
   var copied = document.getElementById("copied");
@@ -331,7 +373,8 @@ JS = r"""
   }
   function snippet(g, c) {
     return '<iframe src="' + esc(url(base, g, c)) + '" width="340" height="460" ' +
-           'frameborder="0" scrolling="no" title="GupShup group ' + esc(g) + '"></iframe>';
+           'style="border:0;max-width:100%" loading="lazy" title="GupShup group ' + esc(g) +
+           '"></iframe>';
   }
   function ink(c) {
     var lin = [1, 3, 5].map(function (i) {
@@ -345,6 +388,7 @@ JS = r"""
     document.documentElement.style.setProperty("--accent", c);
     document.documentElement.style.setProperty("--accent-ink", ink(c));
     if (g) { preview.src = url("", g, c); }
+    preview.hidden = !g; hint.hidden = !!g;
     error.hidden = ok || !g;
     if (message) { error.textContent = message; }
     embed.value = ok && g ? snippet(g, c) : "";
@@ -394,6 +438,21 @@ EMBED_JS = r"""
   // Refresh the feed now and then; the server answers from its cache, so this costs no quota.
   var feed = document.getElementById("feed");
   var updated = document.getElementById("updated");
+  var text = document.querySelector("form.post input[name=text]");
+  var count = document.getElementById("count");
+  if (text && count) {
+    // Says the 160-character limit as one types or pastes (nothing is cut silently).
+    var max = parseInt(text.getAttribute("data-max"), 10);
+    var button = document.querySelector("form.post button");
+    var tell = function () {
+      var n = text.value.length;
+      count.textContent = n + "/" + max;
+      count.classList.toggle("over", n > max);
+      button.disabled = n > max;
+    };
+    text.addEventListener("input", tell);
+    tell();
+  }
   if (!feed) { return; }
   setInterval(function () {
     if (document.hidden) { return; }
