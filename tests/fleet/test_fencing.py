@@ -126,17 +126,21 @@ async def test_redis_stopped_during_a_publish_stops_the_worker(
                 proc.send_signal(signal.SIGSTOP)
             return await super().publish(message, fence=fence)
 
-    # Clients without a socket timeout, and the sink's own bound far away: the worker's counts.
-    sink = StopsRedis(url, stream=f"{ns}:feed", timeout=10 * DEADLINE)
-    async with _client(gupshup_server) as client:
-        worker = FleetWorker(client, url, GROUPS, lease=LEASE, prefix=ns, sink=sink)
-        with pytest.raises(FleetUnavailable, match="did not answer"):
-            await _drain(worker)
-        calls = sum(gupshup_server.emulator.calls.values())
-        await asyncio.sleep(QUIET)  # nothing polls any more
-        assert sum(gupshup_server.emulator.calls.values()) == calls
-    proc.send_signal(signal.SIGCONT)
-    await sink.aclose()
+    # Clients without a socket timeout (redis-py's default was none before 6.0), and the sink's
+    # own bound far away: the worker's bound is what counts.
+    r = aioredis.Redis.from_url(url, socket_timeout=None)
+    sink = StopsRedis(r, stream=f"{ns}:feed", timeout=10 * DEADLINE)
+    try:
+        async with _client(gupshup_server) as client:
+            worker = FleetWorker(client, r, GROUPS, lease=LEASE, prefix=ns, sink=sink)
+            with pytest.raises(FleetUnavailable, match="did not answer"):
+                await _drain(worker)
+            calls = sum(gupshup_server.emulator.calls.values())
+            await asyncio.sleep(QUIET)  # nothing polls any more
+            assert sum(gupshup_server.emulator.calls.values()) == calls
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        await r.aclose()
 
 
 async def _answers(url: str) -> bool:
