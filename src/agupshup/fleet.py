@@ -7,26 +7,37 @@ Rules this module enforces:
 * A worker is one :class:`~agupshup.Client` (its own ``local_address``, hence its own throttle
   budget: the server counts per IP) and one :class:`FleetWorker`. It registers in Redis for 3/4
   of ``lease`` and renews every quarter; a member whose registration lapsed is dropped.
-* A group has at most one owner at a time: the claim ``{prefix}:claim:{group}`` holds the
-  owner's id with the same TTL, renewed with the membership. Which groups a worker
-  *wants* is rendezvous hashing over the live members, weighted by each one's remaining quota
-  (quantised, so spending quota does not reshuffle groups at every beat). A wanted group is
-  taken only once its claim is free; a group no longer wanted is given up only after its stream
-  is closed (which saves its cursor). So a dead worker's groups move within one lease period.
-* Cursors live in Redis, one key per group, through ``client.merged_stream(checkpoint=...)``;
-  each save is fenced by the claim (one Lua script), so a worker that lost a group can never
-  overwrite the new owner's progress. After a crash the new owner re-yields at most the
-  un-checkpointed window (``every`` items) of each group it takes over; nothing is lost.
+* A group has at most one owner at a time: the claim ``{prefix}:claim:{group}`` holds a
+  fencing token ``"<epoch>:<owner id>"`` (the epoch from one counter that only grows, so a group
+  lost and taken back gets a new token), with the same TTL, renewed with the membership. Which
+  groups a worker *wants* is rendezvous hashing over the live members, weighted by each one's
+  remaining quota (quantised, so spending quota does not reshuffle groups at every beat). A
+  wanted group is taken only once its claim is free; a group no longer wanted is given up only
+  after its follow is closed (which saves its cursor). So a dead worker's groups move within
+  one lease period.
+* What a worker runs over its groups is one seam, :data:`~agupshup.fleet_follow.OpenFollow`
+  ("a follow of these groups with this checkpoint"; today each group's own stream).
+* Cursors live in Redis, one key per group; every save carries the tokens the follow was opened
+  under and is written only while the claim still holds them (one Lua script), and so is every
+  publish to the feed: a worker that lost a group, even one that got it back since (A-B-A),
+  never overwrites the owner's progress nor publishes for it. Checkpoints come every ``every``
+  items or ``interval`` seconds, idle or not. After a crash the new owner re-yields at most
+  that un-checkpointed window of each group it takes over; nothing is lost.
+* Losing a claim (or the lease) halts the follow's polls at once, from the heartbeat, whatever
+  the consumer is doing; the follow is reopened on the rest by the next ``__anext__``.
+* A group the follow finds unreadable (private, gone) is recorded in ``{prefix}:unreadable``,
+  reported once (a ``FleetEvent`` naming it) and dropped: no worker claims it again.
 * A worker that cannot reach Redis long enough to lose its lease stops following and raises
   :class:`FleetUnavailable`; it never polls a group it may no longer own. A Redis that does not
-  answer is one it cannot reach: every call of the worker is bounded (a heartbeat by the time
-  left before the claims expire). (Throttle ledgers in
+  answer is one it cannot reach: every call of the worker is bounded, publishing included (a
+  heartbeat or a publish by the time left before the claims expire). (Throttle ledgers in
   Redis refuse calls with ``LedgerError`` rather than over-admit.)
 * Each worker yields its own messages; :class:`RedisStreamSink` gives consumers one exactly-once
   feed: a Lua script appends a message to a Redis Stream only if its id is new (``SET NX`` with a
   TTL, then ``XADD``, atomically).
 * Lease expiry is Redis ``TIME`` (one clock for every host); waits use the client's clock.
-  Scripts name keys built from ``prefix``: one Redis, or a ``{hash tag}`` prefix on a Cluster.
+  One Redis (a replica or Sentinel for failover), not Redis Cluster: the scripts build key names
+  from ``prefix`` and touch keys they are not passed in ``KEYS``.
 """
 
 from __future__ import annotations
