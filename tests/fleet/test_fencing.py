@@ -287,8 +287,15 @@ async def test_a_group_turning_private_is_reported_once_and_dropped_for_good(
             target.private = True
             # The other groups go on: their new messages arrive, the private one is dropped.
             fresh = set(insert(emulator, GROUPS[0], 1) + insert(emulator, GROUPS[-1], 1))
-            while not (fresh <= got and events.kinds("unreadable")):
+            while not fresh <= got:
                 got.add((await anext(worker)).id)
+            # The drop may come after the fresh messages: it happens while anext waits.
+            waiting = asyncio.ensure_future(anext(worker))
+            try:
+                await _until(lambda: bool(events.kinds("unreadable")), "the group dropped")
+            finally:
+                waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
             assert events.kinds("unreadable") == [(bad,)]
             assert worker.unreadable == {bad: "private"}
             assert bad not in worker.held | worker.following
