@@ -22,7 +22,7 @@ from agupshup.fleet import FleetEvent, FleetObserver, FleetWorker
 from agupshup.models import Message
 from agupshup.throttle import ThrottleEvent
 
-__all__ = ["FleetMetrics", "serve"]
+__all__ = ["FleetMetrics", "serve_metrics"]
 
 _DELAYS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
 _PLAN = frozenset({"took", "released", "lost", "unreadable"})
@@ -71,7 +71,7 @@ class FleetMetrics(FleetObserver):
         self._groups.labels(self.address).set(len(worker.held))
 
 
-def serve(port: int, address: str, host: str = "0.0.0.0") -> FleetMetrics:
+def serve_metrics(port: int, address: str, host: str = "0.0.0.0") -> FleetMetrics:
     """Metrics for the worker on ``address``, served at ``http://host:port/metrics``."""
     metrics = FleetMetrics(address)
     start_http_server(port, addr=host, registry=metrics.registry)

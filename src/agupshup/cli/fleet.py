@@ -139,12 +139,12 @@ def _client(settings: Settings, local_address: str | None,
 
 def _serve_metrics(port: int, address: str) -> Any:
     try:
-        from agupshup.fleet_metrics import serve
+        from agupshup.fleet_metrics import serve_metrics
     except ImportError:
         raise UsageError("--metrics-port needs prometheus_client: "
                          "pip install 'agupshup[metrics]'") from None
     try:
-        return serve(port, address)
+        return serve_metrics(port, address)
     except OSError as exc:
         raise UsageError(f"--metrics-port {port}: {exc.strerror or exc}") from None
 
