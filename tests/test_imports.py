@@ -41,6 +41,8 @@ LAYERS = {
     "client": 4,
     "demo": 5,
     "fleet": 5,
+    "fleet_follow": 5,
+    "fleet_metrics": 5,
     "widget": 5,
     "cli": 6,
     "__main__": 7,

@@ -7,56 +7,73 @@ Rules this module enforces:
 * A worker is one :class:`~agupshup.Client` (its own ``local_address``, hence its own throttle
   budget: the server counts per IP) and one :class:`FleetWorker`. It registers in Redis for 3/4
   of ``lease`` and renews every quarter; a member whose registration lapsed is dropped.
-* A group has at most one owner at a time: the claim ``{prefix}:claim:{group}`` holds the
-  owner's id with the same TTL, renewed with the membership. Which groups a worker
-  *wants* is rendezvous hashing over the live members, weighted by each one's remaining quota
-  (quantised, so spending quota does not reshuffle groups at every beat). A wanted group is
-  taken only once its claim is free; a group no longer wanted is given up only after its stream
-  is closed (which saves its cursor). So a dead worker's groups move within one lease period.
-* Cursors live in Redis, one key per group, through ``client.merged_stream(checkpoint=...)``;
-  each save is fenced by the claim (one Lua script), so a worker that lost a group can never
-  overwrite the new owner's progress. After a crash the new owner re-yields at most the
-  un-checkpointed window (``every`` items) of each group it takes over; nothing is lost.
+* A group has at most one owner at a time: the claim ``{prefix}:claim:{group}`` holds a
+  fencing token ``"<epoch>:<owner id>"`` (the epoch from one counter that only grows, so a group
+  lost and taken back gets a new token), with the same TTL, renewed with the membership. Which
+  groups a worker *wants* is rendezvous hashing over the live members, weighted by each one's
+  remaining quota (quantised, so spending quota does not reshuffle groups at every beat). A
+  wanted group is taken only once its claim is free; a group no longer wanted is given up only
+  after its follow is closed (which saves its cursor). So a dead worker's groups move within
+  one lease period.
+* What a worker runs over its groups is one seam, :data:`~agupshup.fleet_follow.OpenFollow`
+  ("a follow of these groups with this checkpoint"; today each group's own stream).
+* Cursors live in Redis, one key per group; every save carries the tokens the follow was opened
+  under and is written only while the claim still holds them (one Lua script), and so is every
+  publish to the feed: a worker that lost a group, even one that got it back since (A-B-A),
+  never overwrites the owner's progress nor publishes for it. Checkpoints come every ``every``
+  items or ``interval`` seconds, idle or not. After a crash the new owner re-yields at most
+  that un-checkpointed window of each group it takes over; nothing is lost.
+* Losing a claim (or the lease) halts the follow's polls at once, from the heartbeat, whatever
+  the consumer is doing; the follow is reopened on the rest by the next ``__anext__``.
+* A group the follow finds unreadable (private, gone) is recorded in ``{prefix}:unreadable``,
+  reported once (a ``FleetEvent`` naming it) and dropped: no worker claims it again.
 * A worker that cannot reach Redis long enough to lose its lease stops following and raises
   :class:`FleetUnavailable`; it never polls a group it may no longer own. A Redis that does not
-  answer is one it cannot reach: every call of the worker is bounded (a heartbeat by the time
-  left before the claims expire). (Throttle ledgers in
+  answer is one it cannot reach: every call of the worker is bounded, publishing included (a
+  heartbeat or a publish by the time left before the claims expire). (Throttle ledgers in
   Redis refuse calls with ``LedgerError`` rather than over-admit.)
 * Each worker yields its own messages; :class:`RedisStreamSink` gives consumers one exactly-once
   feed: a Lua script appends a message to a Redis Stream only if its id is new (``SET NX`` with a
   TTL, then ``XADD``, atomically).
 * Lease expiry is Redis ``TIME`` (one clock for every host); waits use the client's clock.
-  Scripts name keys built from ``prefix``: one Redis, or a ``{hash tag}`` prefix on a Cluster.
+  One Redis (a replica or Sentinel for failover), not Redis Cluster: the scripts build key names
+  from ``prefix`` and touch keys they are not passed in ``KEYS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import math
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import msgspec
 
-from agupshup.aggregate import Follower
 from agupshup.checkpoint import Checkpoint, Cursor, MergedCursor
 from agupshup.client import Client
-from agupshup.clock import Clock
-from agupshup.errors import GupshupError
+from agupshup.clock import Clock, SystemClock
+from agupshup.errors import GupshupError, UnreadableGroups
+from agupshup.fleet_follow import KEY, Follow, OpenFollow, open_group_follow
 from agupshup.models import Message, QuotaWindow
 
 __all__ = [
+    "Fenced",
     "FencedStore",
+    "FleetEvent",
+    "FleetObserver",
     "FleetUnavailable",
     "FleetWorker",
     "RedisStreamSink",
     "owner_of",
     "quota_weight",
+    "token_holder",
 ]
 
 log = logging.getLogger("agupshup.fleet")
@@ -68,29 +85,32 @@ class FleetUnavailable(GupshupError):
     the worker stopped following, so no group is polled by two workers."""
 
 
-# KEYS: members (zset id -> lease expiry), weights (hash id -> weight).
-# ARGV: me, weight, lease seconds, claim key prefix, then the groups this worker holds.
-# Returns {lost groups, id1, weight1, id2, weight2, ...} over the live members.
+# KEYS: members (zset id -> lease expiry), weights (hash id -> weight), info (hash id -> JSON),
+# unreadable (hash group -> why). ARGV: me, weight, lease seconds, claim key prefix, info JSON,
+# then (group, token) pairs of the claims this worker holds.
+# Returns {lost groups, unreadable groups, id1, weight1, id2, weight2, ...} over live members.
 _BEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease = tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], string.format('%.6f', now + lease), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now))) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
 end
 local lost = {}
-for i = 5, #ARGV do
+for i = 6, #ARGV, 2 do
   local key = ARGV[4] .. ARGV[i]
-  if redis.call('GET', key) == ARGV[1] then
+  if redis.call('GET', key) == ARGV[i + 1] then
     redis.call('PEXPIRE', key, math.floor(lease * 1000))
   else
     lost[#lost + 1] = ARGV[i]
   end
 end
-local out = {lost}
+local out = {lost, redis.call('HKEYS', KEYS[4])}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGET', KEYS[2], id) or '1'
@@ -98,42 +118,63 @@ end
 return out
 """
 
-# ARGV: me, lease seconds, claim key prefix, groups. Returns the groups claimed now.
+# KEYS: the epoch counter. ARGV: me, lease seconds, claim key prefix, groups.
+# Returns (group, token) pairs of the groups claimed now. A token is "<epoch>:<me>", the epoch
+# drawn from one counter that only grows: a claim lost and taken again has a new token, so
+# whatever was opened under the old one is fenced off (A-B-A).
 _CLAIM = """
 local got = {}
 for i = 4, #ARGV do
-  if redis.call('SET', ARGV[3] .. ARGV[i], ARGV[1], 'NX', 'PX',
-                math.floor(tonumber(ARGV[2]) * 1000)) then
+  local key = ARGV[3] .. ARGV[i]
+  if redis.call('EXISTS', key) == 0 then
+    local token = redis.call('INCR', KEYS[1]) .. ':' .. ARGV[1]
+    redis.call('SET', key, token, 'PX', math.floor(tonumber(ARGV[2]) * 1000))
     got[#got + 1] = ARGV[i]
+    got[#got + 1] = token
   end
 end
 return got
 """
 
-# ARGV: me, claim key prefix, groups. Deletes the claims still ours.
+# ARGV: claim key prefix, then (group, token) pairs. Deletes the claims still held by token.
 _RELEASE = """
-for i = 3, #ARGV do
-  if redis.call('GET', ARGV[2] .. ARGV[i]) == ARGV[1] then redis.call('DEL', ARGV[2] .. ARGV[i]) end
-end
-return 1
-"""
-
-# ARGV: me, claim key prefix, cursor key prefix, then (group, cursor) pairs. Saves the cursors
-# of the groups still claimed by me: a worker that lost a group cannot set its new owner back.
-_SAVE = """
-for i = 4, #ARGV, 2 do
-  if redis.call('GET', ARGV[2] .. ARGV[i]) == ARGV[1] then
-    redis.call('SET', ARGV[3] .. ARGV[i], ARGV[i + 1])
+for i = 2, #ARGV, 2 do
+  if redis.call('GET', ARGV[1] .. ARGV[i]) == ARGV[i + 1] then
+    redis.call('DEL', ARGV[1] .. ARGV[i])
   end
 end
 return 1
 """
 
-# KEYS: the id's dedupe key, the stream. ARGV: dedupe TTL (s), MAXLEN (0: none), fields...
+# ARGV: claim key prefix, cursor key prefix, then (group, token, cursor) triples. Saves the
+# cursors whose claim still holds the token they were read under: neither a worker that lost a
+# group nor one that lost it and took it back (a new token) can set its owner back.
+_SAVE = """
+for i = 3, #ARGV, 3 do
+  if redis.call('GET', ARGV[1] .. ARGV[i]) == ARGV[i + 1] then
+    redis.call('SET', ARGV[2] .. ARGV[i], ARGV[i + 2])
+  end
+end
+return 1
+"""
+
+# KEYS: unreadable (hash group -> why), the group's claim. ARGV: group, token, why.
+# Records the group as unreadable for the whole fleet and frees its claim, if still ours.
+_UNREADABLE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: the id's dedupe key, the stream, the claim fencing the publish ('' : none).
+# ARGV: dedupe TTL (s), MAXLEN (0: none), the token the claim must hold, fields...
+# Returns -1 when fenced off, 0 when already published, else the entry's id.
 _XADD_ONCE = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return false end
-if ARGV[2] == '0' then return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3)) end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if ARGV[2] == '0' then return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4)) end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
 """
 
 
@@ -177,6 +218,11 @@ async def _bounded(op: Awaitable[T], clock: Clock, seconds: float) -> T:
     return task.result()
 
 
+def token_holder(token: str | bytes) -> str:
+    """The worker id in a claim's token (``"<epoch>:<id>"``)."""
+    return _text(token).split(":", 1)[1]
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -213,28 +259,82 @@ def quota_weight(quota: Sequence[QuotaWindow], steps: int = 8) -> float:
     return max(1, math.ceil(left * steps)) / steps
 
 
+# -- what a worker tells ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FleetEvent:
+    """Something an operator wants to know of one worker; ``str(event)`` is one line.
+
+    ``kind``: ``joined``, ``members`` (others joined or left), ``took`` (claims taken: a
+    takeover when another worker had them), ``released`` (given back on a rebalance),
+    ``following``, ``lost`` (claims lost while held), ``unreadable`` (dropped for good),
+    ``stopped`` (the lease lapsed or Redis failed), ``left``."""
+
+    kind: str
+    worker: str
+    groups: tuple[str, ...] = ()
+    detail: str = ""
+
+    def __str__(self) -> str:
+        parts = [f"fleet: {self.kind}", f"worker={self.worker}"]
+        if self.groups:
+            shown = ",".join(self.groups[:_SHOWN])
+            more = f",+{len(self.groups) - _SHOWN}" if len(self.groups) > _SHOWN else ""
+            parts.append(f"groups={len(self.groups)}[{shown}{more}]")
+        if self.detail:
+            parts.append(self.detail)
+        return " ".join(parts)
+
+
+_SHOWN = 8
+
+
+class FleetObserver:
+    """Hooks a worker calls (the CLI's event lines, the metrics); each does nothing here.
+    Called in the worker's tasks: they must not block."""
+
+    def event(self, event: FleetEvent) -> None:
+        return None
+
+    def delivered(self, message: Message, delay: float | None) -> None:
+        return None
+
+    def beat(self, worker: FleetWorker) -> None:
+        return None
+
+
+class Fenced(GupshupError):
+    """A publish refused: the claim of the message's group no longer holds the token the
+    message was read under. Its owner now reads (or has read) the message itself."""
+
+
 # -- the worker -------------------------------------------------------------------------------
 
 
 class FencedStore:
-    """The :class:`~agupshup.checkpoint.CheckpointStore` under a worker's merged stream: one
-    Redis key per group, loaded for the groups followed, saved only for those still claimed."""
+    """The :class:`~agupshup.checkpoint.CheckpointStore` under a worker's follow: one Redis key
+    per group, loaded for the groups followed, saved only for those whose claim still holds the
+    token (``tokens``: group -> token) the follow was opened under."""
 
-    def __init__(self, worker: FleetWorker) -> None:
+    def __init__(self, worker: FleetWorker, tokens: Mapping[str, str]) -> None:
         self._w = worker
+        self._tokens = dict(tokens)
 
     async def load(self, key: str) -> str | None:
         w = self._w
-        groups = sorted(w.following)
+        groups = sorted(self._tokens)
         values = await w.call(w.redis.mget([w.cursor_key(g) for g in groups]), "load")
         streams = {g: Cursor.from_json(v) for g, v in zip(groups, values, strict=True) if v}
         return MergedCursor(streams=streams).to_json()
 
     async def save(self, key: str, value: str) -> None:
         w = self._w
-        args: list[str] = [w.id, w.claim_key(""), w.cursor_key("")]
+        args: list[str] = [w.claim_key(""), w.cursor_key("")]
         for group, cursor in MergedCursor.from_json(value).streams.items():
-            args += [group, cursor.to_json()]
+            token = self._tokens.get(group)
+            if token is not None:
+                args += [group, token, cursor.to_json()]
         await w.call(w.script("save")(args=args), "save")
 
     async def delete(self, key: str) -> None:
@@ -245,11 +345,13 @@ class FleetWorker:
     """One member of the fleet, following its share of ``groups`` with ``client``.
 
     ``redis``: a URL or a ``redis.asyncio`` client. ``lease``: seconds a silent worker keeps its
-    groups (they move to the others within one lease after it dies). ``every``: the checkpoint
-    interval in items, i.e. the most a takeover re-yields per group. ``sink``: publish every
-    message to a :class:`RedisStreamSink` before yielding it (one it refused is retried first by
-    the next ``__anext__``, never skipped). ``weight``: a worker's share
-    (default :func:`quota_weight` of the client's quota).
+    groups (they move to the others within one lease after it dies). Checkpoints come every
+    ``every`` items or every ``interval`` seconds, whichever is first, even when no message
+    comes (so a takeover re-yields at most that window). ``sink``: publish every message to a
+    :class:`RedisStreamSink` before yielding it (one it refused is retried first by the next
+    ``__anext__``, never skipped). ``weight``: a worker's share (default :func:`quota_weight` of
+    the client's quota). ``follow``: the engine run over the groups held
+    (:mod:`agupshup.fleet_follow`). ``observers``: told of events, deliveries and beats.
     """
 
     def __init__(
@@ -262,14 +364,17 @@ class FleetWorker:
         lease: float = 15.0,
         prefix: str = "agupshup:fleet",
         every: int = 10,
+        interval: float = 60.0,
         sink: RedisStreamSink | None = None,
         weight: Callable[[], float] | None = None,
+        follow: OpenFollow = open_group_follow,
+        observers: Sequence[FleetObserver] = (),
     ) -> None:
-        if not lease > 0 or every < 1:
-            raise ValueError("need lease > 0 and every >= 1")
+        if not lease > 0 or every < 1 or not interval > 0:
+            raise ValueError("need lease > 0, every >= 1 and interval > 0")
         self.client = client
         self.redis, self._owns = _connect(redis)
-        self.groups = {g.strip().lower(): g.strip() for g in groups}
+        self.groups = {g.strip().lower(): g.strip() for g in groups if g.strip()}
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{client.local_address or '-'}"
         self.lease = lease
         # Claims live 3/4 of a lease and are renewed every quarter: a dead worker's groups are
@@ -278,28 +383,46 @@ class FleetWorker:
         self._period = lease / 4
         self.prefix = prefix
         self.every = every
+        self.interval = interval
         self.sink = sink
         self._weight = weight or (lambda: quota_weight(client.quota()))
+        self._open = follow
+        self._observers = tuple(observers)
         self._scripts: dict[str, Any] = {}
-        #: Groups claimed by this worker; those its stream follows; those it wants.
-        self.held: set[str] = set()
+        #: The claims this worker holds (group -> token); the groups its follow runs over;
+        #: those it wants; the fleet's unreadable groups (group -> why, once this one met them).
+        self.tokens: dict[str, str] = {}
         self.following: frozenset[str] = frozenset()
         self.wanted: set[str] = set()
         self.members: dict[str, float] = {}
+        self.unreadable: dict[str, str] = {}
+        #: Messages yielded; the delivery delay (s) of each group's last one.
+        self.delivered = 0
+        self.lag: dict[str, float] = {}
         self._changed = asyncio.Event()
         self._failure: FleetUnavailable | None = None
         self._beat_ok = 0.0
+        self._flushed = 0.0
         self._beater: asyncio.Task[None] | None = None
-        self._stream: Follower | None = None
-        #: A message the stream delivered that the sink refused: retried before the next.
+        self._follow: Follow | None = None
+        #: The tokens the open follow was opened under: its saves and publishes carry them.
+        self._open_tokens: dict[str, str] = {}
+        #: A message the follow delivered that the sink refused: retried before the next.
         self._unpublished: Message | None = None
-        self._store = FencedStore(self)
+
+    @property
+    def held(self) -> frozenset[str]:
+        return frozenset(self.tokens)
 
     def claim_key(self, group: str) -> str:
         return f"{self.prefix}:claim:{group}"
 
     def cursor_key(self, group: str) -> str:
         return f"{self.prefix}:cursor:{group}"
+
+    def key(self, name: str) -> str:
+        """One of the fleet's own keys: members, weights, info, unreadable, epoch."""
+        return f"{self.prefix}:{name}"
 
     def script(self, name: str) -> Any:
         return self._scripts[name]
@@ -309,40 +432,95 @@ class FleetWorker:
         life: an answer later than that is about claims that may have moved on)."""
         return await _redis(op, what, (self.client.clock, within or self._ttl))
 
+    def _lease_left(self) -> float:
+        return max(self._beat_ok + self._ttl - self.client.clock.monotonic(), 1e-3)
+
+    def _event(self, kind: str, groups: Iterable[str] = (), detail: str = "") -> None:
+        event = FleetEvent(kind, self.id, tuple(sorted(groups)), detail)
+        log.info("%s", event)
+        for observer in self._observers:
+            observer.event(event)
+
     # -- membership -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         for name, lua in (("beat", _BEAT), ("claim", _CLAIM), ("release", _RELEASE),
-                          ("save", _SAVE)):
+                          ("save", _SAVE), ("unreadable", _UNREADABLE)):
             self._scripts[name] = self.redis.register_script(lua)
         try:
             await self._beat()
         except BaseException:
             await self._close_redis()
             raise
+        self._flushed = self.client.clock.monotonic()
         self._beater = asyncio.get_running_loop().create_task(self._beat_forever())
         return self
 
     async def _beat(self) -> None:
         """Renew the lease and the claims; learn the members; claim what is wanted and free."""
         sent = self.client.clock.monotonic()
-        keys = [f"{self.prefix}:members", f"{self.prefix}:weights"]
-        args = [self.id, repr(self._weight()), repr(self._ttl), self.claim_key(""), *self.held]
+        renewing = dict(self.tokens)
+        keys = [self.key(k) for k in ("members", "weights", "info", "unreadable")]
+        args = [self.id, repr(self._weight()), repr(self._ttl), self.claim_key(""), self._info()]
+        for group, token in renewing.items():
+            args += [group, token]
         out = await self.call(self.script("beat")(keys=keys, args=args), "heartbeat")
         self._beat_ok = sent
-        lost = {_text(g) for g in out[0]}
-        self.members = {_text(m): float(w) for m, w in zip(out[1::2], out[2::2], strict=True)}
-        self.wanted = {g for g in self.groups if owner_of(g, self.members) == self.id}
+        # A claim released meanwhile (a rebalance) is gone, not lost.
+        lost = {g for g in map(_text, out[0]) if self.tokens.get(g) == renewing[g]}
+        unreadable = {_text(g) for g in out[1]}
+        self._learn_members({_text(m): float(w) for m, w in zip(out[2::2], out[3::2],
+                                                                  strict=True)})
+        self.wanted = {g for g in self.groups
+                       if g not in unreadable and owner_of(g, self.members) == self.id}
         if lost:
-            log.warning("fleet %s: lost %d groups' claims", self.id, len(lost))
-            self.held -= lost
-        take = sorted(self.wanted - self.held)
-        if take:
-            args = [self.id, repr(self._ttl), self.claim_key(""), *take]
-            got = await self.call(self.script("claim")(args=args), "claim")
-            self.held |= {_text(g) for g in got}
+            self._lose(lost)
+        await self._claim(sorted(self.wanted - self.held))
         if self.held != self.following or not self.held <= self.wanted:
             self._changed.set()
+        for observer in self._observers:
+            observer.beat(self)
+
+    def _learn_members(self, members: dict[str, float]) -> None:
+        before, self.members = self.members, members
+        if not before:
+            self._event("joined", detail=f"members={len(members)}")
+        elif members.keys() != before.keys():
+            came, went = members.keys() - before.keys(), before.keys() - members.keys()
+            self._event("members", detail=f"members={len(members)} joined={','.join(sorted(came))}"
+                                          f" left={','.join(sorted(went))}")
+
+    def _lose(self, lost: set[str]) -> None:
+        """Claims another worker may hold now: stop polling at once (the consumer may be busy
+        for long; the follow is reopened on the rest by the next ``__anext__``)."""
+        for group in lost:
+            del self.tokens[group]
+        if lost & self.following and self._follow is not None:
+            self._follow.halt()
+        self._event("lost", lost)
+        self._changed.set()
+
+    async def _claim(self, take: list[str]) -> None:
+        if not take:
+            return
+        args = [self.id, repr(self._ttl), self.claim_key(""), *take]
+        out = await self.call(self.script("claim")(keys=[self.key("epoch")], args=args), "claim")
+        got = {_text(g): _text(t) for g, t in zip(out[::2], out[1::2], strict=True)}
+        if got:
+            self.tokens.update(got)
+            self._event("took", got)
+
+    def _info(self) -> str:
+        """What ``agupshup fleet status`` shows of this worker."""
+        worst = sorted(self.lag.items(), key=lambda kv: -kv[1])[:5]
+        return json.dumps({
+            "address": self.client.local_address,
+            "held": len(self.tokens),
+            "following": len(self.following),
+            "delivered": self.delivered,
+            "quota": [[w.period, w.limit, w.used] for w in self.client.quota()],
+            "lag": {g: round(d, 1) for g, d in worst},
+        })
 
     async def _beat_forever(self) -> None:
         period = self._period
@@ -350,8 +528,8 @@ class FleetWorker:
             await self.client.clock.sleep(period)
             try:
                 # A beat still unanswered when the claims expire is a lost lease.
-                left = self._beat_ok + self._ttl - self.client.clock.monotonic()
-                await self.call(self._beat(), "heartbeat", max(left, 1e-3))
+                await self.call(self._beat(), "heartbeat", self._lease_left())
+                await self._flush_due()
             except FleetUnavailable as exc:
                 # Renewing after the lease ran out would race the worker that took over.
                 if self.client.clock.monotonic() + period - self._beat_ok >= self._ttl:
@@ -365,8 +543,20 @@ class FleetWorker:
                 self._stop(failure)
                 return
 
+    async def _flush_due(self) -> None:
+        """Checkpoints by time: in a quiet fleet no item comes to trigger a save, yet what was
+        acknowledged long ago must not be re-yielded (the feed forgets ids after a while)."""
+        follow, now = self._follow, self.client.clock.monotonic()
+        if follow is None or now - self._flushed < self.interval:
+            return
+        self._flushed = now
+        await follow.flush()
+
     def _stop(self, failure: FleetUnavailable) -> None:
         self._failure = failure
+        if self._follow is not None:
+            self._follow.halt()  # no poll after the lease is gone, busy consumer or not
+        self._event("stopped", detail=str(failure))
         self._changed.set()
 
     async def __aexit__(
@@ -375,13 +565,12 @@ class FleetWorker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Leave: close the stream (saving its cursors), hand the groups back at once.
+        """Leave: close the follow (saving its cursors), hand the groups back at once.
 
-        Must run in the task that iterated the worker (the stream's task group lives there).
         With Redis gone, the claims are left to expire within a lease."""
         failure: FleetUnavailable | None = None
         try:
-            await self._close_stream(exc_type, exc, tb)
+            await self._close_follow(failed=exc is not None)
         except FleetUnavailable as unavailable:
             failure = unavailable
         finally:
@@ -399,12 +588,22 @@ class FleetWorker:
             raise failure
 
     async def _leave(self) -> None:
-        release = self.script("release")(args=[self.id, self.claim_key(""), *self.held])
-        await self.call(release, "release")
-        self.held.clear()
+        await self._release(dict(self.tokens))
         pipe = self.redis.pipeline(transaction=True)
-        pipe.zrem(f"{self.prefix}:members", self.id).hdel(f"{self.prefix}:weights", self.id)
+        pipe.zrem(self.key("members"), self.id).hdel(self.key("weights"), self.id)
+        pipe.hdel(self.key("info"), self.id)
         await self.call(pipe.execute(), "leave")
+        self._event("left")
+
+    async def _release(self, claims: dict[str, str]) -> None:
+        if not claims:
+            return
+        args = [self.claim_key("")]
+        for group, token in claims.items():
+            args += [group, token]
+        await self.call(self.script("release")(args=args), "release")
+        for group in claims:
+            self.tokens.pop(group, None)
 
     async def _close_redis(self) -> None:
         if self._owns:
@@ -416,94 +615,129 @@ class FleetWorker:
         return self
 
     async def __anext__(self) -> Message:
-        if self._unpublished is not None:
-            # Already in the stream's cursor, so never yielded again: it goes out first.
-            return await self._publish(self._unpublished)
+        while True:
+            # A message the feed refused is already in the follow's cursor: it goes out first.
+            message = await self._next() if self._unpublished is None else self._unpublished
+            if await self._published(message):
+                self._delivered(message)
+                return message
+
+    async def _next(self) -> Message:
         while True:
             if self._failure is not None:
-                await self._close_stream()
+                await self._close_follow()
                 raise self._failure
             if self._changed.is_set():
                 await self._rebalance()
-            if self._stream is None:
+            if self._follow is None:
                 await self._changed.wait()
                 continue
-            message = await self._next_or_change(self._stream)
+            try:
+                message = await self._next_or_change(self._follow)
+            except UnreadableGroups as exc:
+                await self._drop(exc.reasons)
+                continue
             if message is not None:
-                return await self._publish(message)
+                return message
 
-    async def _publish(self, message: Message) -> Message:
-        """``message`` once the sink has it; kept for the next ``__anext__`` if publishing
-        fails (the stream already counts it as delivered)."""
-        if self.sink is not None:
-            self._unpublished = message
-            await self.sink.publish(message)
+    async def _published(self, message: Message) -> bool:
+        """Whether ``message`` may go out: the sink has it (or there is none). Kept for the next
+        ``__anext__`` if publishing fails; dropped if fenced off (its group's new owner has it).
+        Bounded by the lease: a feed that does not answer must not outlive the claims."""
+        if self.sink is None:
+            return True
+        self._unpublished = message
+        group = message.group_name.lower()
+        token = self._open_tokens.get(group)
+        fence = None if token is None else (self.claim_key(group), token)
+        try:
+            await self.call(self.sink.publish(message, fence=fence), "publish",
+                            self._lease_left())
+        except Fenced:
             self._unpublished = None
-        return message
+            self._changed.set()
+            return False
+        self._unpublished = None
+        return True
+
+    def _delivered(self, message: Message) -> None:
+        self.delivered += 1
+        delay = None
+        if message.timestamp:
+            delay = max(0.0, self.client.clock.time() - message.timestamp / 1000)
+            self.lag[message.group_name.lower()] = delay
+        for observer in self._observers:
+            observer.delivered(message, delay)
 
     async def _rebalance(self) -> None:
-        """Close the stream (cursors saved), give up what is no longer wanted, follow the rest."""
+        """Close the follow (cursors saved), give up what is no longer wanted, follow the rest."""
         self._changed.clear()
-        await self._close_stream()
-        drop = sorted(self.held - self.wanted)
+        await self._close_follow()
+        drop = {g: t for g, t in self.tokens.items() if g not in self.wanted}
         if drop:
-            await self.call(self.script("release")(args=[self.id, self.claim_key(""), *drop]),
-                            "release")
-            self.held -= set(drop)
-        self.following = frozenset(self.held)
+            await self._release(drop)
+            self._event("released", drop)
+        self._open_tokens = dict(self.tokens)
+        self.following = frozenset(self._open_tokens)
         if not self.following:
             return
-        log.info("fleet %s: following %d groups", self.id, len(self.following))
-        checkpoint = Checkpoint(self._store, key="fleet", every=self.every)
+        checkpoint = Checkpoint(FencedStore(self, self._open_tokens), key=KEY,
+                                every=self.every, interval=self.interval)
         names = [self.groups[g] for g in sorted(self.following)]
-        stream = self.client.merged_stream(names, follow=True, checkpoint=checkpoint)
-        self._stream = await stream.__aenter__()
+        self._follow = await self._open(self.client, names, checkpoint)
+        self._event("following", self.following)
+        if any(self.tokens.get(g) != t for g, t in self._open_tokens.items()):
+            # A claim was lost while the follow opened: the beat found nothing to halt.
+            self._follow.halt()
+            self._changed.set()
 
-    async def _next_or_change(self, stream: Follower) -> Message | None:
-        """The stream's next message, or None when the assignment changed first."""
-        nxt = asyncio.ensure_future(stream.__anext__())
+    async def _drop(self, reasons: Mapping[str, str]) -> None:
+        """Groups the follow found unreadable: recorded in Redis, so no worker of the fleet
+        (this one restarted included) claims them again, and their claims freed."""
+        for name, why in reasons.items():
+            group = name.lower()
+            token = self._open_tokens.pop(group, "")
+            keys = [self.key("unreadable"), self.claim_key(group)]
+            await self.call(self.script("unreadable")(keys=keys, args=[group, token, why]),
+                            "unreadable")
+            self.tokens.pop(group, None)
+            self.following -= {group}
+            self.unreadable[group] = why
+            self._event("unreadable", [group], detail=f"why={why!r}")
+
+    async def _next_or_change(self, follow: Follow) -> Message | None:
+        """The follow's next message, or None when the assignment changed first."""
+        nxt = asyncio.ensure_future(follow.__anext__())
         change = asyncio.ensure_future(self._changed.wait())
         try:
             await asyncio.wait((nxt, change), return_when=asyncio.FIRST_COMPLETED)
         finally:
             change.cancel()
             if not nxt.done():
-                # Cancelled while waiting for an item: the stream's cursor did not move.
+                # Cancelled while waiting for an item: the follow's cursor did not move.
                 nxt.cancel()
             await asyncio.gather(nxt, change, return_exceptions=True)
         if nxt.cancelled():
             return None
-        # A delivered message is already in the stream's cursor: it must go out.
+        # A delivered message is already in the follow's cursor: it must go out.
         return nxt.result()
 
-    async def _close_stream(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        """Close the stream, saving its cursors; the last message counts as processed unless
-        an exception is on its way out (``exc``), which is not raised a second time."""
-        stream, self._stream = self._stream, None
+    async def _close_follow(self, *, failed: bool = False) -> None:
+        """Close the follow, saving its cursors. The last message counts as processed unless
+        an exception is on its way out, or the feed never took it (then it is read again, by
+        whoever follows its group next, rather than lost)."""
+        follow, self._follow = self._follow, None
         self.following = frozenset()
-        if stream is None:
-            return
-        if exc is None and self._unpublished is not None:
-            # The stream's last message never reached the feed: left unacknowledged, it is
-            # read again (by whoever follows its group next) rather than lost.
-            exc = FleetUnavailable("fleet: closed before the feed took the last message")
-            exc_type, tb = type(exc), None
-        try:
-            await stream.__aexit__(exc_type, exc, tb)
-        except BaseException as raised:
-            if raised is not exc:
-                raise
+        if follow is not None:
+            await follow.aclose(ack=not failed and self._unpublished is None)
 
     def __repr__(self) -> str:
-        return f"<FleetWorker {self.id} holds={len(self.held)} members={len(self.members)}>"
+        return f"<FleetWorker {self.id} holds={len(self.tokens)} members={len(self.members)}>"
 
 
 # -- the exactly-once feed --------------------------------------------------------------------
+
+_WALL = SystemClock()
 
 
 class RedisStreamSink:
@@ -512,7 +746,8 @@ class RedisStreamSink:
     ``publish`` appends a message (fields ``id`` and ``message``, the JSON of the
     :class:`~agupshup.models.Message`) unless its id was published within ``dedupe_ttl`` seconds
     (which must exceed the longest takeover, a lease plus a checkpoint interval; a day by
-    default). ``maxlen`` caps the stream approximately (0: uncapped)."""
+    default). ``maxlen`` caps the stream approximately (0: uncapped). ``timeout``: the longest a
+    publish waits for Redis (redis-py has no socket timeout by default)."""
 
     def __init__(
         self,
@@ -521,20 +756,27 @@ class RedisStreamSink:
         stream: str = "agupshup:feed",
         dedupe_ttl: int = 86_400,
         maxlen: int = 0,
+        timeout: float = 10.0,
     ) -> None:
         self.redis, self._owns = _connect(redis)
         self.stream = stream
         self.dedupe_ttl = dedupe_ttl
         self.maxlen = maxlen
+        self.timeout = timeout
         self._script = self.redis.register_script(_XADD_ONCE)
         self._encoder = msgspec.json.Encoder()
 
-    async def publish(self, message: Message) -> bool:
-        """Append ``message`` once; False when it was already there."""
-        keys = [f"{self.stream}:seen:{message.id}", self.stream]
-        args = [self.dedupe_ttl, self.maxlen, "id", message.id,
+    async def publish(self, message: Message, *, fence: tuple[str, str] | None = None) -> bool:
+        """Append ``message`` once; False when it was already there. ``fence``: (claim key,
+        token): publish only while that claim holds that token, else :class:`Fenced`."""
+        claim, token = fence or ("", "")
+        keys = [f"{self.stream}:seen:{message.id}", self.stream, claim]
+        args = [self.dedupe_ttl, self.maxlen, token, "id", message.id,
                 "message", self._encoder.encode(message)]
-        return bool(await _redis(self._script(keys=keys, args=args), "publish"))
+        out = await _redis(self._script(keys=keys, args=args), "publish", (_WALL, self.timeout))
+        if out == -1:
+            raise Fenced(f"fleet: {message.group_name} is no longer held by {token}")
+        return bool(out)
 
     async def aclose(self) -> None:
         if self._owns:

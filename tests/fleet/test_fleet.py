@@ -31,6 +31,7 @@ from agupshup.fleet import (
     RedisStreamSink,
     owner_of,
     quota_weight,
+    token_holder,
 )
 from agupshup.models import Message, QuotaWindow
 from agupshup.polling import PollPolicy
@@ -231,7 +232,7 @@ async def test_kill_9_one_worker_loses_nothing(
 async def _busiest(r: aioredis.Redis, ns: str) -> str:
     """The worker holding the most claims (the one whose death moves the most groups)."""
     keys = [f"{ns}:claim:{g}" for g in GROUPS]
-    owners = Counter(v.decode() for v in await r.mget(keys) if v is not None)
+    owners = Counter(token_holder(v) for v in await r.mget(keys) if v is not None)
     return owners.most_common(1)[0][0]
 
 
@@ -319,7 +320,7 @@ async def test_a_worker_that_lost_a_group_cannot_set_its_cursor_back(
             await r.set(worker.cursor_key(lost), "the new owner's cursor")
             stale = Cursor(source=f"group:{lost}", phase="live", newest=100001, oldest=100001)
             cursors = MergedCursor(streams={mine: stale, lost: stale})
-            await FencedStore(worker).save("fleet", cursors.to_json())
+            await FencedStore(worker, worker.tokens).save("fleet", cursors.to_json())
             assert await r.get(worker.cursor_key(lost)) == b"the new owner's cursor"
             assert await r.get(worker.cursor_key(mine)) == stale.to_json().encode()
     assert sum(gupshup_server.emulator.calls.values()) == 0
@@ -330,11 +331,11 @@ class _SinkDownOnce(RedisStreamSink):
 
     refused: Message | None = None
 
-    async def publish(self, message: Message) -> bool:
+    async def publish(self, message: Message, *, fence: tuple[str, str] | None = None) -> bool:
         if self.refused is None:
             self.refused = message
             raise FleetUnavailable("fleet: Redis failed during publish: the test")
-        return await super().publish(message)
+        return await super().publish(message, fence=fence)
 
 
 async def test_a_message_the_feed_refused_is_published_before_the_next(

@@ -89,7 +89,7 @@ def test_the_old_spellings_warn_and_still_work() -> None:
     with pytest.warns(DeprecationWarning, match="buffer"):
         merged = client.merged_stream(["a"], follow=True, since="now", buffer=4)
     assert merged.mode == "plan"
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="planned"):
         merged = client.merged_stream(["a"], follow=True, since="now", planned=False)
     assert merged.mode == "per-group"
     with pytest.raises(ValueError, match="follow=True"):

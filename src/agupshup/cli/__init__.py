@@ -16,10 +16,10 @@ module of its own, imported below).
 
 from __future__ import annotations
 
-from . import commands, export
+from . import commands, export, fleet
 from .app import main
 from .settings import Settings
 
 __all__ = ["Settings", "main"]
 
-_REGISTERED = (commands, export)  # importing them adds their commands to ``main``
+_REGISTERED = (commands, export, fleet)  # importing them adds their commands to ``main``
