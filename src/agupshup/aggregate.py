@@ -51,6 +51,7 @@ Rules this module enforces:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import math
@@ -67,8 +68,9 @@ import anyio
 from agupshup import errors as E
 from agupshup.checkpoint import Checkpoint, FollowCursor, MergedCursor
 from agupshup.clock import Clock
-from agupshup.models import Group, Message
+from agupshup.models import Group, Message, QuotaWindow
 from agupshup.paging import Descent
+from agupshup.throttle import Window
 from agupshup.planner import (
     JOINED,
     PUBLIC,
@@ -117,6 +119,8 @@ class FollowCalls(Protocol):
 
     clock: Clock
 
+    def quota(self) -> list[QuotaWindow]: ...
+
     async def get_joined_groups(self, start: int = ..., count: int = ...) -> list[Group]: ...
 
     async def get_joined_groups_stream(
@@ -149,6 +153,8 @@ class _Source:
     caught: bool = False
     #: A cold shared source walks down to this instead of starting at its head.
     rewind: int | None = None
+    #: Read during the poll under way: handed on, oldest first, when it ends (or fails).
+    held: list[Message] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -179,10 +185,12 @@ class _Spend:
 
     def __init__(self, budget: Budget, clock: Clock) -> None:
         self.clock = clock
+        # A client without a throttle (windows None and none reported) has no windows to
+        # share: nothing to hold back.
         self.windows = [(w.length, max(1, math.floor(w.limit * budget.share)))
-                        for w in budget.windows]
+                        for w in budget.windows or ()]
         self.calls: deque[float] = deque()
-        self.longest = max(length for length, _ in self.windows)
+        self.longest = max((length for length, _ in self.windows), default=0.0)
 
     def wait(self) -> float:
         """Seconds until every window has a place."""
@@ -242,7 +250,7 @@ class Follower:
         self.client = client
         self.clock = client.clock
         self.groups = names
-        self.budget = budget or Budget()
+        self.budget = _windows_of(budget or Budget(), client)
         self.mode: Mode = mode
         self.follow = follow
         self.replan_every = replan_every
@@ -269,7 +277,6 @@ class Follower:
         self._outstanding: int | None = None
         self._claim: _Claim = ({}, {}, {})
         self._task: asyncio.Future[None] | None = None
-        self._background_at = 0.0
         self._planned_at = 0.0
         self._resample_at = 0.0
         self._unsaved = 0
@@ -278,6 +285,7 @@ class Follower:
         self._started = False
         self._closed = False
         self._to_raise: UnreadableGroups | None = None
+        self._background_at = 0.0
         self._restored: FollowCursor | None = None
         #: The newest id read from any source (ids are global: everything below it exists).
         self._known = 0
@@ -592,19 +600,22 @@ class Follower:
             await self._poll(source)
 
     def _next(self) -> tuple[str, float, _Source | None]:
-        options: list[tuple[float, str, _Source | None]] = []
+        # (when, rank, what): at the same time a poll goes before background work.
+        options: list[tuple[float, int, str, _Source | None]] = []
         polled = [s for s in self._sources.values() if not s.retiring]
         if polled:
             first = min(polled, key=lambda s: s.due)
-            options.append((first.due, "poll", first))
+            options.append((first.due, 0, "poll", first))
         if self._pending or any(s.retiring for s in self._sources.values()):
-            options.append((self._background_at, "background", None))
+            # Paced at the share the plan leaves free for it, so that it never takes the
+            # places of the windows the polls are planned in.
+            options.append((self._background_at, 1, "background", None))
         if self.follow:
-            options.append((self._planned_at + self.replan_every, "replan", None))
+            options.append((self._planned_at + self.replan_every, 0, "replan", None))
             if self._planner is not None and self._plan is not None and \
                     self._planner.unused_shared(self._plan):
-                options.append((self._resample_at, "resample", None))
-        at, what, source = min(options, key=lambda o: o[0])
+                options.append((self._resample_at, 0, "resample", None))
+        at, _, what, source = min(options, key=lambda o: o[:2])
         return what, at, source
 
     async def _poll(self, src: _Source) -> None:
@@ -644,6 +655,13 @@ class Follower:
     async def _walk(self, src: _Source) -> bool:
         """One poll: the head, then the open gaps, page by page. True: stopped at
         :data:`POLL_PAGES` with gaps still open."""
+        try:
+            return await self._read(src)
+        finally:
+            held, src.held = src.held, []
+            self._publish(src.channel, held)
+
+    async def _read(self, src: _Source) -> bool:
         top, pages = None, 0
         if src.head is None:
             top = await self._cold(src)
@@ -710,7 +728,7 @@ class Follower:
             src.gaps.insert(0, gap)
         elif gap.done and gap in src.gaps:
             src.gaps.remove(gap)
-        self._publish(src.channel, fresh)
+        src.held += fresh
         return fresh
 
     def _publish(self, channel: Channel, fresh: Sequence[Message]) -> None:
@@ -773,9 +791,9 @@ class Follower:
     # -- background work: probes and catch-ups --------------------------------------------
 
     async def _background(self) -> None:
-        assert self._planner is not None
-        share = max(self._planner.reserve, PROBE_SHARE * self.budget.calls_per_second)
-        self._background_at = self.clock.monotonic() + 1 / share
+        if self._spend.windows:  # a client without a throttle: nothing to pace
+            self._background_at = self.clock.monotonic() + 1 / (
+                PROBE_SHARE * self.budget.calls_per_second)
         if self._pending:
             info = await self._probe_or_wait(min(self._pending))
             if info is not None:
@@ -809,7 +827,6 @@ class Follower:
             own.open_gap(claim)
         own.head = claim if own.head is None else own.head
         own.retiring, own.caught = True, False
-        self._background_at = min(self._background_at, self.clock.monotonic())
 
     def _catch_up_below(self, src: _Source) -> None:
         """A shared source just read for the first time: its groups that start below its
@@ -1018,6 +1035,15 @@ def _claim_of(cursor: FollowCursor, group: str) -> int | None:
     claims = [cursor.heads[k] for k in keys if k in cursor.heads]
     claims += [low for k in keys for low, _ in cursor.gaps.get(k, ())]
     return min(claims, default=None)
+
+
+def _windows_of(budget: Budget, client: FollowCalls) -> Budget:
+    """``budget`` with the client's windows when it names none (an empty tuple: the client has
+    no throttle, and the plan is made for GupShup's limits)."""
+    if budget.windows is not None:
+        return budget
+    windows = tuple(Window(w.period, w.limit, w.length, w.limit) for w in client.quota())
+    return dataclasses.replace(budget, windows=windows)
 
 
 def _backoff(failures: int) -> float:

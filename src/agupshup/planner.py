@@ -103,7 +103,8 @@ class Budget:
     """The share of the throttle windows the follower may use; the rest is the bot's."""
 
     share: float = 0.8
-    windows: Sequence[Window] = DEFAULT_WINDOWS
+    #: The throttle windows the share is of; None: the client's (GupShup's by default).
+    windows: Sequence[Window] | None = None
     #: Seconds a followed message may wait at most (about the p99 delay): the plan then spends
     #: the fewest calls that meet it, within ``share``, and leaves the rest of the quota unused.
     #: None: the freshest plan ``share`` allows.
@@ -118,14 +119,19 @@ class Budget:
             raise ValueError("target_delay must be a positive number of seconds")
 
     @property
+    def limits(self) -> Sequence[Window]:
+        """The windows the plan is made for: GupShup's where none are known."""
+        return self.windows or DEFAULT_WINDOWS
+
+    @property
     def calls_per_second(self) -> float:
         """The steady rate of the strictest window, times the share."""
-        return self.share * min(w.limit / w.length for w in self.windows)
+        return self.share * min(w.limit / w.length for w in self.limits)
 
     @property
     def min_interval(self) -> float:
         """No source is polled more often than the shortest window allows for the share."""
-        shortest = min(self.windows, key=lambda w: w.length)
+        shortest = min(self.limits, key=lambda w: w.length)
         return shortest.length / (shortest.limit * self.share)
 
 
