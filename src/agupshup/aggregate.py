@@ -56,6 +56,7 @@ import hashlib
 import logging
 import math
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,6 @@ from agupshup.checkpoint import Checkpoint, FollowCursor, MergedCursor
 from agupshup.clock import Clock
 from agupshup.models import Group, Message, QuotaWindow
 from agupshup.paging import Descent
-from agupshup.throttle import Window
 from agupshup.planner import (
     JOINED,
     PUBLIC,
@@ -82,9 +82,10 @@ from agupshup.planner import (
     Planner,
     UnreadableGroups,
 )
+from agupshup.throttle import Window
 
 __all__ = [
-    "FollowCalls", "Follower", "MergedStream", "Resume", "Since", "follow_groups",
+    "FollowCalls", "Follower", "MergedStream", "Resume", "Start", "follow_groups",
     "merged_stream",
 ]
 
@@ -94,7 +95,7 @@ T = TypeVar("T")
 #: A cursor to resume from: this engine's, one of version 1 (read as this one), or its JSON.
 Resume = FollowCursor | MergedCursor | str | bytes | None
 #: Where a follow starts: ``"now"`` (new messages only) or a message id (every later one).
-Since = Literal["now"] | int
+Start = Literal["now"] | int
 #: Pages one poll of a source reads at most: the rest of its walk waits for the next poll,
 #: and the plan is revised at once (the source carries more than the plan priced).
 POLL_PAGES = 20
@@ -221,6 +222,19 @@ class _Top:
     fresh: list[Message]
 
 
+#: Each client's follower windows: followers of one client (a restarted one included) share
+#: one budget, so that together they never take more than their share.
+_SPENDS: weakref.WeakKeyDictionary[object, dict[float, _Spend]] = weakref.WeakKeyDictionary()
+
+
+def _spend_of(client: FollowCalls, budget: Budget) -> _Spend:
+    spends = _SPENDS.setdefault(client, {})
+    spend = spends.get(budget.share)
+    if spend is None or spend.windows != _Spend(budget, client.clock).windows:
+        spend = spends[budget.share] = _Spend(budget, client.clock)
+    return spend
+
+
 class Follower:
     """An async iterator over the messages of ``groups``: see the module's rules."""
 
@@ -231,7 +245,7 @@ class Follower:
         *,
         budget: Budget | None = None,
         checkpoint: Checkpoint | None = None,
-        since: Since = "now",
+        since: Start = "now",
         follow: bool = True,
         mode: Mode = "plan",
         replan_every: float = 600.0,
@@ -256,7 +270,7 @@ class Follower:
         self.replan_every = replan_every
         self.resample_every = 3600.0
         self.limit = limit
-        self.since: Since = since
+        self.since: Start = since
         self.on_drop = on_drop
         self._resume = _follow_cursor(resume_from)
         self._checkpoint = checkpoint
@@ -270,7 +284,7 @@ class Follower:
         self._starts: dict[str, int | None] = {}
         self._readable: set[str] = set()
         self._pending: set[str] = set()
-        self._spend = _Spend(self.budget, self.clock)
+        self._spend = _spend_of(client, self.budget)
         self._buffer: deque[Message] = deque()
         self._seen: set[int] = set()
         self._handed: set[int] = set()
@@ -400,6 +414,8 @@ class Follower:
             self._prune()
 
     def _claim_now(self) -> _Claim:
+        if any(s.held for s in self._sources.values()):
+            return self._claim  # read, not handed on yet: the claim may not cover them
         heads = {k: s.head for k, s in self._sources.items() if s.head is not None}
         gaps = {k: tuple((g.low, g.top if g.top is not None else s.head + 1) for g in s.gaps)
                 for k, s in self._sources.items() if s.head is not None and s.gaps}
@@ -511,21 +527,41 @@ class Follower:
             infos[g] = await self._probe(g)
             if infos[g].problem:
                 bad[g] = infos[g].problem
-        if bad:
-            raise UnreadableGroups(bad)
+        if bad and self._restored is None:
+            raise UnreadableGroups(bad)  # a bad name: the user's own input
+        for g, why in bad.items():  # followed before, unreadable since: dropped alone
+            self._drop_at_start(g, why)
+            del infos[g]
         return infos
+
+    def _drop_at_start(self, group: str, why: str) -> None:
+        self.groups = [g for g in self.groups if g != group]
+        self._starts.pop(group, None)
+        self.dropped[group] = why
+        self._report(UnreadableGroups({group: why}))
+
+    def _report(self, problem: UnreadableGroups) -> None:
+        if self.on_drop is not None:
+            self.on_drop(problem)
+        else:
+            log.warning("%s; following the others", problem)
 
     async def _joined_groups(self) -> dict[str, Group]:
         out: dict[str, Group] = {}
         for page_no in range(_LIST_PAGES):
             try:
-                page = await self._call(partial(self.client.get_joined_groups, page_no * 30, 30))
+                page = await self._call(partial(self._groups_page, page_no))
             except E.ValidationError:
                 return out  # no credentials: no joined stream, and no call was made
             out.update((g.group_name.lower(), g) for g in page)
             if len(page) < 30:
                 break
         return out
+
+    async def _groups_page(self, page_no: int) -> list[Group]:
+        await self._spend.take()
+        self.calls += 1
+        return await self.client.get_joined_groups(page_no * 30, 30)
 
     async def _first_page(self, channel: Channel) -> list[Message]:
         known = self._known
@@ -556,6 +592,8 @@ class Follower:
     # -- calls ----------------------------------------------------------------------------
 
     async def _fetch(self, channel: Channel, start: int) -> list[Message]:
+        if self._spend.wait() > 0:  # what a poll read so far goes out before it waits
+            self._release()
         await self._spend.take()
         self.calls += 1
         if channel.kind == "joined":
@@ -607,8 +645,6 @@ class Follower:
             first = min(polled, key=lambda s: s.due)
             options.append((first.due, 0, "poll", first))
         if self._pending or any(s.retiring for s in self._sources.values()):
-            # Paced at the share the plan leaves free for it, so that it never takes the
-            # places of the windows the polls are planned in.
             options.append((self._background_at, 1, "background", None))
         if self.follow:
             options.append((self._planned_at + self.replan_every, 0, "replan", None))
@@ -658,8 +694,14 @@ class Follower:
         try:
             return await self._read(src)
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        """Hand on what the polls read, each source's oldest first."""
+        for src in self._sources.values():
             held, src.held = src.held, []
-            self._publish(src.channel, held)
+            if held:
+                self._publish(src.channel, held)
 
     async def _read(self, src: _Source) -> bool:
         top, pages = None, 0
@@ -778,12 +820,10 @@ class Follower:
         self.dropped[info.name] = info.problem
         self._sources.pop(Channel("group", info.name).key, None)
         problem = UnreadableGroups({info.name: info.problem})
-        if info.name not in self._readable:
+        if info.name not in self._readable and self._restored is None:
             self._to_raise = problem  # never read: a bad name, raised once
-        elif self.on_drop is not None:
-            self.on_drop(problem)
         else:
-            log.warning("%s; following the others", problem)
+            self._report(problem)
         self._readable.discard(info.name)
         if self.groups:
             self._planned_at = -math.inf
@@ -791,7 +831,10 @@ class Follower:
     # -- background work: probes and catch-ups --------------------------------------------
 
     async def _background(self) -> None:
-        if self._spend.windows:  # a client without a throttle: nothing to pace
+        if self._pending and self._spend.windows:
+            # Probes are paced at the share the plan leaves free; catch-ups (the history a
+            # start or a hand-over asks for) take what the follower's windows allow, after
+            # the polls that are due.
             self._background_at = self.clock.monotonic() + 1 / (
                 PROBE_SHARE * self.budget.calls_per_second)
         if self._pending:
@@ -951,7 +994,7 @@ def follow_groups(
     *,
     budget: Budget | None = None,
     checkpoint: Checkpoint | None = None,
-    since: Since = "now",
+    since: Start = "now",
     follow: bool = True,
     mode: Mode = "plan",
     limit: int | None = None,

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from agupshup import aggregate, wire
 from agupshup import errors as E
-from agupshup.aggregate import Follower, Resume, Since
+from agupshup.aggregate import Follower, Resume, Start
 from agupshup.checkpoint import Checkpoint
 from agupshup.clock import Clock, ScaledClock, SystemClock
 from agupshup.errors import UnreadableGroups
@@ -699,7 +699,7 @@ class Client:
         self,
         groups: Iterable[str],
         *,
-        since: Since = "now",
+        since: Start = "now",
         checkpoint: Checkpoint | None = None,
         budget: Budget | None = None,
         limit: int | None = None,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-
-from benchmarks.aggregator import direct
 
 from agupshup import Client
 from agupshup.aggregate import Follower, follow_groups
@@ -16,6 +14,7 @@ from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.core import Emulator
 from agupshup.emulator.traffic import READER_PASSWORD, READER_PHONE, many_groups_seed
 from agupshup.models import Message
+from agupshup.transport import MockTransport, RawResponse
 from agupshup.virtualclock import VirtualClock, run_virtual
 
 T = TypeVar("T")
@@ -36,11 +35,31 @@ class Sim:
         seed = many_groups_seed(self.groups, joined=self.joined, private=self.private)
         self.emulator = Emulator(EmulatorConfig(clock=self.clock, seed=seed))
 
+    #: Called with each call's method before the emulator sees it: an exception to raise
+    #: instead (an outage, a fault), or None.
+    fault: Callable[[str], Exception | None] | None = None
+
     def client(self) -> Client:
         return Client(
             "http://emulator.invalid", phone=READER_PHONE, password=READER_PASSWORD,
-            clock=self.clock, transport=direct(self.emulator),
+            clock=self.clock, transport=MockTransport(self._handle),
         )
+
+    #: Virtual seconds each call takes (0: answered at once).
+    latency: float = 0.0
+
+    def _handle(self, fields: Sequence[tuple[str, str]]) -> Awaitable[RawResponse]:
+        return self._answer(list(fields))
+
+    async def _answer(self, fields: list[tuple[str, str]]) -> RawResponse:
+        method = dict(fields).get("method", "")
+        exc = self.fault(method) if self.fault is not None else None
+        if exc is not None:
+            raise exc
+        if self.latency:
+            await self.clock.sleep(self.latency)
+        answer = self.emulator.request(fields)
+        return RawResponse(200, answer.content_type, answer.body)
 
     @asynccontextmanager
     async def follow(self, groups: Iterable[str], **kw: Any) -> AsyncIterator[Follower]:

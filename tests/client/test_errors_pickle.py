@@ -16,6 +16,7 @@ SAMPLES: dict[str, Any] = {
     "retry_at": 30.0, "cause": "3 login failures", "message": "reset", "url": "http://x/GupShup",
     "maybe_sent": False, "status": 503, "excerpt": "<html>", "location_host": "evil.example",
     "code": 127, "msg": "poster limit", "errors": (), "throttle": (),
+    "reasons": {"jumpy": "private"},
 }
 
 
