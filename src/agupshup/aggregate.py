@@ -85,13 +85,16 @@ from agupshup.planner import (
 from agupshup.throttle import Window
 
 __all__ = [
-    "FollowCalls", "Follower", "MergedStream", "Resume", "Start", "follow_groups",
+    "FollowCalls", "Follower", "MergedStream", "OnDrop", "Resume", "Start", "follow_groups",
     "merged_stream",
 ]
 
 log = logging.getLogger("agupshup.aggregate")
 T = TypeVar("T")
 
+#: What to do with a group that turns unreadable: call this, or ``"raise"`` it from the next
+#: ``anext()`` (the follow goes on when iterated again), or None: a warning in the log.
+OnDrop = Callable[[UnreadableGroups], None] | Literal["raise"] | None
 #: A cursor to resume from: this engine's, one of version 1 (read as this one), or its JSON.
 Resume = FollowCursor | MergedCursor | str | bytes | None
 #: Where a follow starts: ``"now"`` (new messages only) or a message id (every later one).
@@ -250,7 +253,7 @@ class Follower:
         mode: Mode = "plan",
         replan_every: float = 600.0,
         limit: int | None = None,
-        on_drop: Callable[[UnreadableGroups], None] | None = None,
+        on_drop: OnDrop = None,
         resume_from: Resume = None,
     ) -> None:
         names = sorted({g.strip().lower() for g in groups})
@@ -300,6 +303,8 @@ class Follower:
         self._closed = False
         self._to_raise: UnreadableGroups | None = None
         self._background_at = 0.0
+        self._saving = asyncio.Lock()
+        self._halted = False
         self._restored: FollowCursor | None = None
         #: The newest id read from any source (ids are global: everything below it exists).
         self._known = 0
@@ -341,9 +346,21 @@ class Follower:
     ) -> None:
         await self._close(ack=exc_type is None)
 
-    async def aclose(self) -> None:
-        """Stop; the last item handed out counts as not processed (``commit()`` first)."""
-        await self._close(ack=False)
+    async def aclose(self, *, ack: bool = False) -> None:
+        """Stop and save; ``ack``: the last item handed out was processed (by default it
+        counts as not processed: ``commit()`` first, or leave ``async with`` normally)."""
+        await self._close(ack=ack)
+
+    def halt(self) -> None:
+        """Stop every poll now, synchronously (a fleet worker that lost its lease): the
+        follower hands out nothing more; ``aclose()`` saves what was acknowledged."""
+        self._halted = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def flush(self) -> None:
+        """Save what was acknowledged, now (a timer's save beside the consumer's)."""
+        await self._save(force=True)
 
     async def commit(self) -> None:
         """Everything handed out so far is processed: save it now."""
@@ -367,7 +384,8 @@ class Follower:
         return self
 
     async def __anext__(self) -> Message:
-        if self._closed or (self.limit is not None and self.count >= self.limit):
+        if self._closed or self._halted or (self.limit is not None
+                                            and self.count >= self.limit):
             raise StopAsyncIteration
         await self._start()
         if not self.groups:
@@ -391,6 +409,8 @@ class Follower:
 
     async def _work(self) -> None:
         """Run (or await the running) step: a cancel of this wait leaves the step running."""
+        if self._halted:
+            raise StopAsyncIteration
         if self._task is None:
             self._task = asyncio.ensure_future(self._step())
         task = self._task
@@ -439,6 +459,10 @@ class Follower:
         self._handed = {i for i in self._handed if i > floor}
 
     async def _save(self, *, force: bool = False) -> None:
+        async with self._saving:  # in order: a newer cursor is never overwritten by an older
+            await self._save_now(force=force)
+
+    async def _save_now(self, *, force: bool) -> None:
         cp = self._checkpoint
         if cp is None or self._plan is None:
             return
@@ -541,7 +565,9 @@ class Follower:
         self._report(UnreadableGroups({group: why}))
 
     def _report(self, problem: UnreadableGroups) -> None:
-        if self.on_drop is not None:
+        if self.on_drop == "raise":
+            self._to_raise = problem
+        elif self.on_drop is not None:
             self.on_drop(problem)
         else:
             log.warning("%s; following the others", problem)
@@ -998,7 +1024,7 @@ def follow_groups(
     follow: bool = True,
     mode: Mode = "plan",
     limit: int | None = None,
-    on_drop: Callable[[UnreadableGroups], None] | None = None,
+    on_drop: OnDrop = None,
     resume_from: Resume = None,
 ) -> Follower:
     """Follow ``groups`` on one IP's quota: see :class:`Follower`. ``mode="per-group"`` polls
@@ -1020,7 +1046,7 @@ def merged_stream(
     checkpoint: Checkpoint | None = None,
     budget: Budget | None = None,
     per_group: bool = False,
-    on_drop: Callable[[UnreadableGroups], None] | None = None,
+    on_drop: OnDrop = None,
     buffer: int | None = None,
     planned: bool | None = None,
 ) -> Follower:

@@ -36,10 +36,9 @@ from urllib.parse import urlsplit
 
 from agupshup import aggregate, wire
 from agupshup import errors as E
-from agupshup.aggregate import Follower, Resume, Start
+from agupshup.aggregate import Follower, OnDrop, Resume, Start
 from agupshup.checkpoint import Checkpoint
 from agupshup.clock import Clock, ScaledClock, SystemClock
-from agupshup.errors import UnreadableGroups
 from agupshup.models import (
     Challenge,
     Group,
@@ -681,7 +680,7 @@ class Client:
         checkpoint: Checkpoint | None = None,
         budget: Budget | None = None,
         per_group: bool = False,
-        on_drop: Callable[[UnreadableGroups], None] | None = None,
+        on_drop: OnDrop = None,
         buffer: int | None = None,
         planned: bool | None = None,
     ) -> Follower:
@@ -704,7 +703,7 @@ class Client:
         budget: Budget | None = None,
         limit: int | None = None,
         per_group: bool = False,
-        on_drop: Callable[[UnreadableGroups], None] | None = None,
+        on_drop: OnDrop = None,
     ) -> Follower:
         """Follow many groups on this client's quota, each new message once: the planner picks
         the cheapest cover of sources (joined stream, public stream, per-group streams) and

@@ -60,7 +60,7 @@ from agupshup.checkpoint import Checkpoint, Cursor, MergedCursor
 from agupshup.client import Client
 from agupshup.clock import Clock, SystemClock
 from agupshup.errors import GupshupError, UnreadableGroups
-from agupshup.fleet_follow import KEY, Follow, OpenFollow, open_group_follow
+from agupshup.fleet_follow import KEY, Follow, OpenFollow, open_engine_follow
 from agupshup.models import Message, QuotaWindow
 
 __all__ = [
@@ -367,7 +367,7 @@ class FleetWorker:
         interval: float = 60.0,
         sink: RedisStreamSink | None = None,
         weight: Callable[[], float] | None = None,
-        follow: OpenFollow = open_group_follow,
+        follow: OpenFollow = open_engine_follow,
         observers: Sequence[FleetObserver] = (),
     ) -> None:
         if not lease > 0 or every < 1 or not interval > 0:

@@ -22,16 +22,28 @@ Rules a :class:`Follow` keeps (the worker relies on each):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from agupshup import errors as E
-from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor, MergedCursor
+from agupshup.aggregate import Follower
+from agupshup.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    CheckpointStore,
+    Cursor,
+    FollowCursor,
+    MergedCursor,
+)
 from agupshup.client import Client
 from agupshup.errors import UnreadableGroups
 from agupshup.models import Message
 
-__all__ = ["Follow", "GroupFollow", "OpenFollow", "open_group_follow"]
+__all__ = [
+    "EngineFollow", "Follow", "GroupFollow", "OpenFollow", "open_engine_follow",
+    "open_group_follow",
+]
 
 #: Checkpointer key of a worker's follow (the fenced store keys cursors by group itself).
 KEY = "fleet"
@@ -53,10 +65,80 @@ class Follow(Protocol):
 OpenFollow = Callable[[Client, Sequence[str], Checkpoint], Awaitable[Follow]]
 
 
+async def open_engine_follow(
+    client: Client, groups: Sequence[str], checkpoint: Checkpoint
+) -> EngineFollow:
+    """The one follow engine (:class:`~agupshup.aggregate.Follower`), each group on its own
+    stream: the fleet partitions groups, so no two workers read one group's stream."""
+    follow = EngineFollow(client, groups, checkpoint)
+    await follow.start()
+    return follow
+
+
+class _PerGroupStore:
+    """The engine's cursor (:class:`~agupshup.checkpoint.FollowCursor`) as the fleet keeps
+    it: one cursor per group (the fenced store saves each only while its claim is held).
+
+    A group's cursor claims what the engine claims for its own stream: its head, or the
+    lowest point of its open gaps; a takeover re-reads a gap's handed-out items (the feed
+    drops repeats by id)."""
+
+    def __init__(self, inner: CheckpointStore) -> None:
+        self.inner = inner
+
+    async def load(self, key: str) -> str | None:
+        return await self.inner.load(key)  # per-group cursors: the engine reads them as v1
+
+    async def save(self, key: str, value: str) -> None:
+        cursor = FollowCursor.from_json(value)
+        streams = {}
+        for source, head in cursor.heads.items():
+            if not source.startswith("group:"):
+                continue
+            low = min([head, *(lo for lo, _ in cursor.gaps.get(source, ()))])
+            streams[source.removeprefix("group:")] = Cursor(
+                source=source, phase="live", newest=low
+            )
+        for group, start in cursor.starts.items():
+            streams.setdefault(group, Cursor(source=f"group:{group}", phase="live",
+                                             newest=start))
+        await self.inner.save(key, MergedCursor(streams=streams).to_json())
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+
+class EngineFollow:
+    """A :class:`Follow` over the follow engine."""
+
+    def __init__(self, client: Client, groups: Sequence[str], checkpoint: Checkpoint) -> None:
+        store = _PerGroupStore(checkpoint.store)
+        cp = dataclasses.replace(checkpoint, store=store, key=checkpoint.key or KEY)
+        # A group the fleet has no cursor for is followed from its history on, as before.
+        self._follower = Follower(client, groups, checkpoint=cp, mode="per-group", since=0,
+                                  on_drop="raise")
+
+    async def start(self) -> None:
+        await self._follower.__aenter__()
+
+    async def __anext__(self) -> Message:
+        return await self._follower.__anext__()
+
+    def halt(self) -> None:
+        self._follower.halt()
+
+    async def flush(self) -> None:
+        await self._follower.flush()
+
+    async def aclose(self, *, ack: bool) -> None:
+        await self._follower.aclose(ack=ack)
+
+
 async def open_group_follow(
     client: Client, groups: Sequence[str], checkpoint: Checkpoint
 ) -> GroupFollow:
-    """Today's engine: each group polled on its own stream (``client.group_stream``)."""
+    """The per-group pollers the fleet ran before the one engine (kept for comparison in
+    ``benchmarks/fleet.py``): each group polled on its own stream (``client.group_stream``)."""
     follow = GroupFollow(client, groups, checkpoint)
     await follow.start()
     return follow
