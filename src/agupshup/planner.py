@@ -471,15 +471,21 @@ def _cover(groups: Sequence[GroupInfo], *, joined: bool, public: bool) -> dict[C
     return out
 
 
+_LABEL: Mapping[Kind, str] = {"joined": "joined stream", "public": "public stream",
+                              "group": "group:*"}
+
+
 def describe(plan: Plan) -> str:
     """The plan as text, for ``agupshup plan``: one line per shared source, per-group streams
     summed, then the totals."""
-    lines = [f"plan ({plan.mode}): {len(plan.sources)} source(s)"]
+    how = "each group on its own stream" if plan.mode == "per-group" else "cheapest cover"
+    count = len(plan.sources)
+    lines = [f"plan: {count} source{'s' if count != 1 else ''} ({how})"]
     singles = [s for s in plan.sources if s.source.kind == "group"]
     for s in plan.sources:
         if s.source.kind != "group":
             lines.append(
-                f"  {s.source.key:<14} {len(s.groups):>5} groups  every {s.interval:8.1f} s  "
+                f"  {_LABEL[s.source.kind]:<14} {len(s.groups):>5} groups  every {s.interval:8.1f} s  "
                 f"{s.total_rate * DAY:8.0f} msgs/day ({s.followed_rate * DAY:.0f} followed)  "
                 f"{s.calls_per_day:7.0f} calls/day"
             )

@@ -288,7 +288,7 @@ def test_plan_describes_sources_and_costs(run: Cli) -> None:
     result = run("plan", "jumpy", "cricket")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert out.startswith("plan (plan): ")
+    assert out.startswith("plan: ")
     assert "expected:" in out
     assert "calls/day" in out
 
