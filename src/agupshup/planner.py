@@ -485,7 +485,8 @@ def describe(plan: Plan) -> str:
     for s in plan.sources:
         if s.source.kind != "group":
             lines.append(
-                f"  {_LABEL[s.source.kind]:<14} {len(s.groups):>5} groups  every {s.interval:8.1f} s  "
+                f"  {_LABEL[s.source.kind]:<14} {len(s.groups):>5} groups  "
+                f"every {s.interval:8.1f} s  "
                 f"{s.total_rate * DAY:8.0f} msgs/day ({s.followed_rate * DAY:.0f} followed)  "
                 f"{s.calls_per_day:7.0f} calls/day"
             )
