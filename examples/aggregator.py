@@ -10,6 +10,9 @@ Without ``--base-url`` (or ``GUPSHUP_BASE_URL``) it starts the emulator in-proce
 groups (``feed-00`` … ``feed-39``) and a publisher posting to them, so there is live traffic.
 Time runs 60x faster there, in the emulator and in the throttle windows alike.
 
+It says what it follows and how (the plan in one line) before the first message, prints each
+message as it is written, and what it saved when it stops (Ctrl-C included).
+
 Delivery: each message is written, then acknowledged (by asking for the next one); the
 checkpoint saves acknowledged cursors every 25 messages or 2 seconds and on exit. After a
 crash, a restart re-emits at most what came after the last save: the SQLite sink ignores those
@@ -30,7 +33,7 @@ from typing import Any, Protocol
 
 from target import Target, target
 
-from agupshup import Checkpoint, Message, SQLiteCheckpointStore
+from agupshup import Checkpoint, Follower, Message, SQLiteCheckpointStore
 
 FEEDS = [f"feed-{i:02d}" for i in range(40)]
 
@@ -109,13 +112,28 @@ async def aggregate(api: Target, groups: list[str], sink: Sink, checkpoint: Chec
     async with api.client() as reader, reader.merged_stream(
         groups, follow=True, checkpoint=checkpoint, limit=limit
     ) as stream:
-        async for message in stream:
-            sink.write(message)
-            written += 1
-            if written % 25 == 0:
-                print(f"  {written} messages so far ({reader.stream_pages} pages read)",
-                      flush=True)
+        print(f"following {len(groups)} groups: {plan_line(stream)}", flush=True)
+        try:
+            async for message in stream:
+                sink.write(message)
+                written += 1
+                print(f"  #{message.id:<8} {message.group_name:<10} {message.text[:50]}"
+                      f"   ({written} written, {stream.calls} calls)", flush=True)
+        finally:  # leaving the block (Ctrl-C included) saves the checkpoint
+            print(f"stopped: {written} written, checkpoint saved ({stream.calls} calls)",
+                  flush=True)
     return written
+
+
+def plan_line(stream: Follower) -> str:
+    """The plan in one line: each shared source and how often it is polled."""
+    plan = stream.plan
+    parts = [f"{s.source.kind} stream every {s.interval:.0f}s ({len(s.groups)} groups)"
+             for s in plan.sources if s.source.kind != "group"]
+    own = [s for s in plan.sources if s.source.kind == "group"]
+    if own:
+        parts.append(f"{len(own)} on their own streams")
+    return ", ".join(parts) + f"; expected delay {plan.expected_delay:.0f}s"
 
 
 def prepare(args: argparse.Namespace) -> tuple[Path, Path, bool]:

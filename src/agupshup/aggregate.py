@@ -699,6 +699,8 @@ class Follower:
         src.polled = now
         if src.channel.kind == "group":
             self._readable.add(src.channel.group)
+            if src.channel.group in self._pending:  # this read was its probe
+                self._found(GroupInfo(src.channel.group, False, True))
         if src.retiring and src.settled:
             if self._sources.get(src.key) is src:
                 del self._sources[src.key]
@@ -857,20 +859,20 @@ class Follower:
     # -- background work: probes and catch-ups --------------------------------------------
 
     async def _background(self) -> None:
-        if self._pending and self._spend.windows:
-            # Probes are paced at the share the plan leaves free; catch-ups (the history a
-            # start or a hand-over asks for) take what the follower's windows allow, after
-            # the polls that are due.
-            self._background_at = self.clock.monotonic() + 1 / (
-                PROBE_SHARE * self.budget.calls_per_second)
-        if self._pending:
-            info = await self._probe_or_wait(min(self._pending))
-            if info is not None:
-                self._found(info)
-            return
+        """One catch-up poll (the history a start or a hand-over asks for: it takes what the
+        follower's windows allow, after the polls that are due; it probes its group too), or
+        else one probe, paced at the share the plan leaves free."""
         catching = [s for s in self._sources.values() if s.retiring]
         if catching:
-            await self._poll(min(catching, key=lambda s: s.due))
+            await self._poll(min(catching, key=lambda s: (s.channel.group not in self._pending,
+                                                          s.due)))
+            return
+        if self._spend.windows:
+            self._background_at = self.clock.monotonic() + 1 / (
+                PROBE_SHARE * self.budget.calls_per_second)
+        info = await self._probe_or_wait(min(self._pending))
+        if info is not None:
+            self._found(info)
 
     async def _probe_or_wait(self, name: str) -> GroupInfo | None:
         try:

@@ -192,7 +192,7 @@ def test_describe_shows_sources_costs_and_delay() -> None:
     planner = Planner(infos(joined=3, public=2))
     flood(planner)
     text = describe(planner.plan(LATER))
-    assert "joined-stream" in text
+    assert "joined stream" in text
     assert "group:*" in text
     assert "calls/day" in text
     assert "mean delay" in text
