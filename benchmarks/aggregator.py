@@ -203,8 +203,13 @@ async def simulate(world: World, mode: Mode, seconds: float, *, seed: int = 7) -
         result.posted += 1
         if ident in at:
             result.delays.append(at[ident] - stamp / 1000)
+            if "DEBUG_LOST" in __import__("os").environ and at[ident] - stamp / 1000 > 600:
+                print("late", ident, group, group in world.joined, stamp / 1000 - 1.7e9,
+                      at[ident] - stamp / 1000)
         else:
             result.lost += 1
+            if __debug__ and "DEBUG_LOST" in __import__("os").environ:
+                print("lost", ident, group, stamp / 1000 - clock.time() + seconds + DRAIN)
     result.duplicated = sum(n - 1 for n in yielded.values())
     result.calls = sum(emulator.calls.values())
     result.refused = sum(emulator.throttled.values())

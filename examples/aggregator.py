@@ -128,12 +128,12 @@ async def aggregate(api: Target, groups: list[str], sink: Sink, checkpoint: Chec
 def plan_line(stream: Follower) -> str:
     """The plan in one line: each shared source and how often it is polled."""
     plan = stream.plan
-    parts = [f"{s.source.kind} stream every {s.interval:.0f}s ({len(s.groups)} groups)"
+    parts = [f"{s.source.kind} stream every {s.interval:.1f}s ({len(s.groups)} groups)"
              for s in plan.sources if s.source.kind != "group"]
     own = [s for s in plan.sources if s.source.kind == "group"]
     if own:
         parts.append(f"{len(own)} on their own streams")
-    return ", ".join(parts) + f"; expected delay {plan.expected_delay:.0f}s"
+    return ", ".join(parts) + f"; expected delay {plan.expected_delay:.1f}s"
 
 
 def prepare(args: argparse.Namespace) -> tuple[Path, Path, bool]:

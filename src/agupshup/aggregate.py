@@ -207,6 +207,23 @@ class _Spend:
                 wait = max(wait, self.calls[-cap] + length - now)
         return wait
 
+    def sustainable(self, shortest: float) -> float:
+        """The highest steady rate (calls a second) from now on that never meets a full
+        window at least ``shortest`` seconds long, given the calls each still holds: a burst
+        (probes, discovery, a flood's pages) lowers it until the burst rolls out of the
+        window. (A shorter window only holds a call for seconds: the wait does.) Infinite
+        when there is no such window."""
+        now = self.clock.monotonic()
+        rate = math.inf
+        for length, cap in self.windows:
+            if length < shortest:
+                continue
+            inside = [t for t in self.calls if t > now - length]
+            rate = min(rate, cap / length)
+            for i, t in enumerate(inside):  # by t + length, i of them have rolled out
+                rate = min(rate, max(cap - len(inside) + i, 0) / max(t + length - now, 1e-9))
+        return rate
+
     async def take(self) -> None:
         while (wait := self.wait()) > 0:
             await self.clock.sleep(wait)
@@ -525,16 +542,20 @@ class Follower:
 
     async def _discover(self) -> dict[str, GroupInfo]:
         planned = self.mode == "plan"
-        joined = await self._joined_groups() if planned else {}
+        public: list[Message] = []
+        joined: dict[str, Group] = {}
+        if planned:
+            # The heads first: "now" is when the follow starts, not after the group list
+            # (1 000 joined groups are 34 pages, over a minute of the minute window).
+            has_login = await self._first_page_if_login(JOINED)
+            public = await self._first_page(PUBLIC)
+            joined = await self._joined_groups() if has_login else {}
         infos = {g: GroupInfo(g, joined=g in joined, public=_public(joined.get(g)))
                  for g in self.groups}
-        if planned and set(self.groups) & joined.keys():
-            await self._first_page(JOINED)
-        if planned and set(self.groups) - joined.keys():
-            for m in await self._first_page(PUBLIC):
-                g = m.group_name.lower()
-                if g in infos:
-                    infos[g] = GroupInfo(g, joined=infos[g].joined, public=True)
+        for m in public:
+            g = m.group_name.lower()
+            if g in infos:
+                infos[g] = GroupInfo(g, joined=infos[g].joined, public=True)
         self._readable = {g for g, i in infos.items() if i.public or i.joined}
         unknown = [g for g in self.groups
                    if infos[g].public is None and not (infos[g].joined and planned)]
@@ -583,6 +604,15 @@ class Follower:
             if len(page) < 30:
                 break
         return out
+
+    async def _first_page_if_login(self, channel: Channel) -> bool:
+        """The first page of a stream that needs a login; False: no credentials (and no
+        call was made)."""
+        try:
+            await self._first_page(channel)
+        except E.ValidationError:
+            return False
+        return True
 
     async def _groups_page(self, page_no: int) -> list[Group]:
         await self._spend.take()
@@ -922,6 +952,7 @@ class Follower:
         else:
             self._planner.reserve = PROBE_SHARE * self.budget.calls_per_second
         old = self._plan
+        self._planner.ceiling = self._spend.sustainable(self.replan_every)
         plan = self._planner.plan(self.clock.time())
         self._plan = plan
         self._planned_at = self.clock.monotonic()

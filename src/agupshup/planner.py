@@ -301,6 +301,9 @@ class Planner:
     source_rates: dict[Channel, Rate] = field(default_factory=dict)
     #: Calls a second kept out of the plan (the follower's background probes).
     reserve: float = 0.0
+    #: The most calls a second the windows allow from now on (the follower's recent calls
+    #: taken into account); the plan keeps below it.
+    ceiling: float = math.inf
 
     def __post_init__(self) -> None:
         bad = {g.name: g.problem for g in self.groups.values() if g.problem}
@@ -420,7 +423,8 @@ class Planner:
         sources = sorted(cover)
         followed = [sum(self.group_rate(g, now) for g in cover[s]) for s in sources]
         totals = [self._total_rate(s, f, now) for s, f in zip(sources, followed, strict=True)]
-        budget = max(self.budget.calls_per_second * PLAN_FILL - self.reserve, 0.0)
+        rate = min(self.budget.calls_per_second, self.ceiling)
+        budget = max(rate * PLAN_FILL - self.reserve, 0.0)
         if target is not None:
             # A message waits up to one interval (and the walk): the interval is the target,
             # less a margin for the walk and the throttle's pacing.

@@ -148,7 +148,8 @@ def test_unreadable_groups_raise_before_any_poll() -> None:
         return caught.value.reasons
 
     assert sim.run(main) == {"secret": "private, and not joined", "nosuch": "no such group"}
-    assert sim.calls("users.getjoinedgroupsstream") == 0
+    assert sim.calls("users.getjoinedgroupsstream") == 1  # discovery's head, before the list
+    assert sim.calls("groups.getstream") == 3  # the probes (p0 has no message yet); no poll
 
 
 def test_per_group_mode_polls_each_group_stream() -> None:
