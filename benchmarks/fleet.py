@@ -119,7 +119,6 @@ class Run:
 
     async def follow(self, base_url: str, address: str) -> None:
         client = Client(base_url, local_address=address, windows=scaled_windows(SCALE))
-        client.poll_policy = PollPolicy(min_interval=5 / SCALE, max_interval=60 / SCALE)
         opened = time.monotonic()
         try:
             async with client, FleetWorker(client, self.redis_url, self.groups, name=address,
@@ -128,7 +127,8 @@ class Run:
                 async for message in worker:
                     self.seen.setdefault(message.id, time.monotonic())
         finally:
-            self.pages[address] = client.stream_pages
+            # Every call of this address so far (the run is shorter than its day window).
+            self.pages[address] = max((w.used for w in client.quota()), default=0)
             self.lived[address] = time.monotonic() - opened
             if isinstance(client.scheduler, Scheduler):
                 # The process-wide scheduler of this address: the next run starts afresh.
