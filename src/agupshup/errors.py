@@ -6,6 +6,8 @@ The whole tree, in one place::
     ├── ValidationError (ValueError)   refused locally: nothing was sent
     ├── UnreadableGroups (ValueError)  followed groups no source can read (``reasons``: each
     │                                  group and why); raised once, the follow goes on
+    ├── FleetUnavailable               a fleet worker lost Redis or its lease and stopped
+    ├── Fenced                         a fleet publish under a claim token no longer current
     ├── QuotaExhausted                 the scheduler would not admit a request before the call's
     │                                  deadline (max_wait): it was not sent; names the window
     │                                  and when it frees
@@ -93,6 +95,8 @@ __all__ = [
     "DeadlineExceeded",
     "DecodeError",
     "DuplicateMessage",
+    "Fenced",
+    "FleetUnavailable",
     "GroupDisabled",
     "GroupNotFound",
     "GupshupError",
@@ -158,6 +162,16 @@ class UnreadableGroups(GupshupError, ValueError):
         self.reasons = dict(reasons)
         listed = ", ".join(f"{g} ({why})" for g, why in sorted(self.reasons.items()))
         super().__init__(f"cannot follow {len(self.reasons)} group(s): {listed}")
+
+
+class FleetUnavailable(GupshupError):
+    """Redis could not be reached (``__cause__`` is its error), or this fleet worker's lease
+    lapsed: the worker stopped following, so no group is polled by two workers."""
+
+
+class Fenced(GupshupError):
+    """A fleet publish refused: the claim of the message's group no longer holds the token the
+    message was read under. Its owner now reads (or has read) the message itself."""
 
 
 class QuotaExhausted(GupshupError):

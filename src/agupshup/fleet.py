@@ -59,7 +59,7 @@ import msgspec
 from agupshup.checkpoint import Checkpoint, Cursor, MergedCursor
 from agupshup.client import Client
 from agupshup.clock import Clock, SystemClock
-from agupshup.errors import GupshupError, UnreadableGroups
+from agupshup.errors import Fenced, FleetUnavailable, UnreadableGroups
 from agupshup.fleet_follow import KEY, Follow, OpenFollow, open_engine_follow
 from agupshup.models import Message, QuotaWindow
 
@@ -78,11 +78,6 @@ __all__ = [
 
 log = logging.getLogger("agupshup.fleet")
 T = TypeVar("T")
-
-
-class FleetUnavailable(GupshupError):
-    """Redis could not be reached (``__cause__`` is its error), or this worker's lease lapsed:
-    the worker stopped following, so no group is polled by two workers."""
 
 
 # KEYS: members (zset id -> lease expiry), weights (hash id -> weight), info (hash id -> JSON),
@@ -302,11 +297,6 @@ class FleetObserver:
 
     def beat(self, worker: FleetWorker) -> None:
         return None
-
-
-class Fenced(GupshupError):
-    """A publish refused: the claim of the message's group no longer holds the token the
-    message was read under. Its owner now reads (or has read) the message itself."""
 
 
 # -- the worker -------------------------------------------------------------------------------
