@@ -168,7 +168,9 @@ class FakeClock:
     def _wake(self) -> None:
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, fut = heapq.heappop(self._sleepers)
-            if not fut.done():
+            # A sleeper of a loop that has been closed can never run again (a scheduler or a
+            # test may outlive its loop): waking it would raise in the waker.
+            if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(None)
 
     @property

@@ -34,6 +34,9 @@ Rules this module enforces:
   is known only then). Nothing polls. If the ledger fails, every waiter gets its error.
 * A scheduler may outlive an event loop (``Scheduler.shared`` in tests): callers still waiting
   in a loop that has gone can never be served, so the first call from a new loop forgets them.
+  Its calls are not forgotten: one still in flight there ends without its answer (it is
+  released a shortest window after the new loop takes over), and a late release keeps its due
+  time, now kept by the new loop. A slot of the old loop that exits after all does nothing.
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ class Slot:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._ticket is not None
+        if not self._sched._ended(self._ticket):
+            return  # a later event loop took this call over and releases it (Scheduler._adopt)
         if exc_info[0] is not None and not self._answered and not self._sched._closed:
             self._sched._finish_late(self._ticket, self.lane)
             return
@@ -136,8 +141,8 @@ class Scheduler:
                  "_interactive_done",
                  "_interactive_flying", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
                  "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
-                 "_task", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at", "_wakeup",
-                 "_windows")
+                 "_task", "_tickets", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at",
+                 "_wakeup", "_windows")
 
     _registry: ClassVar[dict[str, Scheduler]] = {}
 
@@ -173,6 +178,8 @@ class Scheduler:
         self._gated_full = tuple(min(a, b) for a, b in zip(self._full, self._gates, strict=True))
         # Our calls admitted and not yet completed; interactive ones, and when the last ended.
         self._flying = self._interactive_flying = 0
+        # The tickets of those calls whose slot has not exited yet, and their lanes.
+        self._tickets: dict[int, Lane] = {}
         self._interactive_done = _NEVER
         self._horizon = max(w.length for w in self._windows)
         self._index = {w.period: i for i, w in enumerate(self._windows)}
@@ -197,8 +204,9 @@ class Scheduler:
         # Per window: may a warn/hold event fire? Re-armed when the count drops below warn.
         self._armed = [[True, True] for _ in self._windows]
         self._pending: set[asyncio.Task[None]] = set()
-        # Releases of calls whose answer was never read, waiting out the shortest window.
-        self._late: dict[asyncio.Task[None], tuple[int, Lane]] = {}
+        # Releases of calls whose answer was never read, waiting out the shortest window:
+        # ticket, lane, and when the release is due.
+        self._late: dict[asyncio.Task[None], tuple[int, Lane, float]] = {}
         self._closed = False
         self._key: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -334,7 +342,7 @@ class Scheduler:
             limits, gated = self._limits_now(lane, now)
             admission = self._memory.admit_now(limits)
             if admission.ticket is not None:
-                self._took(lane)
+                self._took(lane, admission.ticket)
                 self._admitted(admission)
                 return admission.ticket
             earliest = self._refused(admission, lane, gated, now)
@@ -377,7 +385,8 @@ class Scheduler:
             earliest = min([earliest, *lapses])
         return earliest
 
-    def _took(self, lane: Lane) -> None:
+    def _took(self, lane: Lane, ticket: int) -> None:
+        self._tickets[ticket] = lane
         self._flying += 1
         if lane == "interactive":
             self._interactive_flying += 1
@@ -394,7 +403,8 @@ class Scheduler:
             self._poke()
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Serve callers of ``loop`` from now on; those of an earlier loop are gone."""
+        """Serve callers of ``loop`` from now on; those of an earlier loop are gone, but not
+        their calls: the ledger still counts them, so their releases are made here."""
         self._loop = loop
         for queue in self._queues.values():
             for waiter in queue:
@@ -402,11 +412,22 @@ class Scheduler:
         self._queues = {lane: deque() for lane in _LANES}
         self._live = dict.fromkeys(_LANES, 0)
         self._deadlines.clear()
-        self._flying = self._interactive_flying = 0
         self._task = self._timer = self._wakeup = None
         self._pending = set()
-        self._late = {}
         self._wake_at = _INF
+        # Releases already asked of a shared ledger in the old loop may not have landed; their
+        # entries then count until their leases expire (the safe side).
+        now = self._clock.monotonic()
+        stranded = [*self._late.values(), *((ticket, lane, now + self._shortest())
+                                            for ticket, lane in self._tickets.items())]
+        self._late, self._tickets = {}, {}
+        self._flying = len(stranded)
+        self._interactive_flying = sum(lane == "interactive" for _, lane, _ in stranded)
+        for ticket, lane, due in stranded:
+            if due > now:
+                self._release_at(ticket, lane, due)
+            else:  # at once (a ledger completes a call only "now": it counts a window more)
+                self._release(ticket, lane, (), ())
 
     def _fail_waiters(self, exc: BaseException) -> None:
         for queue in self._queues.values():
@@ -464,6 +485,7 @@ class Scheduler:
             self._live[waiter.lane] -= 1
 
     def _drop(self, ticket: int, lane: Lane) -> None:
+        self._tickets.pop(ticket, None)
         self._landed(lane, sent=False)
         if self._memory is not None:
             self._memory.cancel_now(ticket)
@@ -494,7 +516,7 @@ class Scheduler:
                     self._fail_waiters(failure)
                     return
                 if admission.ticket is not None:
-                    self._took(waiter.lane)
+                    self._took(waiter.lane, admission.ticket)
                     self._hand_over(waiter, admission.ticket, admission)
                     continue
                 now = self._clock.monotonic()
@@ -611,21 +633,31 @@ class Scheduler:
         task.add_done_callback(lambda _: self._landed(lane, sent=True))
         return task
 
+    def _ended(self, ticket: int) -> bool:
+        """A slot exits: False if its call is no longer this loop's to release."""
+        return self._tickets.pop(ticket, None) is not None
+
+    def _shortest(self) -> float:
+        return min(w.length for w in self._windows)
+
     def _finish_late(self, ticket: int, lane: Lane) -> None:
         """Release, a shortest window's length from now, a call whose answer was never read."""
-        task = asyncio.get_running_loop().create_task(self._release_late())
-        self._late[task] = (ticket, lane)
+        self._release_at(ticket, lane, self._clock.monotonic() + self._shortest())
 
-    async def _release_late(self) -> None:
-        await self._clock.sleep(min(w.length for w in self._windows))
+    def _release_at(self, ticket: int, lane: Lane, due: float) -> None:
+        task = asyncio.get_running_loop().create_task(self._release_late(due))
+        self._late[task] = (ticket, lane, due)
+
+    async def _release_late(self, due: float) -> None:
+        await self._clock.sleep(due - self._clock.monotonic())
         entry = self._late.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         if entry is not None:  # else flushed meanwhile, or its loop was left
-            await self._finish(*entry, (), ())
+            await self._finish(*entry[:2], (), ())
 
     def _flush_late(self) -> list[asyncio.Task[None]]:
         """Release the late calls now: no task may outlive the scheduler's last user."""
         late, self._late = self._late, {}
-        for task, (ticket, lane) in late.items():
+        for task, (ticket, lane, _) in late.items():
             task.cancel()
             self._release(ticket, lane, (), ())
         return list(late)
