@@ -199,7 +199,7 @@ async def test_throttle_config_refuses_non_finite_numbers(
     # to be taken with 200, and every API call after it was HTTP 500.
     numbers = {"length": "60", "warn": "25", "limit": "30", field: number}
     fields = ", ".join(f'"{name}": {value}' for name, value in numbers.items())
-    body = '{"mode": "sliding", "windows": [{"period": "minute", %s}]}' % fields
+    body = '{"mode": "sliding", "windows": [{"period": "minute", ' + fields + "}]}"
     before = api.emulator.throttle.config
     url = api.server.base_url + "/_emulator/throttle"
     headers = {"Content-Type": "application/json"}
@@ -214,7 +214,7 @@ async def test_throttle_config_refuses_non_finite_numbers(
 async def test_fault_specs_refuse_non_finite_numbers(
     api: Api, session: aiohttp.ClientSession, number: str, field: str
 ) -> None:
-    body = '{"kind": "slow", "%s": %s}' % (field, number)
+    body = '{"kind": "slow", "' + field + '": ' + number + "}"
     url = api.server.base_url + "/_emulator/faults"
     headers = {"Content-Type": "application/json"}
     async with session.post(url, data=body, headers=headers) as response:

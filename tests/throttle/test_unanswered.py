@@ -99,10 +99,11 @@ def test_a_new_event_loop_keeps_every_place_of_the_old_ones_calls() -> None:
                 await clock.sleep(5.0)  # the answer never comes
 
         cancelled = asyncio.create_task(call())
-        asyncio.create_task(call())  # still in flight when the loop ends
+        flying = asyncio.create_task(call())  # still in flight when the loop ends
         await clock.advance(1.0)
         cancelled.cancel()  # its late release is pending when the loop ends
         await asyncio.gather(cancelled, return_exceptions=True)
+        assert not flying.done()
 
     async def a_day_later() -> int:
         assert not await refused_now(sched)  # the new loop takes over; one place was free
