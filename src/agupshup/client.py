@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from agupshup import errors as E
 from agupshup import wire
-from agupshup.clock import Clock, ScaledClock, SystemClock
+from agupshup.clock import Clock, Overdue, ScaledClock, SystemClock, within
 from agupshup.models import (
     Challenge,
     Group,
@@ -384,21 +384,17 @@ class Client:
 
     async def _acquire(self, lock: asyncio.Lock, deadline: float | None) -> None:
         """Take ``lock``, or raise :class:`~agupshup.errors.DeadlineExceeded` if it is not free
-        by ``deadline`` (on the client's clock, so ``asyncio.timeout`` will not do)."""
-        if deadline is None or not lock.locked():
-            await lock.acquire()
+        by ``deadline``. (A grant that comes with the deadline is passed on: asyncio.Lock
+        hands a cancelled waiter's grant to the next.)"""
+        if not lock.locked():
+            await lock.acquire()  # free: taken at once, even at the deadline
             return
         since = self.clock.monotonic()
-        taking = asyncio.ensure_future(lock.acquire())
-        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, deadline - since)))
         try:
-            await asyncio.wait((taking, timer), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            taking.cancel()  # a no-op once taken; asyncio.Lock hands a cancelled grant on
-            await asyncio.gather(taking, return_exceptions=True)
-        if taking.cancelled():
-            raise E.DeadlineExceeded(deadline, self.clock.monotonic() - since)
+            await within(self.clock, deadline, lock.acquire())
+        except Overdue as exc:
+            assert deadline is not None
+            raise E.DeadlineExceeded(deadline, self.clock.monotonic() - since) from exc
 
     # -- public streams ---------------------------------------------------------------------
 

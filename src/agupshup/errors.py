@@ -8,7 +8,8 @@ The whole tree, in one place::
     │                                  deadline (max_wait): it was not sent; names the window
     │                                  and when it frees
     │   └── DeadlineExceeded              the deadline passed while the call waited for a login
-    │                                     another call started; nothing more was sent
+    │                                     another call started, or for a shared throttle ledger
+    │                                     that does not answer; nothing more was sent
     ├── OutcomeUnknown                 a write may or may not have been stored, and reading
     │                                  the group could not tell; carries the group and text
     ├── CircuitOpen                    repeated login refusals (faults never count); no call
@@ -161,8 +162,9 @@ class QuotaExhausted(GupshupError):
 
 class DeadlineExceeded(QuotaExhausted):
     """The call's deadline (``max_wait``) passed while it waited for a login another call had
-    started; nothing more was sent for it. ``free_at`` is the deadline; ``window`` is
-    ``"deadline"``."""
+    started, for an earlier post to the group, or for a shared throttle ledger that did not
+    answer (``__cause__`` then says so); nothing more was sent for it. ``free_at`` is the
+    deadline; ``window`` is ``"deadline"``."""
 
     def __init__(self, deadline: float, waited: float = 0.0) -> None:
         self.window = "deadline"

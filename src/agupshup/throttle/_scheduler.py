@@ -26,6 +26,12 @@ Rules this module enforces:
 * ``max_wait`` is settled before sending: a caller is refused with :class:`QuotaExhausted` as
   soon as the earliest possible admission lies beyond its deadline (at its deadline, while
   only the answer gate holds it), never after admission.
+* A shared ledger that stops answering holds nobody past a deadline: each round trip a caller
+  waits on (its admission, its slot's release) is bounded by that caller's deadline, but is
+  always given ``LEDGER_GRACE`` real seconds from when it was asked (a ``max_wait=0`` caller
+  gets its one round trip). Past that, waiters due are refused with :class:`DeadlineExceeded`
+  and the ledger is asked again for the others; a release not yet confirmed lands in the
+  background (its entry counts meanwhile, the safe side).
 * A caller cancelled while waiting gives up its place; if it had just been admitted, its entry
   is removed again (it was never sent).
 * One dispatcher task per scheduler serves the queue. It sleeps on the injected clock until the
@@ -53,14 +59,14 @@ from typing import Any, ClassVar
 
 from aiolimiter import AsyncLimiter
 
-from agupshup.clock import Clock, SystemClock, readable
-from agupshup.errors import Closed, LedgerError, QuotaExhausted
+from agupshup.clock import Clock, Overdue, SystemClock, from_real, readable, within
+from agupshup.errors import Closed, DeadlineExceeded, LedgerError, QuotaExhausted
 from agupshup.models import QuotaWindow, ThrottleTag
 
 from ._ledger import Admission, Ledger, MemoryLedger, View, with_margins
 from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window, check_windows
 
-__all__ = ["Scheduler", "Slot"]
+__all__ = ["LEDGER_GRACE", "Scheduler", "Slot"]
 
 logger = logging.getLogger("agupshup.throttle")
 
@@ -70,6 +76,8 @@ _LOG_LEVELS = {"warn": logging.INFO, "hold": logging.INFO, "limited": logging.WA
 
 
 _NEVER = -_INF
+#: Real seconds a shared ledger's round trip may take even past a caller's deadline.
+LEDGER_GRACE = 0.5
 
 
 class _Waiter:
@@ -87,8 +95,8 @@ class _Waiter:
 class Slot:
     """One admitted call: ``async with sched.slot() as slot: ...; slot.learn(...)``."""
 
-    __slots__ = ("_answered", "_held", "_learned", "_max_wait", "_sched", "_ticket",
-                 "admitted_at", "lane", "waited")
+    __slots__ = ("_answered", "_deadline", "_held", "_learned", "_max_wait", "_sched",
+                 "_ticket", "admitted_at", "lane", "waited")
 
     def __init__(self, sched: Scheduler, lane: Lane, max_wait: float | None) -> None:
         if lane not in _LANES:
@@ -100,6 +108,7 @@ class Slot:
         self._learned: list[tuple[int, int]] = []
         self._held: list[int] = []
         self._answered = False
+        self._deadline: float | None = None
         #: ``clock.monotonic()`` at admission, and the seconds spent waiting for it.
         self.admitted_at = 0.0
         self.waited = 0.0
@@ -108,6 +117,8 @@ class Slot:
         if self._ticket is not None:
             raise RuntimeError("a Slot can be entered only once")
         since = self._sched._clock.monotonic()
+        if self._max_wait is not None:
+            self._deadline = since + self._max_wait
         self._ticket = await self._sched._acquire(self.lane, since, self._max_wait)
         self.admitted_at = self._sched._clock.monotonic()
         self.waited = self.admitted_at - since
@@ -120,7 +131,8 @@ class Slot:
         if exc_info[0] is not None and not self._answered and not self._sched._closed:
             self._sched._finish_late(self._ticket, self.lane)
             return
-        await self._sched._finish(self._ticket, self.lane, self._learned, self._held)
+        await self._sched._finish(self._ticket, self.lane, self._learned, self._held,
+                                  self._deadline)
 
     def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
         """Record the response's throttle tags; ``limited`` when the server answered 113.
@@ -137,7 +149,7 @@ class Scheduler:
     """Admits calls so that no server window, sliding or fixed, ever overflows."""
 
     __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_flying",
-                 "_full", "_gated", "_gated_full", "_gates", "_horizon", "_index",
+                 "_full", "_gated", "_gated_full", "_gates", "_grace", "_horizon", "_index",
                  "_interactive_done",
                  "_interactive_flying", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
                  "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
@@ -170,6 +182,7 @@ class Scheduler:
         # The memory ledger never suspends, so callers may ask it directly (the fast path).
         ledger = self._ledger
         self._memory = ledger if isinstance(ledger, MemoryLedger) and ledger.inline else None
+        self._grace = from_real(self._clock, LEDGER_GRACE)
         self._full = tuple(w.limit for w in self._windows)
         self._reserved = tuple(w.limit - math.floor(w.limit * interactive_reserve + 1e-9)
                                for w in self._windows)
@@ -508,7 +521,10 @@ class Scheduler:
                 now = self._clock.monotonic()
                 limits, gated = self._limits_now(waiter.lane, now)
                 try:
-                    admission = await self._ledger.admit(limits)
+                    admission = await self._ask(limits)
+                except Overdue as silence:
+                    self._expire_silent(silence)
+                    continue
                 except Exception as exc:
                     logger.error("throttle ledger failed: %r", exc)
                     failure = LedgerError(f"the throttle ledger failed: {exc!r}")
@@ -539,6 +555,35 @@ class Scheduler:
             if self._task is asyncio.current_task():
                 self._task = None
 
+    async def _ask(self, limits: tuple[int, ...]) -> Admission:
+        """The ledger's admission, or :class:`Overdue` when it has not answered by the
+        nearest deadline of a waiter (see :meth:`_bound`)."""
+        if self._memory is not None:  # it never suspends
+            return await self._ledger.admit(limits)
+        self._expire(_NEVER, None, self._clock.monotonic())  # prune the heap's settled ones
+        nearest = self._deadlines[0][0] if self._deadlines else None
+        return await within(self._clock, self._bound(nearest), self._ledger.admit(limits))
+
+    def _bound(self, deadline: float | None) -> float | None:
+        """How long to wait for a ledger round trip asked now for a caller due at
+        ``deadline``: until then, but at least the grace."""
+        if deadline is None:
+            return None
+        return max(deadline, self._clock.monotonic() + self._grace)
+
+    def _expire_silent(self, silence: Overdue) -> None:
+        """The ledger did not answer by the nearest deadline: refuse every waiter due."""
+        now = self._clock.monotonic()
+        heap = self._deadlines
+        logger.warning("throttle ledger %r did not answer by a caller's deadline", self._ledger)
+        while heap and (heap[0][0] <= now or heap[0][2].fut.done()):
+            _, _, waiter = heapq.heappop(heap)
+            if not waiter.fut.done():
+                self._uncount(waiter)
+                late = DeadlineExceeded(waiter.deadline, now - waiter.since)
+                late.__cause__ = silence
+                waiter.fut.set_exception(late)
+
     def _hand_over(self, waiter: _Waiter, ticket: int, admission: Admission) -> None:
         queue = self._queues[waiter.lane]
         if queue and queue[0] is waiter:
@@ -550,13 +595,15 @@ class Scheduler:
         waiter.fut.set_result(ticket)
         self._admitted(admission)  # after: an event hook may cancel the waiter's task
 
-    def _expire(self, horizon: float, admission: Admission, now: float) -> None:
+    def _expire(self, horizon: float, admission: Admission | None, now: float) -> None:
         """Refuse every waiter whose deadline comes before the earliest possible admission
-        (or has come: ``horizon`` may be ``now`` when only our own answers are awaited)."""
+        (or has come: ``horizon`` may be ``now`` when only our own answers are awaited).
+        Without an ``admission``, only drop the settled ones."""
         heap = self._deadlines
-        while heap and (heap[0][0] < horizon or heap[0][0] <= now or heap[0][2].fut.done()):
+        while heap and (heap[0][2].fut.done() or (admission is not None and (
+                heap[0][0] < horizon or heap[0][0] <= now))):
             _, _, waiter = heapq.heappop(heap)
-            if not waiter.fut.done():
+            if admission is not None and not waiter.fut.done():
                 self._uncount(waiter)
                 waiter.fut.set_exception(self._exhausted(admission, now, waiter.since))
 
@@ -610,14 +657,16 @@ class Scheduler:
     # -- completion and learning ------------------------------------------------------------
 
     async def _finish(
-        self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
+        self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int],
+        deadline: float | None = None,
     ) -> None:
         task = self._release(ticket, lane, learned, held)
-        # Shielded: the release must land even if the caller is being cancelled. A failure is
-        # logged by _settled; the entry then counts until its lease expires (the safe side).
+        # Shielded: the release must land even if the caller is being cancelled, or gives up
+        # on a silent ledger at its deadline. A failure is logged by _settled; the entry then
+        # counts until its lease expires (the safe side).
         if task is not None:
             with contextlib.suppress(Exception):
-                await asyncio.shield(task)
+                await within(self._clock, self._bound(deadline), asyncio.shield(task))
 
     def _release(
         self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
