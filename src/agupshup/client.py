@@ -181,7 +181,9 @@ class Client:
         _check_throttle(scheduler, throttle, windows, ledger, time_scale)
         if phone is not None and password is not None:
             credentials = Credentials(phone, password)
-        self.base_url = base_url.rstrip("/")
+        # Shown (repr, the token store's scope) without any ``user:pass@``; only the transport
+        # keeps the URL as given, to send it.
+        self.base_url = E.redact_url(base_url.rstrip("/"))
         self.format: wire.Format = format
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
@@ -196,7 +198,7 @@ class Client:
         )
         self.scheduler: SchedulerLike = scheduler or self._shared or _Unthrottled()
         self._transport: Transport = transport or AiohttpTransport(
-            self.base_url, timeout=timeout, max_body=max_body, local_address=local_address
+            base_url, timeout=timeout, max_body=max_body, local_address=local_address
         )
         self.session = Session(
             credentials, clock=self.clock, scope=self.base_url, store=token_store, retry=self.retry

@@ -88,7 +88,7 @@ class AiohttpTransport:
         session: aiohttp.ClientSession | None = None,
         local_address: str | None = None,
     ) -> None:
-        self.url = base_url.rstrip("/") + API_PATH
+        self._target = base_url.rstrip("/") + API_PATH
         # fleet (issue 18): the source address calls leave from, i.e. the egress the server's
         # per-IP throttle counts; None lets the OS choose.
         self.local_address = local_address
@@ -117,6 +117,16 @@ class AiohttpTransport:
             )
             _no_hidden_resend(self._session)
         return self._session
+
+    @property
+    def url(self) -> str:
+        """Where requests go, as shown: without ``user:pass@``. Requests go to the URL as
+        given (aiohttp sends its ``user:pass@`` as Basic auth)."""
+        return E.redact_url(self._target)
+
+    @url.setter
+    def url(self, url: str) -> None:
+        self._target = url
 
     async def send(
         self,
@@ -154,12 +164,12 @@ class AiohttpTransport:
     ) -> RawResponse:
         session = self._client()
         if http_method == "GET":
-            ctx = session.get(self.url, params=fields, timeout=timeout, allow_redirects=False)
+            ctx = session.get(self._target, params=fields, timeout=timeout, allow_redirects=False)
         else:
             # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
             body = urlencode(fields).encode("ascii")
             ctx = session.post(
-                self.url, data=body, headers=_FORM, timeout=timeout, allow_redirects=False
+                self._target, data=body, headers=_FORM, timeout=timeout, allow_redirects=False
             )
         async with ctx as resp:
             data = await self._read(resp)
