@@ -77,6 +77,22 @@ async def test_ipv6_visitors_are_counted_by_their_64(
     assert stream_calls(gupshup_server) == 10
 
 
+async def test_ipv6_visitors_behind_the_proxy_header_are_counted_by_their_64(
+    owner: Client, http: aiohttp.ClientSession, gupshup_server: EmulatorServer
+) -> None:
+    """W1: one visitor rotating through its /64 behind ``visitor_header`` used to get a
+    limit per address: unlimited lookups, and the global budget used up."""
+    async with serving(Widget(owner, visitor_header=WHO), "127.0.0.1", 0) as url:
+        for n in range(12):
+            await view(http, url, f"made-up-{n}", f"2001:db8:1:2::{n + 1:x}")
+        assert stream_calls(gupshup_server) == 10  # its own limit, not the global 20
+        # The same address written otherwise, or IPv4-mapped, is still the same visitor.
+        assert (await view(http, url, "made-up-x", "2001:0DB8:1:2:0:0:0:ff"))[0] == 429
+        assert (await view(http, url, "made-up-y", "::ffff:198.51.100.1"))[0] == 404
+        assert (await view(http, url, "made-up-z", "198.51.100.1"))[0] == 404
+    assert stream_calls(gupshup_server) == 12
+
+
 async def test_the_real_group_survives_junk_with_its_last_page(
     owner: Client, http: aiohttp.ClientSession, gupshup_server: EmulatorServer
 ) -> None:

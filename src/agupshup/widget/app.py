@@ -16,7 +16,8 @@ Rules this module enforces:
   group per ``ttl``, single-flight, refusals cached too, failures for ``fail_ttl``), and at most
   ``max_pending`` groups are fetched at once. A group name that cannot exist, or that is not on
   the allow-list (``groups``), is refused without a call.
-* Each visitor (IP address; an IPv6 /64) may cause at most ``visitor_misses`` cache misses a
+* Each visitor (IP address; an IPv6 /64, whether read from the connection or from the
+  trusted proxy's ``visitor_header``) may cause at most ``visitor_misses`` cache misses a
   minute, and all visitors together ``max_misses``: beyond that a visitor gets the last good
   page if there is one, else a 429. Reads are sent once: the widget's client gets a
   :class:`~agupshup.retry.RetryPolicy` of one attempt (``retries=True`` keeps the client's).
@@ -292,19 +293,27 @@ def _base(request: web.Request) -> str:
 
 
 def _visitor(request: web.Request) -> str:
-    """Who is asking: the address (an IPv6 /64, which one visitor may rotate through), or the
-    trusted proxy's header when the widget is told to read one."""
+    """Who is asking: the trusted proxy's header when the widget is told to read one, else the
+    connection's address; either way an IPv6 address counts by its /64 (see :func:`_who`)."""
     widget = request.app[WIDGET_KEY]
     if widget.visitor_header and request.headers.get(widget.visitor_header):
-        return request.headers[widget.visitor_header].strip()
-    remote = request.remote or ""
+        return _who(request.headers[widget.visitor_header].strip())
+    return _who(request.remote or "")
+
+
+def _who(address: str) -> str:
+    """The visitor an address stands for: an IPv4 address (IPv4-mapped ones too) is itself;
+    an IPv6 address is its /64, which one visitor may rotate through at will; anything else
+    is taken as written."""
     try:
-        address = ipaddress.ip_address(remote)
+        parsed = ipaddress.ip_address(address)
     except ValueError:
-        return remote
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return remote
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
 
 
 def _status(error: str | None) -> int:
