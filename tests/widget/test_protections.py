@@ -93,6 +93,26 @@ async def test_ipv6_visitors_behind_the_proxy_header_are_counted_by_their_64(
     assert stream_calls(gupshup_server) == 12
 
 
+async def test_a_failing_owner_lookup_is_counted_by_the_miss_limits(
+    owner: Client, http: aiohttp.ClientSession, gupshup_server: EmulatorServer
+) -> None:
+    """W3: the owner's-groups lookup behind ``can_post`` was retried every ``fail_ttl`` on
+    failure and counted by no miss limit: visitors kept it costing calls for ever."""
+    gupshup_server.emulator.faults.add(FaultSpec("http502", methods=("users.getMyGroups",)))
+    clock = FakeClock()
+    widget = Widget(owner, visitor_header=WHO, clock=clock, ttl=3600.0, fail_ttl=5.0,
+                    visitor_misses=2, max_misses=4)
+    async with serving(widget, "127.0.0.1", 0) as url:
+        await view(http, url, "jumpy")  # a page that is kept, so lookups alone count below
+        for _ in range(60):  # five minutes of visitors, one view every 5 s
+            await clock.advance(5.0)
+            status, _ = await view(http, url, "jumpy", "203.0.113.9")
+            assert status == 200  # read-only pages, never an error
+    lookups = gupshup_server.emulator.calls["users.getmygroups"]
+    # Two misses a minute for this visitor: at most 2 × 5 in five minutes, and the first view's.
+    assert 1 <= lookups <= 2 * 5 + 1, lookups
+
+
 async def test_the_real_group_survives_junk_with_its_last_page(
     owner: Client, http: aiohttp.ClientSession, gupshup_server: EmulatorServer
 ) -> None:

@@ -24,7 +24,9 @@ Rules this module enforces:
 * At start (``on_startup``) the owner's groups are read once: a failed login is logged as an
   error, loudly, instead of silently serving pages without a post box.
 * Posts go through the Client with the owner's credentials, only to groups the owner owns
-  (checked against ``get_my_groups``, cached), at most ``max_posts`` a minute in all; a post
+  (checked against ``get_my_groups``, cached; each lookup is a miss of the visitor who
+  caused it, under both miss limits, so a failing lookup is not paid for every ``fail_ttl``
+  for ever), at most ``max_posts`` a minute in all; a post
   drops that group's cached page so the new message shows at once.
 * Unknown and private groups look the same: :data:`~agupshup.widget.templates.NOT_FOUND`.
 * Every page is escaped (see :mod:`agupshup.widget.templates`) and served under a strict CSP
@@ -135,35 +137,42 @@ class Widget:
         async def fetch() -> list[Message]:
             return await self.client.get_stream(group, 0, self.count)
 
-        def admit() -> None:
-            self._visitor_misses.take(visitor)
-            try:
-                self._all_misses.take()
-            except Limited:
-                # Refused for everyone: this visitor caused no miss, so its slot goes back.
-                # Taking the global slot first instead would let one visitor over its own
-                # limit spend everyone's.
-                self._visitor_misses.give_back(visitor)
-                raise
-
         async with asyncio.timeout(self.view_timeout):
-            return await self.pages.get(key, fetch, admit)
+            return await self.pages.get(key, fetch, lambda: self._miss(visitor))
 
-    async def own_groups(self) -> frozenset[str]:
-        """The owner's groups (lower case), cached; logs in the first time."""
+    def _miss(self, visitor: str) -> None:
+        """Count a call a visitor causes (a page or the owner's groups), or raise Limited."""
+        self._visitor_misses.take(visitor)
+        try:
+            self._all_misses.take()
+        except Limited:
+            # Refused for everyone: this visitor caused no miss, so its slot goes back.
+            # Taking the global slot first instead would let one visitor over its own
+            # limit spend everyone's.
+            self._visitor_misses.give_back(visitor)
+            raise
+
+    async def own_groups(self, visitor: str | None = None) -> frozenset[str]:
+        """The owner's groups (lower case), cached; logs in the first time. A lookup a
+        ``visitor`` causes is its miss like a page's: while it fails, page views would
+        otherwise pay for one every ``fail_ttl`` with no limit (``None``: the widget's own
+        check at start, not counted)."""
 
         async def fetch() -> frozenset[str]:
             mine = await self.client.get_my_groups(0, 30)
             return frozenset(g.group_name.lower() for g in mine)
 
         async with asyncio.timeout(self.view_timeout):
-            return await self.owned.get("mine", fetch)
+            admit = None if visitor is None else (lambda: self._miss(visitor))
+            return await self.owned.get("mine", fetch, admit)
 
-    async def can_post(self, group: str) -> bool:
+    async def can_post(self, group: str, visitor: str = "") -> bool:
         if self.read_only:
             return False
         try:
-            owned = await self.own_groups()
+            owned = await self.own_groups(visitor)
+        except Limited:
+            return False  # no post box this time; the page itself is served
         except (E.GupshupError, Busy, TimeoutError) as exc:
             log.info("widget is read-only: %s", type(exc).__name__)
             return False
@@ -203,12 +212,12 @@ class Widget:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def post(self, group: str, text: str) -> tuple[int | None, str]:
+    async def post(self, group: str, text: str, visitor: str = "") -> tuple[int | None, str]:
         """(new id, notice) or (None, why it was not posted)."""
         text = text.strip()
         if not text:
             return None, "Write something first."
-        if not await self.can_post(group):
+        if not await self.can_post(group, visitor):
             return None, "This widget doesn't take posts for this group."
         try:
             self._posts.take()
@@ -360,7 +369,7 @@ async def _post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     color = T.normalize_color(str(form.get("color") or request.query.get("color") or ""))
     text = str(form.get("text") or "")
-    post_id, notice = await widget.post(group, text)
+    post_id, notice = await widget.post(group, text, _visitor(request))
     if post_id is not None:
         raise web.HTTPSeeOther(T.embed_url("", group, color) + f"&posted={post_id}")
     messages, error = await widget.view(group, _visitor(request))
@@ -393,7 +402,7 @@ async def _render_embed(
     *,
     status: int | None = None,
 ) -> web.Response:
-    can_post = messages is not None and await widget.can_post(group)
+    can_post = messages is not None and await widget.can_post(group, _visitor(request))
     nonce = _nonce()
     page = T.embed_page(
         group=group, color=color, messages=messages, error=error, notice=notice,
