@@ -5,6 +5,7 @@ framing from ``file:`` pages, and a 400 for form bodies that are not UTF-8."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from collections.abc import AsyncIterator
@@ -269,3 +270,43 @@ async def test_a_global_refusal_costs_the_visitor_no_miss() -> None:
     await clock.advance(30.0)  # the global limit has room again; "me" caused no miss yet
     assert await widget.messages("admitted", "me") == []
     assert client.calls == 3
+
+
+#: A real-time bound that only turns a connection the server never closes into a failure.
+HANG = 20.0
+
+
+async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+    try:
+        await asyncio.wait_for(reader.read(), HANG)  # until EOF: whatever it says, then closes
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return True
+
+
+@pytest.mark.parametrize(
+    "unfinished",
+    [
+        b"GET /embed/jumpy HTTP/1.1\r\nHost: widget\r\n",  # headers never end
+        b"",  # connects, says nothing
+        b"POST /embed/jumpy HTTP/1.1\r\nHost: widget\r\n"  # a form body that never comes
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntext=",
+    ],
+    ids=["headers", "silent", "body"],
+)
+async def test_connections_that_never_finish_their_request_are_dropped(
+    owner: Client, unfinished: bytes
+) -> None:
+    """W2: 500 of 500 slow connections were still open after 123 s."""
+    widget = Widget(owner, request_timeout=0.5)
+    async with serving(widget, "127.0.0.1", 0) as url:
+        port = int(url.rsplit(":", 1)[1])
+        streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+        for _, writer in streams:
+            writer.write(unfinished)
+        closed = await asyncio.gather(*(_closed_by_server(r) for r, _ in streams))
+        for _, writer in streams:
+            writer.close()
+        assert all(closed), f"{closed.count(False)} of 20 slow connections still open"

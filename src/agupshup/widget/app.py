@@ -33,6 +33,9 @@ Rules this module enforces:
   with a per-response nonce; only ``/embed/`` may be framed by other sites (``frame_ancestors``:
   any web page and local ``file:`` pages by default). A form body that is not valid UTF-8 is a
   400.
+* A connection that does not send a whole request (headers, then a form body) within
+  ``request_timeout``, or stays idle that long between requests, is closed (408 for a body
+  that stalls): slow connections cannot pile up.
 """
 
 from __future__ import annotations
@@ -101,8 +104,12 @@ class Widget:
         frame_ancestors: str = "* file:",
         visitor_header: str | None = None,
         retries: bool = False,
+        request_timeout: float = 10.0,
     ) -> None:
         self.client = client
+        #: Seconds a connection may take to send a whole request (headers and form body), or
+        #: stay idle between two: one that never finishes is dropped, not kept for ever.
+        self.request_timeout = request_timeout
         self.clock: Clock = clock or SystemClock()
         self.count = count
         self.public_url = public_url.rstrip("/") if public_url else None
@@ -382,10 +389,14 @@ async def _form(request: web.Request) -> Mapping[str, object]:
     """The posted form, decoded strictly: text that is not UTF-8, raw or percent-encoded, is
     the visitor's mistake (a 400), never a 500 nor a post of U+FFFD characters."""
     try:
-        if request.content_type == "application/x-www-form-urlencoded":
-            body = (await request.read()).decode("utf-8")
-            return dict(parse_qsl(body, keep_blank_values=True, errors="strict"))
-        return await request.post()
+        # A body that trickles in would hold the connection for ever: bounded like headers.
+        async with asyncio.timeout(request.app[WIDGET_KEY].request_timeout):
+            if request.content_type == "application/x-www-form-urlencoded":
+                body = (await request.read()).decode("utf-8")
+                return dict(parse_qsl(body, keep_blank_values=True, errors="strict"))
+            return await request.post()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="the form did not arrive in time") from None
     except (UnicodeDecodeError, ValueError):
         raise web.HTTPBadRequest(text="the form is not valid UTF-8") from None
 
@@ -469,7 +480,12 @@ async def serving(
     target: WidgetClient | Widget, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[str]:
     """Serve the widget on ``host:port`` (0: a free port) and yield its base URL."""
-    runner = web.AppRunner(make_app(target), access_log=None)
+    app = make_app(target)
+    # aiohttp's keep-alive timer is also the only limit on a connection that has not sent a
+    # whole request yet (its default is an hour): the widget's request_timeout sets both, and
+    # how long the rest of a refused body is read before closing (lingering).
+    limit = app[WIDGET_KEY].request_timeout
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limit, lingering_time=limit)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
