@@ -31,7 +31,8 @@ Rules this module enforces:
   always given ``LEDGER_GRACE`` real seconds from when it was asked (a ``max_wait=0`` caller
   gets its one round trip). Past that, waiters due are refused with :class:`DeadlineExceeded`
   and the ledger is asked again for the others; a release not yet confirmed lands in the
-  background (its entry counts meanwhile, the safe side).
+  background (its entry counts meanwhile), and an admission the ledger made but never
+  answered counts until its lease runs out: both on the safe side.
 * A caller cancelled while waiting gives up its place; if it had just been admitted, its entry
   is removed again (it was never sent).
 * One dispatcher task per scheduler serves the queue. It sleeps on the injected clock until the
