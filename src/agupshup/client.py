@@ -38,7 +38,7 @@ from agupshup import aggregate, wire
 from agupshup import errors as E
 from agupshup.aggregate import Follower, OnDrop, Resume, Start
 from agupshup.checkpoint import Checkpoint
-from agupshup.clock import Clock, ScaledClock, SystemClock
+from agupshup.clock import Clock, Overdue, ScaledClock, SystemClock, within
 from agupshup.models import (
     Challenge,
     Group,
@@ -190,7 +190,9 @@ class Client:
         _check_throttle(scheduler, throttle, windows, ledger, time_scale)
         if phone is not None and password is not None:
             credentials = Credentials(phone, password)
-        self.base_url = base_url.rstrip("/")
+        # Shown (repr, the token store's scope) without any ``user:pass@``; only the transport
+        # keeps the URL as given, to send it.
+        self.base_url = E.redact_url(base_url.rstrip("/"))
         self.format: wire.Format = format
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
@@ -205,7 +207,7 @@ class Client:
         )
         self.scheduler: SchedulerLike = scheduler or self._shared or _Unthrottled()
         self._transport: Transport = transport or AiohttpTransport(
-            self.base_url, timeout=timeout, max_body=max_body, local_address=local_address
+            base_url, timeout=timeout, max_body=max_body, local_address=local_address
         )
         self.session = Session(
             credentials, clock=self.clock, scope=self.base_url, store=token_store, retry=self.retry
@@ -393,21 +395,17 @@ class Client:
 
     async def _acquire(self, lock: asyncio.Lock, deadline: float | None) -> None:
         """Take ``lock``, or raise :class:`~agupshup.errors.DeadlineExceeded` if it is not free
-        by ``deadline`` (on the client's clock, so ``asyncio.timeout`` will not do)."""
-        if deadline is None or not lock.locked():
-            await lock.acquire()
+        by ``deadline``. (A grant that comes with the deadline is passed on: asyncio.Lock
+        hands a cancelled waiter's grant to the next.)"""
+        if not lock.locked():
+            await lock.acquire()  # free: taken at once, even at the deadline
             return
         since = self.clock.monotonic()
-        taking = asyncio.ensure_future(lock.acquire())
-        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, deadline - since)))
         try:
-            await asyncio.wait((taking, timer), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            taking.cancel()  # a no-op once taken; asyncio.Lock hands a cancelled grant on
-            await asyncio.gather(taking, return_exceptions=True)
-        if taking.cancelled():
-            raise E.DeadlineExceeded(deadline, self.clock.monotonic() - since)
+            await within(self.clock, deadline, lock.acquire())
+        except Overdue as exc:
+            assert deadline is not None
+            raise E.DeadlineExceeded(deadline, self.clock.monotonic() - since) from exc
 
     # -- public streams ---------------------------------------------------------------------
 
@@ -549,14 +547,17 @@ class Client:
     ) -> int:
         group = _post_fields(request)[0]
         started = self.clock.monotonic()
+        # When the last attempt whose answer was lost (it may still be stored) ended.
+        lost = started if _unanswered(fault) else None
         for attempt in range(self.retry.resolve_attempts):
             log.warning("postMessage to %s: %s; resending (%d)", group, fault, attempt + 1)
             try:
                 return await self._call_until(request, deadline)
             except (E.TransportError, E.ServerError) as exc:
                 fault = exc
+                lost = self.clock.monotonic() if _unanswered(exc) else lost
             except E.GupshupError as refusal:
-                return await self._settle_post(request, refusal, sent, deadline)
+                return await self._settle_post(request, refusal, (sent, lost), deadline)
             elapsed = self.clock.monotonic() - started
             what = f"postMessage to {group}: {type(fault).__name__}"
             if not await self.retry.back_off(
@@ -564,27 +565,48 @@ class Client:
                 attempts=self.retry.resolve_attempts, left=self._left(deadline),
             ):
                 break
-        return await self._settle_post(request, fault, sent, deadline)
+        return await self._settle_post(request, fault, (sent, lost), deadline)
 
     async def _settle_post(
         self,
         request: wire.Request[int],
         refusal: E.GupshupError,
-        sent: float,
+        attempts: tuple[float, float | None],
         deadline: float | None,
     ) -> int:
         """The id of the stored post, read from the group; else ``refusal`` if the post is
-        proven absent, else :class:`~agupshup.errors.OutcomeUnknown`."""
+        proven absent, else :class:`~agupshup.errors.OutcomeUnknown`. ``attempts``: when the
+        first attempt was admitted, and when the last one whose answer was lost ended."""
         group, text = _post_fields(request)
-        after = self._last_id.get(group.lower(), -1)
+        sent, lost = attempts
+        since = (sent, self._last_id.get(group.lower(), -1))
         try:
-            found = await self._find_own_post(group, text, (sent, after), deadline)
+            read_at = self.clock.monotonic()
+            found = await self._find_own_post(group, text, since, deadline)
+            if found is None and lost is not None and read_at < lost + self.retry.late_landing:
+                found = await self._find_once_landed(group, text, since, lost, deadline)
         except (E.GupshupError, _Unresolved) as exc:
             reason = f"{exc} (the resend met: {type(refusal).__name__})"
             raise E.OutcomeUnknown(request.spec.name, group, text, reason) from exc
         if found is None:
             raise refusal
         return found
+
+    async def _find_once_landed(
+        self, group: str, text: str, since: tuple[float, int], lost: float,
+        deadline: float | None,
+    ) -> int | None:
+        """Not in the group yet, but an attempt whose answer was lost at ``lost`` may still be
+        stored (the server may run it late): read again once it no longer can, or give up with
+        :class:`_Unresolved` if the deadline comes first. Never "absent" before then."""
+        landed = lost + self.retry.late_landing
+        if deadline is not None and landed > deadline:
+            raise _Unresolved(f"an attempt whose answer was lost may still be stored until "
+                              f"t={landed:.3f}, past the deadline")
+        log.info("postMessage to %s: not stored yet; reading again in %.0fs, when an "
+                 "unanswered attempt can no longer land", group, landed - self.clock.monotonic())
+        await self.clock.sleep(landed - self.clock.monotonic())
+        return await self._find_own_post(group, text, since, deadline)
 
     async def _find_own_post(
         self, group: str, text: str, since: tuple[float, int], deadline: float | None
@@ -747,6 +769,12 @@ def _post_may_have_run(request: wire.Request[int], fault: E.GupshupError) -> boo
     if getattr(fault, "method", "") != request.spec.name:
         return False
     return not isinstance(fault, E.TransportError) or fault.maybe_sent
+
+
+def _unanswered(fault: E.GupshupError) -> bool:
+    """The attempt may have reached the server and its answer was never read: the server may
+    still store it (a 129 or a refusal is an answer: that attempt did not run)."""
+    return isinstance(fault, E.TransportError) and fault.maybe_sent
 
 
 def egress_key(base_url: str, local_address: str | None = None) -> str:

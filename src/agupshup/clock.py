@@ -16,6 +16,9 @@ Rules this module enforces:
   clock's times ``scale``, with no per-instance origin, so equal clocks agree in every process.
 * What a person reads is real time: :func:`readable` turns an instant of any of these clocks
   into seconds from now and a wall-clock time.
+* Waiting on something that may never answer (a ledger, a lock, a login) up to a deadline of
+  one of these clocks is :func:`within`, the one bounded await: ``asyncio.timeout`` runs on
+  the loop's own clock, which a fake or scaled clock is not.
 """
 
 from __future__ import annotations
@@ -25,10 +28,19 @@ import heapq
 import itertools
 import math
 import time as _time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "ScaledClock", "SystemClock", "readable"]
+__all__ = ["Clock", "FakeClock", "Overdue", "ScaledClock", "SystemClock", "from_real", "readable",
+           "within"]
+
+T = TypeVar("T")
+
+
+class Overdue(TimeoutError):
+    """:func:`within`'s deadline came first. Its own class: what was awaited may raise a
+    ``TimeoutError`` of its own (a request's), which is not this."""
 
 
 @runtime_checkable
@@ -107,11 +119,53 @@ class ScaledClock:
 
 def readable(clock: Clock, at: float) -> tuple[float, datetime]:
     """Instant ``at`` of ``clock.monotonic()`` as (real seconds from now, aware UTC time)."""
-    scale, real = 1.0, clock
-    while isinstance(real, ScaledClock):
-        scale, real = scale * real.scale, real.base
+    scale, real = _unscaled(clock)
     seconds = (at - clock.monotonic()) / scale
     return seconds, datetime.fromtimestamp(real.time() + seconds, UTC)
+
+
+def from_real(clock: Clock, seconds: float) -> float:
+    """``seconds`` of real time as a duration on ``clock`` (a network's patience does not
+    speed up with the emulator)."""
+    return seconds * _unscaled(clock)[0]
+
+
+def _unscaled(clock: Clock) -> tuple[float, Clock]:
+    scale = 1.0
+    while isinstance(clock, ScaledClock):
+        scale, clock = scale * clock.scale, clock.base
+    return scale, clock
+
+
+async def within(clock: Clock, deadline: float | None, waiting: Awaitable[T]) -> T:
+    """``waiting``'s outcome, or :class:`Overdue` once ``clock.monotonic()`` reaches
+    ``deadline`` (``None``: no deadline) without it.
+
+    On a timeout ``waiting`` is cancelled but not waited for: what does not answer may not
+    heed a cancellation soon either (shield it to keep it running). A caller cancelled while
+    waiting cancels it too.
+    """
+    if deadline is None:
+        return await waiting
+    task = asyncio.ensure_future(waiting)
+    if not task.done():
+        timer = asyncio.ensure_future(clock.sleep(deadline - clock.monotonic()))
+        try:
+            await asyncio.wait((task, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(_retrieve)
+    if not task.done() or task.cancelled():
+        raise Overdue(f"no answer by t={deadline:.3f}")
+    return task.result()
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark an abandoned task's outcome as seen (no "exception never retrieved" noise)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class FakeClock:
@@ -168,7 +222,9 @@ class FakeClock:
     def _wake(self) -> None:
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, fut = heapq.heappop(self._sleepers)
-            if not fut.done():
+            # A sleeper of a loop that has been closed can never run again (a scheduler or a
+            # test may outlive its loop): waking it would raise in the waker.
+            if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(None)
 
     @property

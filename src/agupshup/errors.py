@@ -12,7 +12,8 @@ The whole tree, in one place::
     │                                  deadline (max_wait): it was not sent; names the window
     │                                  and when it frees
     │   └── DeadlineExceeded              the deadline passed while the call waited for a login
-    │                                     another call started; nothing more was sent
+    │                                     another call started, or for a shared throttle ledger
+    │                                     that does not answer; nothing more was sent
     ├── OutcomeUnknown                 a write may or may not have been stored, and reading
     │                                  the group could not tell; carries the group and text
     ├── CircuitOpen                    repeated login refusals (faults never count); no call
@@ -67,12 +68,15 @@ results with a ``failed`` list.
 No exception text carries the password, ``rand``, a token or a confirmation code: the transport
 strips query strings and form bodies from everything it wraps, and both the transport and the
 wire codec blank out every secret the call sent (and a token the answer carries) wherever a
-server's text is quoted.
+server's text is quoted. Nor the ``user:pass@`` of a URL: :func:`redact_url`, the one URL
+redactor (errors, reprs, the CLI's log lines), is applied by every error that names a URL to
+its ``url`` and its whole text, whoever built it.
 """
 
 from __future__ import annotations
 
 import builtins
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -128,7 +132,27 @@ __all__ = [
     "UnreadableGroups",
     "ValidationError",
     "WrongPassword",
+    "redact_url",
 ]
+
+
+#: The ``user:pass@`` (or ``user@``) after a scheme; greedy up to the last ``@`` before the
+#: path, since a careless password may hold an unencoded ``@``.
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@", re.IGNORECASE)
+
+
+def redact_url(text: str) -> str:
+    """``text`` (a URL, or any text quoting URLs) without the ``user:pass@`` of any of them.
+
+    One word without ``://`` is taken for a URL written without its scheme (``me:pw@host``),
+    so that even a malformed base URL loses its credentials. Cheap when there is no ``@``.
+    """
+    if "@" not in text:
+        return text
+    if "://" not in text and not any(c.isspace() for c in text):
+        authority, slash, rest = text.partition("/")
+        return authority.rpartition("@")[2] + slash + rest
+    return _USERINFO.sub(r"\1", text)
 
 
 class GupshupError(Exception):
@@ -190,8 +214,9 @@ class QuotaExhausted(GupshupError):
 
 class DeadlineExceeded(QuotaExhausted):
     """The call's deadline (``max_wait``) passed while it waited for a login another call had
-    started; nothing more was sent for it. ``free_at`` is the deadline; ``window`` is
-    ``"deadline"``."""
+    started, for an earlier post to the group, or for a shared throttle ledger that did not
+    answer (``__cause__`` then says so); nothing more was sent for it. ``free_at`` is the
+    deadline; ``window`` is ``"deadline"``."""
 
     def __init__(self, deadline: float, waited: float = 0.0) -> None:
         self.window = "deadline"
@@ -245,11 +270,11 @@ class TransportError(GupshupError):
         self, message: str, *, method: str = "", url: str = "", maybe_sent: bool = True
     ) -> None:
         self.method = method
-        #: The request URL without its query string (which may hold secrets).
-        self.url = url
+        #: The request URL without its query string (which may hold secrets) or ``user:pass@``.
+        self.url = redact_url(url)
         #: False only when the request certainly never reached the server (connect failed).
         self.maybe_sent = maybe_sent
-        super().__init__(message)
+        super().__init__(redact_url(message))
 
 
 class ConnectError(TransportError):
@@ -298,9 +323,9 @@ class HTTPRefused(GupshupError):
     def __init__(self, status: int, message: str, *, method: str = "", url: str = "") -> None:
         self.status = status
         self.method = method
-        #: The request URL without its query string.
-        self.url = url
-        super().__init__(message)
+        #: The request URL without its query string or ``user:pass@``.
+        self.url = redact_url(url)
+        super().__init__(redact_url(message))
 
 
 class RedirectRefused(HTTPRefused):

@@ -53,6 +53,11 @@ class RetryPolicy:
     #: Seconds of slack when deciding that a message is older than a post's first attempt: the
     #: bound is taken on the server's own clock, so this only covers the server's clock steps.
     clock_tolerance: float = 60.0
+    #: Seconds after an attempt's answer was lost (timeout, reset, a proxy's 5xx) during which
+    #: the server may still store it: it may run a request after we stopped waiting. A post
+    #: is proven absent only by a read of the group that starts after that; the throttle keeps
+    #: such a call's place as long (a shortest window).
+    late_landing: float = 60.0
     #: Token refusals a call may meet in a row with no call of this client succeeding between
     #: them (a server whose fresh tokens never work).
     relogins: int = 3

@@ -36,7 +36,7 @@ from typing import Literal, Protocol, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
-from agupshup.clock import Clock
+from agupshup.clock import Clock, Overdue, within
 from agupshup.models import Challenge
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.tokenstore import MemoryTokenStore
@@ -313,19 +313,12 @@ class Session:
     async def _within(self, waiting: asyncio.Future[T], deadline: float | None) -> T:
         """``waiting``'s result, or :class:`~agupshup.errors.DeadlineExceeded` once
         ``deadline`` passes (``waiting`` is then cancelled: pass a shield to keep it)."""
-        if deadline is None:
-            return await waiting
         since = self._clock.monotonic()
-        timer = asyncio.ensure_future(self._clock.sleep(deadline - since))
         try:
-            await asyncio.wait((waiting, timer), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not waiting.done():
-                waiting.cancel()
-        if waiting.cancelled():
-            raise E.DeadlineExceeded(deadline, self._clock.monotonic() - since)
-        return waiting.result()
+            return await within(self._clock, deadline, waiting)
+        except Overdue as exc:
+            assert deadline is not None
+            raise E.DeadlineExceeded(deadline, self._clock.monotonic() - since) from exc
 
     async def _login(self, call: Call, deadline: float | None) -> str:
         self._check_circuit()

@@ -90,7 +90,7 @@ class AiohttpTransport:
     ) -> None:
         base = base_url.rstrip("/")
         # A base URL copied with the API's path already on it must not get it twice (a 404).
-        self.url = base if base.endswith(API_PATH) else base + API_PATH
+        self._target = base if base.endswith(API_PATH) else base + API_PATH
         # fleet (issue 18): the source address calls leave from, i.e. the egress the server's
         # per-IP throttle counts; None lets the OS choose.
         self.local_address = local_address
@@ -119,6 +119,16 @@ class AiohttpTransport:
             )
             _no_hidden_resend(self._session)
         return self._session
+
+    @property
+    def url(self) -> str:
+        """Where requests go, as shown: without ``user:pass@``. Requests go to the URL as
+        given (aiohttp sends its ``user:pass@`` as Basic auth)."""
+        return E.redact_url(self._target)
+
+    @url.setter
+    def url(self, url: str) -> None:
+        self._target = url
 
     async def send(
         self,
@@ -159,12 +169,12 @@ class AiohttpTransport:
     ) -> RawResponse:
         session = self._client()
         if http_method == "GET":
-            ctx = session.get(self.url, params=fields, timeout=timeout, allow_redirects=False)
+            ctx = session.get(self._target, params=fields, timeout=timeout, allow_redirects=False)
         else:
             # Encoded here: aiohttp's FormData path costs more CPU than the rest of the call.
             body = urlencode(fields).encode("ascii")
             ctx = session.post(
-                self.url, data=body, headers=_FORM, timeout=timeout, allow_redirects=False
+                self._target, data=body, headers=_FORM, timeout=timeout, allow_redirects=False
             )
         async with ctx as resp:
             data = await self._read(resp)

@@ -100,18 +100,41 @@ def test_tail_prints_oldest_first(run: Cli) -> None:
     assert [x.rsplit(" ", 1)[-1] for x in lines(result.stdout)] == ["118", "119", "120"]
 
 
-def test_tail_follow_prints_new_messages(run: Cli, emulator: EmulatorThread) -> None:
-    def post_later() -> None:
-        async def post() -> None:
-            async with Client(emulator.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD,
-                              throttle=False) as c:
-                await asyncio.sleep(0.5)
-                await c.post_message("jumpy", "breaking news")
+#: Calls that read messages: the CLI has seen a group's head once one of them was answered.
+READS = ("groups.getstream", "groups.getmessage", "users.getjoinedgroupsstream",
+         "gupshup.getpublicstream")
 
-        asyncio.run(post())
 
-    poster = threading.Thread(target=post_later)
+def post_once_read(
+    emulator: EmulatorThread, phone: str, password: str, group: str, text: str,
+    reads: int = 1,
+) -> threading.Thread:
+    """Post ``text`` as soon as the command under test has made ``reads`` reads: after its
+    first look at the head, whatever the machine's speed (a post at a fixed delay raced it)."""
+
+    def read() -> int:
+        calls = emulator.emulator.calls
+        return sum(calls[m] for m in READS)
+
+    async def post() -> None:
+        async with Client(emulator.base_url, phone=phone, password=password,
+                          throttle=False) as c:
+            before = read()
+            for _ in range(6000):  # waits on the command's progress; the bound is a hang guard
+                if read() - before >= reads:
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                raise AssertionError("the command never read the group")
+            await c.post_message(group, text)
+
+    poster = threading.Thread(target=lambda: asyncio.run(post()))
     poster.start()
+    return poster
+
+
+def test_tail_follow_prints_new_messages(run: Cli, emulator: EmulatorThread) -> None:
+    poster = post_once_read(emulator, DEMO_PHONE, DEMO_PASSWORD, "jumpy", "breaking news")
     try:
         result = run("tail", "jumpy", "-n", "1", "--follow", "--count", "1", "--seconds", "20",
                      "--interval", "0.5", "--time-scale", "20")
@@ -324,17 +347,9 @@ def test_tail_follow_several_groups_prints_new_messages(
 ) -> None:
     """At ``--time-scale 600`` against a server as fast (a faster client than its server
     earns 113s, and the poster's login would be refused)."""
-    def post_later() -> None:
-        async def post() -> None:
-            async with Client(emulator.base_url, phone=ALICE_PHONE, password=ALICE_PASSWORD,
-                              throttle=False) as c:
-                await asyncio.sleep(1.0)
-                await c.post_message("cricket", "wicket!")
-
-        asyncio.run(post())
-
-    poster = threading.Thread(target=post_later)
-    poster.start()
+    # Both groups' heads read (they may come through one call): the post is new to the tail.
+    poster = post_once_read(emulator, ALICE_PHONE, ALICE_PASSWORD, "cricket", "wicket!",
+                            reads=2)
     try:
         result = run("tail", "jumpy", "cricket", "--follow", "--count", "1", "--seconds", "30",
                      "--time-scale", "600")

@@ -273,6 +273,22 @@ def test_egress_drops_credentials_even_from_a_malformed_url() -> None:
         "HTTP 502 from http://host/x"
 
 
+def test_warning_lines_never_show_the_urls_credentials(
+    run: Cli, emulator: EmulatorThread
+) -> None:
+    """A post whose answer is lost is resent with a WARNING at default verbosity; its fault
+    names the URL, which must come without ``user:pass@``."""
+    emulator.emulator.faults.add(
+        FaultSpec("http502", methods=("groups.postMessage",), when="after", count=1))
+    url = emulator.base_url.replace("http://", "http://me:hunter2@")
+    result = run("post", "jumpy", "resent once", env={"GUPSHUP_BASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert "WARNING" in result.stderr
+    assert "resending" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "me:" not in result.stderr
+
+
 # -- the throttle ledger file -----------------------------------------------------------------
 
 

@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 
 from agupshup import Client, DeadlineExceeded, GupshupError, OutcomeUnknown, PosterThrottled
+from agupshup.clock import FakeClock
 from agupshup.emulator import FaultSpec, ThrottleConfig
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
+from agupshup.errors import TimeoutError as TransportTimeout
 from agupshup.retry import RetryPolicy
 from agupshup.transport import AiohttpTransport, HTTPMethod, RawResponse
 
-FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01, total=5.0)
+#: ``late_landing`` short: a real-time server here runs nothing late unless a test makes it.
+FAST = RetryPolicy(attempts=4, base=0.001, cap=0.01, total=5.0, late_landing=0.05)
 OFF = ThrottleConfig.off()
 ALICE, ALICE_PASSWORD = "9888800001", "alice-pass"
 
@@ -116,7 +119,8 @@ async def test_a_post_proven_absent_gets_the_resends_refusal(gupshup_server: Any
         with pytest.raises(PosterThrottled):
             await client.post_message("jumpy", "never stored")
     assert "never stored" not in _stored(gupshup_server, "jumpy", "never")
-    assert emulator.calls["groups.getstream"] == 1
+    # Absent at the first read, proven so by a second once the reset attempt cannot land.
+    assert emulator.calls["groups.getstream"] == 2
 
 
 @pytest.mark.gupshup(throttle=OFF)
@@ -181,3 +185,64 @@ async def test_a_match_admitted_only_by_the_clock_tolerance_is_outcome_unknown(
     async with _client(gupshup_server) as second:  # knows no earlier post of its own
         with pytest.raises(OutcomeUnknown):
             await second.post_message("jumpy", "alive")
+
+
+class _LandsLate(AiohttpTransport):
+    """The first post's answer never comes (a timeout), and the server stores it only after
+    the client's first read of the group: a request the server ran late."""
+
+    held: Sequence[tuple[str, str]] | None = None
+    landed = False
+
+    async def send(
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        http_method: HTTPMethod = "POST",
+        timeout: float | None = None,
+    ) -> RawResponse:
+        if ("method", "groups.postMessage") in fields and self.held is None:
+            self.held = fields
+            raise TransportTimeout("no complete answer (the server stalls it)", url=self.url)
+        answer = await super().send(fields, http_method=http_method, timeout=timeout)
+        if ("method", "groups.getStream") in fields and self.held and not self.landed:
+            self.landed = True  # the stalled first attempt is stored just after this read
+            await super().send(self.held, http_method=http_method, timeout=timeout)
+        return answer
+
+
+def _landing_client(server: Any, transport: AiohttpTransport, late_landing: float) -> Client:
+    policy = dataclasses.replace(FAST, resolve_attempts=2, late_landing=late_landing)
+    return Client(server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False,
+                  retry=policy, transport=transport, clock=FakeClock(autojump=True))
+
+
+@pytest.mark.gupshup(throttle=OFF)
+async def test_a_first_attempt_stored_after_the_head_read_is_found_later(
+    gupshup_server: Any,
+) -> None:
+    """P1: the resends got 129, the head showed no post, and the client used to raise the 129
+    while the first attempt was still to be stored."""
+    gupshup_server.emulator.faults.add(
+        FaultSpec("error129", methods=("groups.postMessage",), count=2))
+    transport = _LandsLate(gupshup_server.base_url)
+    async with _landing_client(gupshup_server, transport, late_landing=60.0) as client:
+        post_id = await client.post_message("jumpy", "stored late by the server")
+    assert transport.landed
+    assert _stored(gupshup_server, "jumpy", "stored late") == {
+        "stored late by the server": [post_id]}
+    assert gupshup_server.emulator.calls["groups.getstream"] == 2  # read again once it may not
+
+
+@pytest.mark.gupshup(throttle=OFF)
+async def test_a_first_attempt_that_may_land_after_the_deadline_is_outcome_unknown(
+    gupshup_server: Any,
+) -> None:
+    gupshup_server.emulator.faults.add(
+        FaultSpec("error129", methods=("groups.postMessage",), count=2))
+    transport = _LandsLate(gupshup_server.base_url)
+    async with _landing_client(gupshup_server, transport, late_landing=60.0) as client:
+        await client.login()  # first: an autojumping clock would jump past a bounded login
+        with pytest.raises(OutcomeUnknown) as info:
+            await client.post_message("jumpy", "may land after the deadline", max_wait=30.0)
+    assert info.value.text == "may land after the deadline"

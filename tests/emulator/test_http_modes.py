@@ -1,8 +1,10 @@
 """The emulator's hostile HTTP modes (redirects, 4xx pages, UTF-16/32, an entity bomb) and its
-refusal of bad input (non-UTF-8 parameters, non-JSON or ill-typed control requests)."""
+refusal of bad input (non-UTF-8 parameters, non-JSON, ill-typed or non-finite control
+requests)."""
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -10,6 +12,7 @@ import aiohttp
 import pytest
 
 from agupshup.emulator import EmulatorServer, FaultSpec
+from agupshup.emulator.throttle import Window as EmuWindow
 
 from .helpers import Api, xml_to_tree
 
@@ -182,3 +185,51 @@ async def test_throttle_config_is_type_checked(
     async with session.put(url, json=config) as response:
         assert response.status == 400, await response.text()
     assert api.emulator.throttle.config == before
+
+
+_NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999"]
+
+
+@pytest.mark.parametrize("number", _NON_FINITE)
+@pytest.mark.parametrize("field", ["length", "limit", "warn"])
+async def test_throttle_config_refuses_non_finite_numbers(
+    api: Api, session: aiohttp.ClientSession, number: str, field: str
+) -> None:
+    # Python's json takes NaN and Infinity (and 1e999 as inf): a window of length NaN used
+    # to be taken with 200, and every API call after it was HTTP 500.
+    numbers = {"length": "60", "warn": "25", "limit": "30", field: number}
+    fields = ", ".join(f'"{name}": {value}' for name, value in numbers.items())
+    body = '{"mode": "sliding", "windows": [{"period": "minute", ' + fields + "}]}"
+    before = api.emulator.throttle.config
+    url = api.server.base_url + "/_emulator/throttle"
+    headers = {"Content-Type": "application/json"}
+    async with session.put(url, data=body, headers=headers) as response:
+        assert response.status == 400, await response.text()
+    assert api.emulator.throttle.config == before
+    assert (await api.call("groups.getInfo", "xml", group="jumpy")).status == 200
+
+
+@pytest.mark.parametrize("number", _NON_FINITE)
+@pytest.mark.parametrize("field", ["delay", "probability"])
+async def test_fault_specs_refuse_non_finite_numbers(
+    api: Api, session: aiohttp.ClientSession, number: str, field: str
+) -> None:
+    body = '{"kind": "slow", "' + field + '": ' + number + "}"
+    url = api.server.base_url + "/_emulator/faults"
+    headers = {"Content-Type": "application/json"}
+    async with session.post(url, data=body, headers=headers) as response:
+        assert response.status == 400, await response.text()
+    assert api.emulator.faults.specs == []
+
+
+@pytest.mark.parametrize("length", [math.nan, math.inf])
+def test_emulator_windows_refuse_non_finite_lengths(length: float) -> None:
+    with pytest.raises(ValueError, match="window"):
+        EmuWindow("minute", 30, length, 25)
+
+
+@pytest.mark.parametrize("field", ["delay", "probability"])
+@pytest.mark.parametrize("number", [math.nan, math.inf])
+def test_fault_specs_refuse_non_finite_values(field: str, number: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        FaultSpec(kind="slow", **{field: number})

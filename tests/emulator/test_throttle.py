@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agupshup.emulator import Emulator, EmulatorConfig, ThrottleConfig, Window
-from agupshup.emulator.throttle import DEFAULT_WINDOWS, Throttle
+from agupshup.emulator.throttle import DEFAULT_WINDOWS, Tag, Throttle
 
 from .helpers import START, Api, FakeTime
 
@@ -161,24 +163,58 @@ def test_each_ip_has_its_own_count_and_off_counts_nothing() -> None:
     assert free.throttled == {}
 
 
+def reference_decisions(
+    mode: str, windows: tuple[Window, ...], calls: list[tuple[float, str]]
+) -> list[tuple[bool, tuple[Tag, ...]]]:
+    """Each call's verdict from the rules alone: per IP, a call is counted when every window
+    holds fewer than its limit of counted calls — the last ``length`` seconds (sliding) or the
+    same multiple of ``length`` (fixed) — and refused (113) otherwise, not counted, naming the
+    windows it would have exceeded; an admitted call tags each window from its warn count on."""
+    counted: dict[str, list[float]] = {}
+    out = []
+    for now, ip in calls:
+        mine = counted.setdefault(ip, [])
+
+        def same(u: float, w: Window, now: float = now) -> bool:
+            if mode == "sliding":
+                return u > now - w.length
+            return math.floor(u / w.length) == math.floor(now / w.length)
+
+        held = [sum(1 for u in mine if same(u, w)) for w in windows]
+        over = tuple(Tag(w.period, n, w.warn, w.limit)
+                     for w, n in zip(windows, held, strict=True) if n >= w.limit)
+        if over:
+            out.append((False, over))
+            continue
+        mine.append(now)
+        out.append((True, tuple(Tag(w.period, n + 1, w.warn, w.limit)
+                                for w, n in zip(windows, held, strict=True) if n + 1 >= w.warn)))
+    return out
+
+
 @given(
     mode=st.sampled_from(["sliding", "fixed"]),
-    gaps=st.lists(st.floats(min_value=0.0, max_value=1.5), min_size=1, max_size=60),
+    windows=st.lists(
+        st.builds(lambda k, limit, length, warn: Window(f"w{k}", limit, length, min(warn, limit)),
+                  st.integers(0, 9), st.integers(1, 6), st.sampled_from([0.5, 1.0, 2.0, 3.5]),
+                  st.integers(1, 6)),
+        min_size=1, max_size=3, unique_by=lambda w: w.period),
+    calls=st.lists(st.tuples(st.floats(min_value=0.0, max_value=1.5),
+                             st.sampled_from(["10.0.0.1", "10.0.0.2"])),
+                   min_size=1, max_size=60),
 )
-def test_no_window_ever_holds_more_than_its_limit(mode: str, gaps: list[float]) -> None:
-    window = Window("minute", 5, 2.0, 3)
-    throttle = Throttle(ThrottleConfig(mode=mode, windows=(window,)))  # type: ignore[arg-type]
-    now, admitted = 0.0, []
-    for gap in gaps:
+def test_every_verdict_is_the_references(
+    mode: str, windows: list[Window], calls: list[tuple[float, str]]
+) -> None:
+    """Not only "never over the limit" (a throttle refusing everything would pass that): each
+    call is admitted or refused, with its tags, exactly as the rules say."""
+    throttle = Throttle(ThrottleConfig(mode=mode, windows=tuple(windows)))  # type: ignore[arg-type]
+    now, timed = 0.0, []
+    for gap, ip in calls:
         now += gap
-        if throttle.admit("ip", now).admitted:
-            admitted.append(now)
-    for i, t in enumerate(admitted):
-        if mode == "sliding":
-            inside = [u for u in admitted[: i + 1] if u > t - window.length]
-        else:
-            inside = [u for u in admitted[: i + 1] if u // window.length == t // window.length]
-        assert len(inside) <= window.limit
+        timed.append((now, ip))
+    got = [(d.admitted, d.tags) for d in (throttle.admit(ip, t) for t, ip in timed)]
+    assert got == reference_decisions(mode, tuple(windows), timed)
 
 
 @pytest.mark.gupshup(time_scale=60.0, throttle=ThrottleConfig.single(2, 60.0))

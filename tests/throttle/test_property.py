@@ -1,6 +1,8 @@
 """Hypothesis: for random arrivals, latencies, lanes and deadlines, the scheduler (a) never lets
 any server window overflow, sliding or fixed, wherever the server saw each call, and (b) admits
-every call exactly when the greedy reference does."""
+every call exactly when the greedy reference does — also while it learns from the server's
+tags and 113s, other programs share the IP, and callers are cancelled in flight, on the memory
+ledger here and on SQLite and a real redis-server in ``test_property_shared.py``."""
 
 from __future__ import annotations
 
@@ -8,15 +10,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from throttle_sim import (
     Call,
+    Server,
     fixed_max,
     reference,
+    released_at,
     simulate,
     sliding_max,
     worst_case_count,
 )
 
 from agupshup.clock import FakeClock
-from agupshup.throttle import Scheduler, Window
+from agupshup.throttle import Ledger, Scheduler, Window
 
 # Times are on a grid of 1/8 s (or 1/2 s, for many ties), so every sum is exact.
 
@@ -124,3 +128,75 @@ async def test_the_answer_gate_never_overflows_nor_stalls(
     for w in ws:
         assert worst_case_count(admitted, w.length) <= w.limit, w
     assert all(o is not None or c.max_wait is not None for o, c in zip(got, cs, strict=True))
+
+
+# -- learning from the server: tags, 113s, foreign traffic, calls cancelled in flight -------
+
+
+@st.composite
+def rich_call(draw: st.DrawFn, step: float) -> Call:
+    latency = draw(on_grid(step, 2.0))
+    cancel = draw(st.none() | st.just(None) | on_grid(step, latency))
+    if cancel is not None and cancel >= latency:
+        cancel = None  # cancelled in flight means before the answer
+    return Call(
+        arrival=draw(on_grid(step, 10.0)),
+        latency=latency,
+        lane=draw(st.sampled_from(["bulk", "bulk", "interactive"])),
+        max_wait=draw(st.none() | on_grid(1 / 8, 4.0)),
+        cancel_after=cancel,
+        tagged=draw(st.booleans()),
+    )
+
+
+def rich_calls(step: float) -> st.SearchStrategy[list[Call]]:
+    return st.lists(rich_call(step), min_size=1, max_size=30)
+
+
+def foreign_traffic(step: float) -> st.SearchStrategy[list[float]]:
+    """Other programs' calls on our IP, at times the scheduler can only learn of."""
+    return st.lists(on_grid(step, 10.0), max_size=10)
+
+
+async def run_learning(
+    ws: list[Window], cs: list[Call], reserve: float, foreign: list[float],
+    ledger: Ledger | None = None, tolerance: float = 0.0,
+) -> None:
+    """``tolerance``: the Redis ledger keeps times to the microsecond (its scores), so its
+    admissions may come that much after the reference's binary-exact ones."""
+    clock = FakeClock()
+    sched = Scheduler(ws, clock=clock, interactive_reserve=reserve, ledger=ledger)
+    server = Server(ws, foreign)
+    got = await simulate(sched, clock, cs, server, shared=ledger is not None)
+    await sched.aclose()
+    want = reference(cs, ws, reserve, foreign)
+    if tolerance:
+        assert [o is None for o in got] == [o is None for o in want], (got, want)
+        pairs = [(a, b) for o, r in zip(got, want, strict=True) if o and r
+                 for a, b in zip(o, r, strict=True)]
+        assert all(0 <= a - b <= tolerance for a, b in pairs), (got, want)
+    else:
+        assert got == want
+    if not foreign:
+        assert server.refused == 0  # a 113 only ever comes from traffic we could not see
+    # Our calls alone, wherever the server saw each one until it left the ledger's flight.
+    flights = [(o[0], released_at(c, o[0], ws))
+               for o, c in zip(got, cs, strict=True) if o is not None]
+    for w in ws:
+        assert worst_case_count(flights, w.length) <= w.limit, w
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ws=windows(1 / 8), cs=rich_calls(1 / 8), reserve=reserves, foreign=foreign_traffic(1 / 8))
+async def test_learning_cancelling_and_foreign_traffic_match_greedy(
+    ws: list[Window], cs: list[Call], reserve: float, foreign: list[float]
+) -> None:
+    await run_learning(ws, cs, reserve, foreign)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ws=windows(1 / 2), cs=rich_calls(1 / 2), reserve=reserves, foreign=foreign_traffic(1 / 2))
+async def test_learning_with_many_simultaneous_events(
+    ws: list[Window], cs: list[Call], reserve: float, foreign: list[float]
+) -> None:
+    await run_learning(ws, cs, reserve, foreign)

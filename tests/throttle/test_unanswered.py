@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from throttle_sim import quiet
@@ -83,3 +84,59 @@ async def test_the_last_user_leaving_releases_late_calls_at_once() -> None:
     await clock.advance(FREE)
     assert not await refused_now(sched)
     await sched.aclose()
+
+
+def test_a_new_event_loop_keeps_every_place_of_the_old_ones_calls() -> None:
+    """A shared scheduler adopted by a new loop used to forget the late releases (and the
+    calls in flight) of the old one while the memory ledger still counted them: places of
+    the window lost for good (2 of 3 admitted a day later)."""
+    clock = FakeClock()
+    sched = Scheduler([Window("minute", 3, 10.0, 3)], clock=clock, burst_margin=0)
+
+    async def old_loop() -> None:
+        async def call() -> None:
+            async with sched.slot():
+                await clock.sleep(5.0)  # the answer never comes
+
+        cancelled = asyncio.create_task(call())
+        flying = asyncio.create_task(call())  # still in flight when the loop ends
+        await clock.advance(1.0)
+        cancelled.cancel()  # its late release is pending when the loop ends
+        await asyncio.gather(cancelled, return_exceptions=True)
+        assert not flying.done()
+
+    async def a_day_later() -> int:
+        assert not await refused_now(sched)  # the new loop takes over; one place was free
+        await clock.advance(86_400.0)
+        async with contextlib.AsyncExitStack() as held:
+            admitted = 0
+            for _ in range(3):
+                with contextlib.suppress(QuotaExhausted):
+                    await held.enter_async_context(sched.slot(max_wait=0))
+                    admitted += 1
+        await sched.aclose()
+        return admitted
+
+    asyncio.run(old_loop())
+    assert asyncio.run(a_day_later()) == 3
+
+
+def test_a_new_event_loop_still_waits_out_an_old_late_release() -> None:
+    clock = FakeClock()
+    sched = Scheduler([MINUTE], clock=clock)
+
+    async def old_loop() -> None:
+        with contextlib.suppress(ConnectionError):
+            async with sched.slot():
+                raise ConnectionError("reset before the answer")
+
+    async def new_loop() -> tuple[bool, bool]:
+        early = await refused_now(sched)  # adopts: the late release is still due
+        await clock.advance(2 * FREE)
+        await quiet(sched)
+        later = await refused_now(sched)
+        await sched.aclose()
+        return early, later
+
+    asyncio.run(old_loop())
+    assert asyncio.run(new_loop()) == (True, False)

@@ -3,17 +3,23 @@ window checks that say whether any server, sliding or fixed, could have refused 
 
 Times in these tests are multiples of 1/8 s, so every sum is exact and the scheduler's
 admission times can be compared with the reference's for equality.
+
+A :class:`Server` stands for GupShup's side: sliding windows that count our calls when they
+are dispatched and other programs' calls on the same IP (``foreign``), refuse with 113 what
+does not fit, and report their counts in throttle tags. Both the simulation and the reference
+ask their own one, so the reference learns from tags and 113s by the ledger's rule alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from agupshup.clock import FakeClock
 from agupshup.errors import QuotaExhausted
+from agupshup.models import ThrottleTag
 from agupshup.throttle import Ledger, Scheduler, Window
 from agupshup.throttle._ledger import release_margin
 
@@ -26,6 +32,46 @@ class Call:
     latency: float
     lane: str = "bulk"
     max_wait: float | None = None
+    #: Cancelled this long after dispatch (before ``latency``): its answer is never read.
+    cancel_after: float | None = None
+    #: Its answer carries the server's throttle tags.
+    tagged: bool = False
+
+
+class Server:
+    """GupShup's throttle as the server applies it: sliding windows over the calls it counted
+    (ours at dispatch, and ``foreign`` ones at their times), 113 for a call that does not fit
+    (not counted), and each window's count in the answer's tags."""
+
+    def __init__(self, windows: Sequence[Window], foreign: Sequence[float] = ()) -> None:
+        self.windows = list(windows)
+        self.foreign = sorted(foreign)
+        self.counted: list[float] = []
+        self.refused = 0
+
+    def _counts(self, now: float) -> list[int]:
+        return [sum(1 for t in self.counted if now - w.length < t <= now) for w in self.windows]
+
+    def _take(self, now: float) -> tuple[bool, list[int]]:
+        counts = self._counts(now)
+        if any(c >= w.limit for c, w in zip(counts, self.windows, strict=True)):
+            return False, counts
+        self.counted.append(now)
+        return True, [c + 1 for c in counts]
+
+    def see(self, now: float) -> tuple[bool, list[int]]:
+        """One call of ours at ``now``: (counted, each window's count); other programs' calls
+        up to ``now`` come first."""
+        while self.foreign and self.foreign[0] <= now:
+            self._take(self.foreign.pop(0))
+        counted, counts = self._take(now)
+        self.refused += not counted
+        return counted, counts
+
+    def tags(self, counted: bool, counts: Sequence[int]) -> list[tuple[int, int]]:
+        """(window, count) the answer reports: all windows, or on a 113 the full ones."""
+        return [(k, c) for k, (c, w) in enumerate(zip(counts, self.windows, strict=True))
+                if counted or c >= w.limit]
 
 
 #: Makes ledgers that share one storage (see the ``ledger_factory`` fixture).
@@ -67,10 +113,14 @@ def next_deadline(clock: FakeClock) -> float | None:
     return min(live) if live else None
 
 
-async def drive(clock: FakeClock, tasks: Sequence[asyncio.Task[None]], steps: int = 20_000) -> None:
-    """Advance the clock from one sleeper's deadline to the next until every task is done."""
+async def drive(
+    clock: FakeClock, tasks: Sequence[asyncio.Task[None]], steps: int = 20_000,
+    calm: Callable[[], Awaitable[None]] = settle,
+) -> None:
+    """Advance the clock from one sleeper's deadline to the next until every task is done
+    (``calm``: how to let everything run first; a shared ledger needs :func:`quiet`)."""
     for _ in range(steps):
-        await settle()
+        await calm()
         if all(t.done() for t in tasks):
             return
         deadline = next_deadline(clock)
@@ -79,82 +129,168 @@ async def drive(clock: FakeClock, tasks: Sequence[asyncio.Task[None]], steps: in
     raise AssertionError("the simulation did not finish")
 
 
-async def simulate(sched: Scheduler, clock: FakeClock, calls: Sequence[Call]) -> list[Outcome]:
-    """Run each call as a task: arrive, wait for a slot, stay in flight ``latency`` seconds."""
+async def simulate(
+    sched: Scheduler, clock: FakeClock, calls: Sequence[Call], server: Server | None = None,
+    *, shared: bool = False,
+) -> list[Outcome]:
+    """Run each call as a task: arrive, wait for a slot, stay in flight ``latency`` seconds
+    (or be cancelled ``cancel_after`` seconds in), learn from ``server``'s answer."""
     outcomes: list[Outcome] = [None] * len(calls)
+    server = server or Server(sched.windows)
 
     async def one(i: int, call: Call) -> None:
         await clock.sleep(call.arrival - clock.monotonic())
         try:
-            async with sched.slot(call.lane, max_wait=call.max_wait):  # type: ignore[arg-type]
+            async with sched.slot(call.lane, max_wait=call.max_wait) as slot:  # type: ignore[arg-type]
                 dispatched = clock.monotonic()
+                counted, counts = server.see(dispatched)
+                # A zero sleep on the fake clock does not yield: without this, a call of no
+                # latency would read its answer before the other arrivals of its moment.
+                await asyncio.sleep(0)
+                if call.cancel_after is not None:
+                    await clock.sleep(call.cancel_after)
+                    outcomes[i] = (dispatched, clock.monotonic())
+                    raise asyncio.CancelledError  # as a cancelled caller: no answer read
                 await clock.sleep(call.latency)
+                slot.learn(_tags(server, counted, counts, call), limited=not counted)
             outcomes[i] = (dispatched, clock.monotonic())
         except QuotaExhausted:
             outcomes[i] = None
+        except asyncio.CancelledError:
+            assert call.cancel_after is not None
 
     tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(calls)]
-    await drive(clock, tasks)
+    await drive(clock, tasks, calm=(lambda: quiet(sched)) if shared else settle)
     for t in tasks:
         t.result()
     return outcomes
 
 
-def reference(calls: Sequence[Call], windows: Sequence[Window], reserve: float) -> list[Outcome]:
-    """The greedy schedule, computed from the rule alone (quadratic, obviously correct).
+def _tags(server: Server, counted: bool, counts: Sequence[int], call: Call) -> list[ThrottleTag]:
+    if not call.tagged:
+        return []
+    return [ThrottleTag(period=server.windows[k].period, count=c, warn=server.windows[k].warn,
+                        limit=server.windows[k].limit) for k, c in server.tags(counted, counts)]
 
-    A call *fits* at ``now`` when every window holds fewer than its lane's limit of admitted
-    calls with ``completion + length + release_margin(length) > now`` (the margin is 1/1024 s
-    here, so times stay exact); a bulk call's limit is lowered by the reserve
-    while the window holds an interactive call. Calls arrive one by one, in order of (arrival,
-    index): one that finds nobody of its lane or a higher one waiting, and fits, goes at once;
-    the others wait. After the arrivals of a moment, and at each release time, waiting calls go
-    in order (interactive first, then by arrival) while the head fits. A call not admitted by
-    ``arrival + max_wait`` is refused.
+
+def released_at(call: Call, dispatched: float, windows: Sequence[Window]) -> float:
+    """When a call leaves the ledger's flight: its completion, or for one cancelled in
+    flight, a shortest window after it was given up (the server may count it late)."""
+    if call.cancel_after is None:
+        return dispatched + call.latency
+    return dispatched + call.cancel_after + min(w.length for w in windows)
+
+
+def reference(
+    calls: Sequence[Call], windows: Sequence[Window], reserve: float,
+    foreign: Sequence[float] = (),
+) -> list[Outcome]:
+    """The greedy schedule, computed from the rules alone (quadratic, obviously correct).
+
+    A call *fits* at ``now`` when no 113 hold lasts, and every window holds fewer than its
+    lane's limit of entries with ``release + length + release_margin(length) > now`` (the
+    margin is 1/1024 s here, so times stay exact): our admitted calls (``release``: see
+    :func:`released_at`) and the phantoms learned. A bulk call's limit is lowered by the
+    reserve while the window holds an interactive call. Calls arrive one by one, in order of
+    (arrival, index): one that finds nobody of its lane or a higher one waiting, and fits,
+    goes at once; the others wait. Then the calls released at that moment learn from their
+    answer: a window's count ``C`` above the entries the server could have counted (those at
+    the call's dispatch and added since) adds the difference as phantoms, released a length
+    later, in that window and every longer one; a 113 holds everyone for the length of the
+    windows it named (or the shortest). Then waiting calls go in order (interactive first,
+    then by arrival) while the head fits. A call not admitted by ``arrival + max_wait`` is
+    refused.
     """
+    n = len(windows)
     kept = [math.floor(w.limit * reserve + 1e-9) for w in windows]
-    done: dict[int, tuple[float, float]] = {}
-    arrived: list[int] = []
-
     held = [w.length + release_margin(w.length) for w in windows]
+    server = Server(windows, foreign)
+    done: dict[int, tuple[float, float]] = {}
+    release: dict[int, float] = {}
+    answers: dict[int, tuple[bool, list[int]]] = {}
+    marks: dict[int, tuple[list[int], list[int]]] = {}
+    phantoms: list[list[float]] = [[] for _ in windows]
+    added = [0] * n
+    hold = [-math.inf]
+    arrived: list[int] = []
+    admitted: list[int] = []  # in order: answers read at one moment are read in that order
 
     def limit(i: int, k: int, now: float) -> int:
         """Bulk leaves the reserve free while an interactive call is in window ``k``."""
         length = windows[k].length
         reserving = calls[i].lane == "bulk" and any(
-            calls[j].lane == "interactive" and c + length > now for j, (_, c) in done.items()
+            calls[j].lane == "interactive" and r + length > now for j, r in release.items()
         )
         return windows[k].limit - (kept[k] if reserving else 0)
 
+    def count(k: int, now: float) -> int:
+        return (sum(1 for r in release.values() if r + held[k] > now)
+                + sum(1 for p in phantoms[k] if p > now))
+
     def fits(i: int, now: float) -> bool:
-        return all(
-            sum(1 for _, c in done.values() if c + held[k] > now) < limit(i, k, now)
-            for k in range(len(windows))
-        )
+        return now >= hold[0] and all(count(k, now) < limit(i, k, now) for k in range(n))
 
     def waiting(now: float) -> list[int]:
         return [i for i in arrived if i not in done
                 and (calls[i].max_wait is None or now <= calls[i].arrival + calls[i].max_wait)]
 
     def admit(i: int, now: float) -> None:
-        done[i] = (now, now + calls[i].latency)
-        # A release (with its margin), and the moment the call's reserve lapses (without).
-        ends = [now + calls[i].latency + h for h in held]
-        ends += [now + calls[i].latency + w.length for w in windows]
-        events.extend((end, 1, -1) for end in ends)
+        call = calls[i]
+        release[i] = r = released_at(call, now, windows)
+        done[i] = (now, now + call.latency if call.cancel_after is None
+                   else now + call.cancel_after)
+        answers[i] = server.see(now)
+        added[:] = [a + 1 for a in added]
+        marks[i] = ([count(k, now) for k in range(n)], list(added))
+        # The release (with its margin), when the reserve lapses (without), and the answer.
+        later(r, 1, len(admitted))
+        admitted.append(i)
+        for k in range(n):
+            later(r + held[k], 2, -1)
+            later(r + windows[k].length, 2, -1)
+
+    def learn(i: int, now: float) -> None:
+        counted, counts = answers[i]
+        if calls[i].cancel_after is not None:
+            return  # its answer was never read
+        told = server.tags(counted, counts) if calls[i].tagged else []
+        for j, c in implied(told):
+            ours = marks[i][0][j] + added[j] - marks[i][1][j]
+            if c > ours:
+                phantoms[j] += [now + held[j]] * (c - ours)
+                added[j] += c - ours
+                later(now + held[j], 2, -1)
+        if not counted:
+            named = [k for k, _ in told] or [min(range(n), key=lambda k: windows[k].length)]
+            hold[0] = max(hold[0], *(now + held[k] for k in named))
+            later(hold[0], 2, -1)
+
+    def implied(told: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """A count bounds every window at least as long."""
+        best: dict[int, int] = {}
+        for k, c in told:
+            for j in range(n):
+                if windows[j].length >= windows[k].length and c > best.get(j, 0):
+                    best[j] = c
+        return sorted(best.items())
+
+    def later(time: float, kind: int, index: int) -> None:
+        events.append((time, kind, index))
         events.sort()
 
-    # (time, 0, index) is an arrival; (time, 1, -1) a release, after the arrivals of its time.
+    # At one moment: arrivals (kind 0) first, then answers read (1), then other releases (2).
     events = sorted((c.arrival, 0, i) for i, c in enumerate(calls))
     while events:
-        now, _, index = events.pop(0)
-        if index >= 0:
+        now, kind, index = events.pop(0)
+        if kind == 0:
             ahead = [i for i in waiting(now) if RANK[calls[i].lane] <= RANK[calls[index].lane]]
             arrived.append(index)
             if not ahead and fits(index, now):
                 admit(index, now)
-            if events and events[0][:2] == (now, 0):
-                continue  # more arrivals at this moment come first
+        elif kind == 1:
+            learn(admitted[index], now)
+        if events and events[0][0] == now and events[0][1] <= 1:
+            continue  # more arrivals or answers at this moment come first
         while queue := waiting(now):
             head = min(queue, key=lambda i: (RANK[calls[i].lane], calls[i].arrival, i))
             if not fits(head, now):

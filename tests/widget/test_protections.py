@@ -5,6 +5,7 @@ framing from ``file:`` pages, and a 400 for form bodies that are not UTF-8."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from collections.abc import AsyncIterator
@@ -75,6 +76,42 @@ async def test_ipv6_visitors_are_counted_by_their_64(
         for n in range(12):
             await view(http, url, f"made-up-{n}")
     assert stream_calls(gupshup_server) == 10
+
+
+async def test_ipv6_visitors_behind_the_proxy_header_are_counted_by_their_64(
+    owner: Client, http: aiohttp.ClientSession, gupshup_server: EmulatorServer
+) -> None:
+    """W1: one visitor rotating through its /64 behind ``visitor_header`` used to get a
+    limit per address: unlimited lookups, and the global budget used up."""
+    async with serving(Widget(owner, visitor_header=WHO), "127.0.0.1", 0) as url:
+        for n in range(12):
+            await view(http, url, f"made-up-{n}", f"2001:db8:1:2::{n + 1:x}")
+        assert stream_calls(gupshup_server) == 10  # its own limit, not the global 20
+        # The same address written otherwise, or IPv4-mapped, is still the same visitor.
+        assert (await view(http, url, "made-up-x", "2001:0DB8:1:2:0:0:0:ff"))[0] == 429
+        assert (await view(http, url, "made-up-y", "::ffff:198.51.100.1"))[0] == 404
+        assert (await view(http, url, "made-up-z", "198.51.100.1"))[0] == 404
+    assert stream_calls(gupshup_server) == 12
+
+
+async def test_a_failing_owner_lookup_is_counted_by_the_miss_limits(
+    owner: Client, http: aiohttp.ClientSession, gupshup_server: EmulatorServer
+) -> None:
+    """W3: the owner's-groups lookup behind ``can_post`` was retried every ``fail_ttl`` on
+    failure and counted by no miss limit: visitors kept it costing calls for ever."""
+    gupshup_server.emulator.faults.add(FaultSpec("http502", methods=("users.getMyGroups",)))
+    clock = FakeClock()
+    widget = Widget(owner, visitor_header=WHO, clock=clock, ttl=3600.0, fail_ttl=5.0,
+                    visitor_misses=2, max_misses=4)
+    async with serving(widget, "127.0.0.1", 0) as url:
+        await view(http, url, "jumpy")  # a page that is kept, so lookups alone count below
+        for _ in range(60):  # five minutes of visitors, one view every 5 s
+            await clock.advance(5.0)
+            status, _ = await view(http, url, "jumpy", "203.0.113.9")
+            assert status == 200  # read-only pages, never an error
+    lookups = gupshup_server.emulator.calls["users.getmygroups"]
+    # Two misses a minute for this visitor: at most 2 × 5 in five minutes, and the first view's.
+    assert 1 <= lookups <= 2 * 5 + 1, lookups
 
 
 async def test_the_real_group_survives_junk_with_its_last_page(
@@ -233,3 +270,43 @@ async def test_a_global_refusal_costs_the_visitor_no_miss() -> None:
     await clock.advance(30.0)  # the global limit has room again; "me" caused no miss yet
     assert await widget.messages("admitted", "me") == []
     assert client.calls == 3
+
+
+#: A real-time bound that only turns a connection the server never closes into a failure.
+HANG = 20.0
+
+
+async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+    try:
+        await asyncio.wait_for(reader.read(), HANG)  # until EOF: whatever it says, then closes
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+    return True
+
+
+@pytest.mark.parametrize(
+    "unfinished",
+    [
+        b"GET /embed/jumpy HTTP/1.1\r\nHost: widget\r\n",  # headers never end
+        b"",  # connects, says nothing
+        b"POST /embed/jumpy HTTP/1.1\r\nHost: widget\r\n"  # a form body that never comes
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntext=",
+    ],
+    ids=["headers", "silent", "body"],
+)
+async def test_connections_that_never_finish_their_request_are_dropped(
+    owner: Client, unfinished: bytes
+) -> None:
+    """W2: 500 of 500 slow connections were still open after 123 s."""
+    widget = Widget(owner, request_timeout=0.5)
+    async with serving(widget, "127.0.0.1", 0) as url:
+        port = int(url.rsplit(":", 1)[1])
+        streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+        for _, writer in streams:
+            writer.write(unfinished)
+        closed = await asyncio.gather(*(_closed_by_server(r) for r, _ in streams))
+        for _, writer in streams:
+            writer.close()
+        assert all(closed), f"{closed.count(False)} of 20 slow connections still open"

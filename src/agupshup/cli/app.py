@@ -389,8 +389,15 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+class _Redacting(logging.Formatter):
+    """No ``user:pass@`` of a URL in a log line, whatever a logger was handed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return E.redact_url(super().format(record))
+
+
 _handler = _StderrHandler()
-_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+_handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
 
 def setup_logging(verbose: int) -> None:

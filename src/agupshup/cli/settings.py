@@ -31,6 +31,7 @@ from agupshup.client import (
     LEDGER_OFF,
     default_ledger_path,
 )
+from agupshup.errors import redact_url
 from agupshup.session import ENV_PASSWORD, ENV_PHONE, Credentials, env_credentials
 
 __all__ = [
@@ -115,20 +116,14 @@ class Settings:
 
 def egress(url: str) -> str:
     """``url`` without ``user:pass@``: what may be shown or logged (the ledger is keyed by
-    :func:`agupshup.client.egress_key`, the host alone).
-
-    Plain string surgery, so that even a malformed URL (no scheme) loses its credentials."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    netloc, slash, path = rest.partition("/")
-    return scheme + sep + netloc.rpartition("@")[2] + slash + path
+    :func:`agupshup.client.egress_key`, the host alone). :func:`agupshup.errors.redact_url`,
+    so that even a malformed URL (no scheme) loses its credentials."""
+    return redact_url(url)
 
 
 def scrub(text: str, url: str) -> str:
-    """``text`` without the ``user:pass@`` of ``url`` (errors may quote the request URL)."""
-    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
-    return text.replace(userinfo + "@", "") if userinfo else text
+    """``text`` without the ``user:pass@`` of ``url`` or of any URL it quotes."""
+    return redact_url(text)
 
 
 def prepare_private_file(path: Path, *, ours: bool) -> None:

@@ -11,12 +11,15 @@ Rules this module enforces:
 * A form body or query string that is not valid UTF-8 is HTTP 400 (protocol.md's parameters are
   text), never a 500.
 * The control endpoints take JSON only (``Content-Type: application/json``, a parsable body of
-  the right shape and types); anything else is HTTP 400 saying what was wrong.
+  the right shape and types, finite numbers only: no NaN, Infinity or 1e999); anything else is
+  HTTP 400 saying what was wrong, and changes nothing.
 * No access log: query strings carry passwords' hashes and tokens.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -173,6 +176,23 @@ async def _json(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise web.HTTPBadRequest(text="expected Content-Type: application/json")
     try:
-        return await request.json()
+        return await request.json(loads=_strict_loads)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text="expected a JSON body") from exc
+        raise web.HTTPBadRequest(text=f"expected a JSON body: {exc}") from exc
+
+
+def _strict_loads(text: str) -> Any:
+    """JSON as RFC 8259 has it: Python's ``json`` takes NaN and Infinity (and reads 1e999 as
+    infinity); one such number in a throttle window made every later API call a 500."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value

@@ -20,6 +20,7 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -80,8 +81,10 @@ class FaultSpec:
         _check_types(self)
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {FAULT_KINDS}")
-        if not 0.0 <= self.probability <= 1.0:
+        if not 0.0 <= self.probability <= 1.0:  # False for NaN too
             raise ValueError("probability must be within 0..1")
+        if not math.isfinite(self.delay):
+            raise ValueError("delay must be a finite number of seconds")
         if self.when not in ("before", "after") or self.truncate not in ("length", "cut"):
             raise ValueError("when is before|after; truncate is length|cut")
         if min(self.skip, self.delay, self.size, self.count or 0) < 0:

@@ -37,7 +37,8 @@ class Window:
     warn: int
 
     def __post_init__(self) -> None:
-        if self.length <= 0 or self.limit < 1 or self.warn < 1:
+        # ``0 < length < inf`` is False for NaN too.
+        if not 0 < self.length < math.inf or self.limit < 1 or self.warn < 1:
             raise ValueError(f"bad throttle window {self!r}")
 
 

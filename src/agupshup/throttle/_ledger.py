@@ -226,8 +226,10 @@ class MemoryLedger:
         self._inflight += 1
         self._seq += 1
         counts = [c + 1 for c in counts]
-        self._added = added = [a + 1 for a in self._added]
-        self._marks[self._seq] = (counts, added)
+        self._added = [a + 1 for a in self._added]
+        # A copy: release_now adds phantoms to ``_added`` in place, which must not change
+        # what this call's mark says was added before it (a second phantom for one call).
+        self._marks[self._seq] = (counts, list(self._added))
         return Admission(self._seq, 0.0, -1, counts)
 
     async def release(

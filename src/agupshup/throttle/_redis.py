@@ -11,7 +11,8 @@ Rules this module enforces (beyond those of ``_ledger``):
   is ``min(until, now) + length_w``, and entries are deleted a lease after no window counts
   them. Give ``key`` a ``{hash tag}`` to use Redis Cluster.
 * Scores are written with microsecond precision (``%.6f``); Lua's default formatting would
-  round epoch seconds to 0.1 ms.
+  round epoch seconds to 0.1 ms. A refusal's wait is rounded up, never to 0: the scheduler
+  would ask again at once, and spin until the clock moved.
 * ``{key}:epoch`` is written when the ledger is created: its ``id``, and the clock guard. A
   process that has seen one id and then finds none, or another, knows the ledger was wiped
   (a restart without persistence, a ``FLUSHALL``): the calls it forgot may still count, so
@@ -54,6 +55,8 @@ _HEAD = 3
 # Each script returns {epoch id, wiped (0/1), now, ...}.
 _PRELUDE = """
 local function fmt(x) return string.format('%.6f', x) end
+-- A wait, rounded up: a refusal whose wait rounded down to 0 would be asked again at once.
+local function fmt_up(x) return string.format('%.6f', math.ceil(x * 1000000) / 1000000) end
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -160,7 +163,7 @@ if ARGV[tail] == 'admit' and win < 0 then
 end
 for i = 1, n do frees[i] = fmt(free_in(i, counts[i], W[i].full)) end
 local out = head
-for _, x in ipairs({ticket, fmt(wait), win, fmt(held), held_w}) do out[#out + 1] = x end
+for _, x in ipairs({ticket, fmt_up(wait), win, fmt(held), held_w}) do out[#out + 1] = x end
 for i = 1, n do out[#out + 1] = counts[i] end
 for i = 1, n do out[#out + 1] = frees[i] end
 return out

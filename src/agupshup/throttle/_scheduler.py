@@ -26,6 +26,13 @@ Rules this module enforces:
 * ``max_wait`` is settled before sending: a caller is refused with :class:`QuotaExhausted` as
   soon as the earliest possible admission lies beyond its deadline (at its deadline, while
   only the answer gate holds it), never after admission.
+* A shared ledger that stops answering holds nobody past a deadline: each round trip a caller
+  waits on (its admission, its slot's release) is bounded by that caller's deadline, but is
+  always given ``LEDGER_GRACE`` real seconds from when it was asked (a ``max_wait=0`` caller
+  gets its one round trip). Past that, waiters due are refused with :class:`DeadlineExceeded`
+  and the ledger is asked again for the others; a release not yet confirmed lands in the
+  background (its entry counts meanwhile), and an admission the ledger made but never
+  answered counts until its lease runs out: both on the safe side.
 * A caller cancelled while waiting gives up its place; if it had just been admitted, its entry
   is removed again (it was never sent).
 * One dispatcher task per scheduler serves the queue. It sleeps on the injected clock until the
@@ -34,6 +41,9 @@ Rules this module enforces:
   is known only then). Nothing polls. If the ledger fails, every waiter gets its error.
 * A scheduler may outlive an event loop (``Scheduler.shared`` in tests): callers still waiting
   in a loop that has gone can never be served, so the first call from a new loop forgets them.
+  Its calls are not forgotten: one still in flight there ends without its answer (it is
+  released a shortest window after the new loop takes over), and a late release keeps its due
+  time, now kept by the new loop. A slot of the old loop that exits after all does nothing.
 """
 
 from __future__ import annotations
@@ -50,14 +60,14 @@ from typing import Any, ClassVar
 
 from aiolimiter import AsyncLimiter
 
-from agupshup.clock import Clock, SystemClock, readable
-from agupshup.errors import Closed, LedgerError, QuotaExhausted
+from agupshup.clock import Clock, Overdue, SystemClock, from_real, readable, within
+from agupshup.errors import Closed, DeadlineExceeded, LedgerError, QuotaExhausted
 from agupshup.models import QuotaWindow, ThrottleTag
 
 from ._ledger import Admission, Ledger, MemoryLedger, View, with_margins
 from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window, check_windows
 
-__all__ = ["Scheduler", "Slot"]
+__all__ = ["LEDGER_GRACE", "Scheduler", "Slot"]
 
 logger = logging.getLogger("agupshup.throttle")
 
@@ -67,6 +77,8 @@ _LOG_LEVELS = {"warn": logging.INFO, "hold": logging.INFO, "limited": logging.WA
 
 
 _NEVER = -_INF
+#: Real seconds a shared ledger's round trip may take even past a caller's deadline.
+LEDGER_GRACE = 0.5
 
 
 class _Waiter:
@@ -84,8 +96,8 @@ class _Waiter:
 class Slot:
     """One admitted call: ``async with sched.slot() as slot: ...; slot.learn(...)``."""
 
-    __slots__ = ("_answered", "_held", "_learned", "_max_wait", "_sched", "_ticket",
-                 "admitted_at", "lane", "waited")
+    __slots__ = ("_answered", "_deadline", "_held", "_learned", "_max_wait", "_sched",
+                 "_ticket", "admitted_at", "lane", "waited")
 
     def __init__(self, sched: Scheduler, lane: Lane, max_wait: float | None) -> None:
         if lane not in _LANES:
@@ -97,6 +109,7 @@ class Slot:
         self._learned: list[tuple[int, int]] = []
         self._held: list[int] = []
         self._answered = False
+        self._deadline: float | None = None
         #: ``clock.monotonic()`` at admission, and the seconds spent waiting for it.
         self.admitted_at = 0.0
         self.waited = 0.0
@@ -105,6 +118,8 @@ class Slot:
         if self._ticket is not None:
             raise RuntimeError("a Slot can be entered only once")
         since = self._sched._clock.monotonic()
+        if self._max_wait is not None:
+            self._deadline = since + self._max_wait
         self._ticket = await self._sched._acquire(self.lane, since, self._max_wait)
         self.admitted_at = self._sched._clock.monotonic()
         self.waited = self.admitted_at - since
@@ -112,10 +127,13 @@ class Slot:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._ticket is not None
+        if not self._sched._ended(self._ticket):
+            return  # a later event loop took this call over and releases it (Scheduler._adopt)
         if exc_info[0] is not None and not self._answered and not self._sched._closed:
             self._sched._finish_late(self._ticket, self.lane)
             return
-        await self._sched._finish(self._ticket, self.lane, self._learned, self._held)
+        await self._sched._finish(self._ticket, self.lane, self._learned, self._held,
+                                  self._deadline)
 
     def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
         """Record the response's throttle tags; ``limited`` when the server answered 113.
@@ -132,12 +150,12 @@ class Scheduler:
     """Admits calls so that no server window, sliding or fixed, ever overflows."""
 
     __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_flying",
-                 "_full", "_gated", "_gated_full", "_gates", "_horizon", "_index",
+                 "_full", "_gated", "_gated_full", "_gates", "_grace", "_horizon", "_index",
                  "_interactive_done",
                  "_interactive_flying", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
                  "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
-                 "_task", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at", "_wakeup",
-                 "_windows")
+                 "_task", "_tickets", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at",
+                 "_wakeup", "_windows")
 
     _registry: ClassVar[dict[str, Scheduler]] = {}
 
@@ -165,6 +183,7 @@ class Scheduler:
         # The memory ledger never suspends, so callers may ask it directly (the fast path).
         ledger = self._ledger
         self._memory = ledger if isinstance(ledger, MemoryLedger) and ledger.inline else None
+        self._grace = from_real(self._clock, LEDGER_GRACE)
         self._full = tuple(w.limit for w in self._windows)
         self._reserved = tuple(w.limit - math.floor(w.limit * interactive_reserve + 1e-9)
                                for w in self._windows)
@@ -173,6 +192,8 @@ class Scheduler:
         self._gated_full = tuple(min(a, b) for a, b in zip(self._full, self._gates, strict=True))
         # Our calls admitted and not yet completed; interactive ones, and when the last ended.
         self._flying = self._interactive_flying = 0
+        # The tickets of those calls whose slot has not exited yet, and their lanes.
+        self._tickets: dict[int, Lane] = {}
         self._interactive_done = _NEVER
         self._horizon = max(w.length for w in self._windows)
         self._index = {w.period: i for i, w in enumerate(self._windows)}
@@ -197,8 +218,9 @@ class Scheduler:
         # Per window: may a warn/hold event fire? Re-armed when the count drops below warn.
         self._armed = [[True, True] for _ in self._windows]
         self._pending: set[asyncio.Task[None]] = set()
-        # Releases of calls whose answer was never read, waiting out the shortest window.
-        self._late: dict[asyncio.Task[None], tuple[int, Lane]] = {}
+        # Releases of calls whose answer was never read, waiting out the shortest window:
+        # ticket, lane, and when the release is due.
+        self._late: dict[asyncio.Task[None], tuple[int, Lane, float]] = {}
         self._closed = False
         self._key: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -340,7 +362,7 @@ class Scheduler:
             limits, gated = self._limits_now(lane, now)
             admission = self._memory.admit_now(limits)
             if admission.ticket is not None:
-                self._took(lane)
+                self._took(lane, admission.ticket)
                 self._admitted(admission)
                 return admission.ticket
             earliest = self._refused(admission, lane, gated, now)
@@ -383,7 +405,8 @@ class Scheduler:
             earliest = min([earliest, *lapses])
         return earliest
 
-    def _took(self, lane: Lane) -> None:
+    def _took(self, lane: Lane, ticket: int) -> None:
+        self._tickets[ticket] = lane
         self._flying += 1
         if lane == "interactive":
             self._interactive_flying += 1
@@ -400,7 +423,8 @@ class Scheduler:
             self._poke()
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Serve callers of ``loop`` from now on; those of an earlier loop are gone."""
+        """Serve callers of ``loop`` from now on; those of an earlier loop are gone, but not
+        their calls: the ledger still counts them, so their releases are made here."""
         self._loop = loop
         for queue in self._queues.values():
             for waiter in queue:
@@ -408,11 +432,22 @@ class Scheduler:
         self._queues = {lane: deque() for lane in _LANES}
         self._live = dict.fromkeys(_LANES, 0)
         self._deadlines.clear()
-        self._flying = self._interactive_flying = 0
         self._task = self._timer = self._wakeup = None
         self._pending = set()
-        self._late = {}
         self._wake_at = _INF
+        # Releases already asked of a shared ledger in the old loop may not have landed; their
+        # entries then count until their leases expire (the safe side).
+        now = self._clock.monotonic()
+        stranded = [*self._late.values(), *((ticket, lane, now + self._shortest())
+                                            for ticket, lane in self._tickets.items())]
+        self._late, self._tickets = {}, {}
+        self._flying = len(stranded)
+        self._interactive_flying = sum(lane == "interactive" for _, lane, _ in stranded)
+        for ticket, lane, due in stranded:
+            if due > now:
+                self._release_at(ticket, lane, due)
+            else:  # at once (a ledger completes a call only "now": it counts a window more)
+                self._release(ticket, lane, (), ())
 
     def _fail_waiters(self, exc: BaseException) -> None:
         for queue in self._queues.values():
@@ -470,6 +505,7 @@ class Scheduler:
             self._live[waiter.lane] -= 1
 
     def _drop(self, ticket: int, lane: Lane) -> None:
+        self._tickets.pop(ticket, None)
         self._landed(lane, sent=False)
         if self._memory is not None:
             self._memory.cancel_now(ticket)
@@ -492,7 +528,10 @@ class Scheduler:
                 now = self._clock.monotonic()
                 limits, gated = self._limits_now(waiter.lane, now)
                 try:
-                    admission = await self._ledger.admit(limits)
+                    admission = await self._ask(limits)
+                except Overdue as silence:
+                    self._expire_silent(silence)
+                    continue
                 except Exception as exc:
                     logger.error("throttle ledger failed: %r", exc)
                     failure = LedgerError(f"the throttle ledger failed: {exc!r}")
@@ -500,7 +539,7 @@ class Scheduler:
                     self._fail_waiters(failure)
                     return
                 if admission.ticket is not None:
-                    self._took(waiter.lane)
+                    self._took(waiter.lane, admission.ticket)
                     self._hand_over(waiter, admission.ticket, admission)
                     continue
                 now = self._clock.monotonic()
@@ -523,6 +562,35 @@ class Scheduler:
             if self._task is asyncio.current_task():
                 self._task = None
 
+    async def _ask(self, limits: tuple[int, ...]) -> Admission:
+        """The ledger's admission, or :class:`Overdue` when it has not answered by the
+        nearest deadline of a waiter (see :meth:`_bound`)."""
+        if self._memory is not None:  # it never suspends
+            return await self._ledger.admit(limits)
+        self._expire(_NEVER, None, self._clock.monotonic())  # prune the heap's settled ones
+        nearest = self._deadlines[0][0] if self._deadlines else None
+        return await within(self._clock, self._bound(nearest), self._ledger.admit(limits))
+
+    def _bound(self, deadline: float | None) -> float | None:
+        """How long to wait for a ledger round trip asked now for a caller due at
+        ``deadline``: until then, but at least the grace."""
+        if deadline is None:
+            return None
+        return max(deadline, self._clock.monotonic() + self._grace)
+
+    def _expire_silent(self, silence: Overdue) -> None:
+        """The ledger did not answer by the nearest deadline: refuse every waiter due."""
+        now = self._clock.monotonic()
+        heap = self._deadlines
+        logger.warning("throttle ledger %r did not answer by a caller's deadline", self._ledger)
+        while heap and (heap[0][0] <= now or heap[0][2].fut.done()):
+            _, _, waiter = heapq.heappop(heap)
+            if not waiter.fut.done():
+                self._uncount(waiter)
+                late = DeadlineExceeded(waiter.deadline, now - waiter.since)
+                late.__cause__ = silence
+                waiter.fut.set_exception(late)
+
     def _hand_over(self, waiter: _Waiter, ticket: int, admission: Admission) -> None:
         queue = self._queues[waiter.lane]
         if queue and queue[0] is waiter:
@@ -534,13 +602,15 @@ class Scheduler:
         waiter.fut.set_result(ticket)
         self._admitted(admission)  # after: an event hook may cancel the waiter's task
 
-    def _expire(self, horizon: float, admission: Admission, now: float) -> None:
+    def _expire(self, horizon: float, admission: Admission | None, now: float) -> None:
         """Refuse every waiter whose deadline comes before the earliest possible admission
-        (or has come: ``horizon`` may be ``now`` when only our own answers are awaited)."""
+        (or has come: ``horizon`` may be ``now`` when only our own answers are awaited).
+        Without an ``admission``, only drop the settled ones."""
         heap = self._deadlines
-        while heap and (heap[0][0] < horizon or heap[0][0] <= now or heap[0][2].fut.done()):
+        while heap and (heap[0][2].fut.done() or (admission is not None and (
+                heap[0][0] < horizon or heap[0][0] <= now))):
             _, _, waiter = heapq.heappop(heap)
-            if not waiter.fut.done():
+            if admission is not None and not waiter.fut.done():
                 self._uncount(waiter)
                 waiter.fut.set_exception(self._exhausted(admission, now, waiter.since))
 
@@ -594,14 +664,16 @@ class Scheduler:
     # -- completion and learning ------------------------------------------------------------
 
     async def _finish(
-        self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
+        self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int],
+        deadline: float | None = None,
     ) -> None:
         task = self._release(ticket, lane, learned, held)
-        # Shielded: the release must land even if the caller is being cancelled. A failure is
-        # logged by _settled; the entry then counts until its lease expires (the safe side).
+        # Shielded: the release must land even if the caller is being cancelled, or gives up
+        # on a silent ledger at its deadline. A failure is logged by _settled; the entry then
+        # counts until its lease expires (the safe side).
         if task is not None:
             with contextlib.suppress(Exception):
-                await asyncio.shield(task)
+                await within(self._clock, self._bound(deadline), asyncio.shield(task))
 
     def _release(
         self, ticket: int, lane: Lane, learned: Sequence[tuple[int, int]], held: Sequence[int]
@@ -617,21 +689,31 @@ class Scheduler:
         task.add_done_callback(lambda _: self._landed(lane, sent=True))
         return task
 
+    def _ended(self, ticket: int) -> bool:
+        """A slot exits: False if its call is no longer this loop's to release."""
+        return self._tickets.pop(ticket, None) is not None
+
+    def _shortest(self) -> float:
+        return min(w.length for w in self._windows)
+
     def _finish_late(self, ticket: int, lane: Lane) -> None:
         """Release, a shortest window's length from now, a call whose answer was never read."""
-        task = asyncio.get_running_loop().create_task(self._release_late())
-        self._late[task] = (ticket, lane)
+        self._release_at(ticket, lane, self._clock.monotonic() + self._shortest())
 
-    async def _release_late(self) -> None:
-        await self._clock.sleep(min(w.length for w in self._windows))
+    def _release_at(self, ticket: int, lane: Lane, due: float) -> None:
+        task = asyncio.get_running_loop().create_task(self._release_late(due))
+        self._late[task] = (ticket, lane, due)
+
+    async def _release_late(self, due: float) -> None:
+        await self._clock.sleep(due - self._clock.monotonic())
         entry = self._late.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         if entry is not None:  # else flushed meanwhile, or its loop was left
-            await self._finish(*entry, (), ())
+            await self._finish(*entry[:2], (), ())
 
     def _flush_late(self) -> list[asyncio.Task[None]]:
         """Release the late calls now: no task may outlive the scheduler's last user."""
         late, self._late = self._late, {}
-        for task, (ticket, lane) in late.items():
+        for task, (ticket, lane, _) in late.items():
             task.cancel()
             self._release(ticket, lane, (), ())
         return list(late)

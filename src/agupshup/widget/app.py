@@ -16,20 +16,26 @@ Rules this module enforces:
   group per ``ttl``, single-flight, refusals cached too, failures for ``fail_ttl``), and at most
   ``max_pending`` groups are fetched at once. A group name that cannot exist, or that is not on
   the allow-list (``groups``), is refused without a call.
-* Each visitor (IP address; an IPv6 /64) may cause at most ``visitor_misses`` cache misses a
+* Each visitor (IP address; an IPv6 /64, whether read from the connection or from the
+  trusted proxy's ``visitor_header``) may cause at most ``visitor_misses`` cache misses a
   minute, and all visitors together ``max_misses``: beyond that a visitor gets the last good
   page if there is one, else a 429. Reads are sent once: the widget's client gets a
   :class:`~agupshup.retry.RetryPolicy` of one attempt (``retries=True`` keeps the client's).
 * At start (``on_startup``) the owner's groups are read once: a failed login is logged as an
   error, loudly, instead of silently serving pages without a post box.
 * Posts go through the Client with the owner's credentials, only to groups the owner owns
-  (checked against ``get_my_groups``, cached), at most ``max_posts`` a minute in all; a post
+  (checked against ``get_my_groups``, cached; each lookup is a miss of the visitor who
+  caused it, under both miss limits, so a failing lookup is not paid for every ``fail_ttl``
+  for ever), at most ``max_posts`` a minute in all; a post
   drops that group's cached page so the new message shows at once.
 * Unknown and private groups look the same: :data:`~agupshup.widget.templates.NOT_FOUND`.
 * Every page is escaped (see :mod:`agupshup.widget.templates`) and served under a strict CSP
   with a per-response nonce; only ``/embed/`` may be framed by other sites (``frame_ancestors``:
   any web page and local ``file:`` pages by default). A form body that is not valid UTF-8 is a
   400.
+* A connection that does not send a whole request (headers, then a form body) within
+  ``request_timeout``, or stays idle that long between requests, is closed (408 for a body
+  that stalls): slow connections cannot pile up.
 """
 
 from __future__ import annotations
@@ -98,8 +104,12 @@ class Widget:
         frame_ancestors: str = "* file:",
         visitor_header: str | None = None,
         retries: bool = False,
+        request_timeout: float = 10.0,
     ) -> None:
         self.client = client
+        #: Seconds a connection may take to send a whole request (headers and form body), or
+        #: stay idle between two: one that never finishes is dropped, not kept for ever.
+        self.request_timeout = request_timeout
         self.clock: Clock = clock or SystemClock()
         self.count = count
         self.public_url = public_url.rstrip("/") if public_url else None
@@ -134,35 +144,42 @@ class Widget:
         async def fetch() -> list[Message]:
             return await self.client.get_stream(group, 0, self.count)
 
-        def admit() -> None:
-            self._visitor_misses.take(visitor)
-            try:
-                self._all_misses.take()
-            except Limited:
-                # Refused for everyone: this visitor caused no miss, so its slot goes back.
-                # Taking the global slot first instead would let one visitor over its own
-                # limit spend everyone's.
-                self._visitor_misses.give_back(visitor)
-                raise
-
         async with asyncio.timeout(self.view_timeout):
-            return await self.pages.get(key, fetch, admit)
+            return await self.pages.get(key, fetch, lambda: self._miss(visitor))
 
-    async def own_groups(self) -> frozenset[str]:
-        """The owner's groups (lower case), cached; logs in the first time."""
+    def _miss(self, visitor: str) -> None:
+        """Count a call a visitor causes (a page or the owner's groups), or raise Limited."""
+        self._visitor_misses.take(visitor)
+        try:
+            self._all_misses.take()
+        except Limited:
+            # Refused for everyone: this visitor caused no miss, so its slot goes back.
+            # Taking the global slot first instead would let one visitor over its own
+            # limit spend everyone's.
+            self._visitor_misses.give_back(visitor)
+            raise
+
+    async def own_groups(self, visitor: str | None = None) -> frozenset[str]:
+        """The owner's groups (lower case), cached; logs in the first time. A lookup a
+        ``visitor`` causes is its miss like a page's: while it fails, page views would
+        otherwise pay for one every ``fail_ttl`` with no limit (``None``: the widget's own
+        check at start, not counted)."""
 
         async def fetch() -> frozenset[str]:
             mine = await self.client.get_my_groups(0, 30)
             return frozenset(g.group_name.lower() for g in mine)
 
         async with asyncio.timeout(self.view_timeout):
-            return await self.owned.get("mine", fetch)
+            admit = None if visitor is None else (lambda: self._miss(visitor))
+            return await self.owned.get("mine", fetch, admit)
 
-    async def can_post(self, group: str) -> bool:
+    async def can_post(self, group: str, visitor: str = "") -> bool:
         if self.read_only:
             return False
         try:
-            owned = await self.own_groups()
+            owned = await self.own_groups(visitor)
+        except Limited:
+            return False  # no post box this time; the page itself is served
         except (E.GupshupError, Busy, TimeoutError) as exc:
             log.info("widget is read-only: %s", type(exc).__name__)
             return False
@@ -204,12 +221,12 @@ class Widget:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def post(self, group: str, text: str) -> tuple[int | None, str]:
+    async def post(self, group: str, text: str, visitor: str = "") -> tuple[int | None, str]:
         """(new id, notice) or (None, why it was not posted)."""
         text = text.strip()
         if not text:
             return None, "Write something first."
-        if not await self.can_post(group):
+        if not await self.can_post(group, visitor):
             return None, "This widget doesn't take posts for this group."
         try:
             self._posts.take()
@@ -294,19 +311,27 @@ def _base(request: web.Request) -> str:
 
 
 def _visitor(request: web.Request) -> str:
-    """Who is asking: the address (an IPv6 /64, which one visitor may rotate through), or the
-    trusted proxy's header when the widget is told to read one."""
+    """Who is asking: the trusted proxy's header when the widget is told to read one, else the
+    connection's address; either way an IPv6 address counts by its /64 (see :func:`_who`)."""
     widget = request.app[WIDGET_KEY]
     if widget.visitor_header and request.headers.get(widget.visitor_header):
-        return request.headers[widget.visitor_header].strip()
-    remote = request.remote or ""
+        return _who(request.headers[widget.visitor_header].strip())
+    return _who(request.remote or "")
+
+
+def _who(address: str) -> str:
+    """The visitor an address stands for: an IPv4 address (IPv4-mapped ones too) is itself;
+    an IPv6 address is its /64, which one visitor may rotate through at will; anything else
+    is taken as written."""
     try:
-        address = ipaddress.ip_address(remote)
+        parsed = ipaddress.ip_address(address)
     except ValueError:
-        return remote
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return remote
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
 
 
 def _status(error: str | None) -> int:
@@ -353,7 +378,7 @@ async def _post(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     color = T.normalize_color(str(form.get("color") or request.query.get("color") or ""))
     text = str(form.get("text") or "")
-    post_id, notice = await widget.post(group, text)
+    post_id, notice = await widget.post(group, text, _visitor(request))
     if post_id is not None:
         raise web.HTTPSeeOther(T.embed_url("", group, color) + f"&posted={post_id}")
     messages, error = await widget.view(group, _visitor(request))
@@ -366,10 +391,14 @@ async def _form(request: web.Request) -> Mapping[str, object]:
     """The posted form, decoded strictly: text that is not UTF-8, raw or percent-encoded, is
     the visitor's mistake (a 400), never a 500 nor a post of U+FFFD characters."""
     try:
-        if request.content_type == "application/x-www-form-urlencoded":
-            body = (await request.read()).decode("utf-8")
-            return dict(parse_qsl(body, keep_blank_values=True, errors="strict"))
-        return await request.post()
+        # A body that trickles in would hold the connection for ever: bounded like headers.
+        async with asyncio.timeout(request.app[WIDGET_KEY].request_timeout):
+            if request.content_type == "application/x-www-form-urlencoded":
+                body = (await request.read()).decode("utf-8")
+                return dict(parse_qsl(body, keep_blank_values=True, errors="strict"))
+            return await request.post()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="the form did not arrive in time") from None
     except (UnicodeDecodeError, ValueError):
         raise web.HTTPBadRequest(text="the form is not valid UTF-8") from None
 
@@ -386,7 +415,7 @@ async def _render_embed(
     *,
     status: int | None = None,
 ) -> web.Response:
-    can_post = messages is not None and await widget.can_post(group)
+    can_post = messages is not None and await widget.can_post(group, _visitor(request))
     nonce = _nonce()
     page = T.embed_page(
         group=group, color=color, messages=messages, error=error, notice=notice,
@@ -454,7 +483,12 @@ async def serving(
     target: WidgetClient | Widget, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[str]:
     """Serve the widget on ``host:port`` (0: a free port) and yield its base URL."""
-    runner = web.AppRunner(make_app(target), access_log=None)
+    app = make_app(target)
+    # aiohttp's keep-alive timer is also the only limit on a connection that has not sent a
+    # whole request yet (its default is an hour): the widget's request_timeout sets both, and
+    # how long the rest of a refused body is read before closing (lingering).
+    limit = app[WIDGET_KEY].request_timeout
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limit, lingering_time=limit)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
