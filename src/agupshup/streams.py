@@ -28,8 +28,8 @@ Rules this module enforces:
 * Following many groups as one (``merged_stream``, ``follow_groups``) is the follow engine's
   (:mod:`agupshup.aggregate`), not this module's: this one is about single streams.
 * This module sits above paging, polling and checkpoint and below the client: it never imports
-  :mod:`agupshup.client` at run time; what it uses of a client (``Pages``: its clock, quota and
-  page calls) is typed by the Client's own methods.
+  :mod:`agupshup.client`, not even for types: what it uses of a client is the ``Pages``
+  protocol (its clock, quota and page calls), which the Client meets.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ import logging
 from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import (
-    TYPE_CHECKING,
     Concatenate,
     Generic,
     Literal,
@@ -52,7 +51,7 @@ from typing import (
 from agupshup import wire
 from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor
 from agupshup.clock import Clock
-from agupshup.models import Group, Message, Reply
+from agupshup.models import Group, Message, QuotaWindow, Reply
 from agupshup.paging import (
     IdState,
     NameState,
@@ -64,11 +63,32 @@ from agupshup.paging import (
 )
 from agupshup.polling import Hub, PollPolicy
 
-if TYPE_CHECKING:
-    # What the streams use of a client is the client itself (its clock, quota() and page
-    # calls), typed by its own signatures; the client imports this module, hence no run-time
-    # import.
-    from agupshup.client import Client as Pages
+
+class Pages(Protocol):
+    """What the streams use of a client (:class:`~agupshup.Client` has it): its clock, its
+    quota and its page calls. A protocol, so that this module needs no type from above."""
+
+    clock: Clock
+
+    def quota(self) -> list[QuotaWindow]: ...
+
+    async def get_public_stream(
+        self, start: int = ..., count: int = ..., *, skip_adult: bool = ...
+    ) -> list[Message]: ...
+
+    async def get_stream(self, group: str, start: int = ..., count: int = ...) -> list[Message]: ...
+
+    async def get_replies(
+        self, group: str, start: int = ..., count: int = ..., *, include_hidden: bool = ...
+    ) -> list[Reply]: ...
+
+    async def get_joined_groups_stream(
+        self, start: int = ..., count: int = ...
+    ) -> list[Message]: ...
+
+    async def get_my_groups(self, start: int = ..., count: int = ...) -> list[Group]: ...
+
+    async def get_joined_groups(self, start: int = ..., count: int = ...) -> list[Group]: ...
 
 __all__ = ["Since", "Stream", "Streams", "delegated", "group_key"]
 
