@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.core import Emulator
 from agupshup.emulator.traffic import READER_PASSWORD, READER_PHONE, many_groups_seed
 from agupshup.models import Message
+from agupshup.retry import RetryPolicy
 from agupshup.transport import MockTransport, RawResponse
 from agupshup.virtualclock import VirtualClock, run_virtual
 
@@ -40,9 +42,11 @@ class Sim:
     fault: Callable[[str], Exception | None] | None = None
 
     def client(self) -> Client:
+        # A seeded back-off: a run is then the same run every time (Hypothesis replays it).
         return Client(
             "http://emulator.invalid", phone=READER_PHONE, password=READER_PASSWORD,
             clock=self.clock, transport=MockTransport(self._handle),
+            retry=RetryPolicy(rng=random.Random(0)),
         )
 
     #: Virtual seconds each call takes (0: answered at once).
