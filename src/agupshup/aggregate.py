@@ -108,6 +108,8 @@ _LIST_PAGES = 10_000
 PROBE_AT_START = 10
 #: The share of the budget that background work (probes, catch-ups) uses while there is some.
 PROBE_SHARE = 0.25
+#: The shortest time between two plans (a forced re-plan waits for it).
+REPLAN_GAP = 60.0
 BACKOFF_FIRST = 5.0
 BACKOFF_CAP = 300.0
 #: Errors that end a follow: the user's own input, or a closed client.
@@ -171,12 +173,16 @@ class _Source:
         return min([self.head, *(g.low for g in self.gaps)])
 
     def open_gap(self, low: int) -> None:
-        """Items above ``low`` up to the head are to be read again (a claim handed over)."""
+        """Items above ``low`` up to the head are to be read again (a claim handed over). One
+        walk from the lowest point replaces the open ones: repeated hand-overs (a group moving
+        back and forth) never pile up copies of one range."""
         assert self.head is not None
-        if low < self.head:
-            gap = Descent(self.channel.page, low)
-            gap.top = self.head + 1
-            self.gaps.append(gap)
+        low = min([low, *(g.low for g in self.gaps)])
+        if low >= self.head:
+            return
+        gap = Descent(self.channel.page, low)
+        gap.top = self.head + 1
+        self.gaps = [gap]
 
     @property
     def settled(self) -> bool:
@@ -320,6 +326,8 @@ class Follower:
         self._closed = False
         self._to_raise: UnreadableGroups | None = None
         self._background_at = 0.0
+        #: Groups whose last probe failed: probed again once the others had their turn.
+        self._probe_failed: set[str] = set()
         self._saving = asyncio.Lock()
         self._halted = False
         self._restored: FollowCursor | None = None
@@ -433,6 +441,10 @@ class Follower:
         task = self._task
         try:
             await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if (self._halted or self._closed) and not _cancelling():
+                raise StopAsyncIteration from None  # halted or closed by another task
+            raise
         finally:
             if task.done() and self._task is task:
                 self._task = None
@@ -625,11 +637,13 @@ class Follower:
         self._first_pages[channel] = (page, known)
         return page
 
-    async def _probe(self, name: str) -> GroupInfo:
-        """A group neither shared stream shows: one read of its own stream."""
+    async def _probe(self, name: str, *, background: bool = False) -> GroupInfo:
+        """A group neither shared stream shows: one read of its own stream. At the start the
+        page is kept for the group's first poll (and faults are waited out); in the background
+        it is read once (a fault is raised, and the group waits for its next turn)."""
         channel = Channel("group", name)
         try:
-            page = await self._first_page(channel)
+            page = await (self._fetch(channel, 0) if background else self._first_page(channel))
         except UNREADABLE as exc:
             return GroupInfo(name, False, False, _why(exc, self.mode))
         self._readable.add(name)
@@ -685,8 +699,11 @@ class Follower:
             await self.clock.sleep(wait)
         if what == "replan":
             self._replan()
-        elif what == "background":
-            await self._background()
+        elif what == "probe":
+            await self._probe_next()
+        elif what == "catch-up":
+            assert source is not None
+            await self._catch_up_poll(source)
         elif what == "resample":
             await self._resample()
         else:
@@ -694,20 +711,26 @@ class Follower:
             await self._poll(source)
 
     def _next(self) -> tuple[str, float, _Source | None]:
-        # (when, rank, what): at the same time a poll goes before background work.
+        # (when, rank, what): whatever is already due counts as now, and then a re-plan (no
+        # I/O) goes first, a poll or a resample next, background work (catch-ups, probes) last.
+        now = self.clock.monotonic()
         options: list[tuple[float, int, str, _Source | None]] = []
         polled = [s for s in self._sources.values() if not s.retiring]
         if polled:
             first = min(polled, key=lambda s: s.due)
             options.append((first.due, 0, "poll", first))
-        if self._pending or any(s.retiring for s in self._sources.values()):
-            options.append((self._background_at, 1, "background", None))
+        catching = [s for s in self._sources.values() if s.retiring]
+        if catching:
+            first = min(catching, key=lambda s: s.due)
+            options.append((max(first.due, self._background_at), 1, "catch-up", first))
+        if self._pending:
+            options.append((self._background_at, 1, "probe", None))
         if self.follow:
-            options.append((self._planned_at + self.replan_every, 0, "replan", None))
+            options.append((self._planned_at + self.replan_every, -1, "replan", None))
             if self._planner is not None and self._plan is not None and \
                     self._planner.unused_shared(self._plan):
                 options.append((self._resample_at, 0, "resample", None))
-        at, _, what, source = min(options, key=lambda o: o[:2])
+        at, _, what, source = min(options, key=lambda o: (max(o[0], now), o[1]))
         return what, at, source
 
     async def _poll(self, src: _Source) -> None:
@@ -737,7 +760,7 @@ class Follower:
             return
         src.due = self._next_due(src, now)
         if full and self.follow:
-            self._planned_at = -math.inf  # the source carries more than its plan priced
+            self._replan_soon()  # the source carries more than its plan priced
 
     def _next_due(self, src: _Source, now: float) -> float:
         if src.retiring:
@@ -872,7 +895,7 @@ class Follower:
         if not info.problem:
             self._readable.add(info.name)
             if not self._pending:
-                self._planned_at = -math.inf  # the next plan takes the probes' share
+                self._replan_soon()  # the next plan takes the probes' share
             return
         self.groups = [g for g in self.groups if g != info.name]
         self.dropped[info.name] = info.problem
@@ -884,29 +907,38 @@ class Follower:
             self._report(problem)
         self._readable.discard(info.name)
         if self.groups:
-            self._planned_at = -math.inf
+            self._replan_soon()
 
     # -- background work: probes and catch-ups --------------------------------------------
 
-    async def _background(self) -> None:
-        """One catch-up poll (the history a start or a hand-over asks for: it takes what the
-        follower's windows allow, after the polls that are due; it probes its group too), or
-        else one probe, paced at the share the plan leaves free."""
-        catching = [s for s in self._sources.values() if s.retiring]
-        if catching:
-            await self._poll(min(catching, key=lambda s: (s.channel.group not in self._pending,
-                                                          s.due)))
-            return
-        if self._spend.windows:
+    async def _catch_up_poll(self, src: _Source) -> None:
+        """One poll of a catch-up (the history a start or a hand-over asks for; it probes its
+        group too): only when no poll is due, and backing off on faults like a poll."""
+        await self._poll(src)
+
+    async def _probe_next(self) -> None:
+        """One probe of a group no page has shown yet; one that failed waits for the others
+        (round robin), so a group whose stream fails holds no other back."""
+        self._pace_background()
+        fresh = sorted(self._pending - self._probe_failed) or sorted(self._pending)
+        if not self._pending - self._probe_failed:
+            self._probe_failed.clear()
+        name = fresh[0]
+        info = await self._probe_or_wait(name)
+        if info is None:
+            self._probe_failed.add(name)
+        else:
+            self._probe_failed.discard(name)
+            self._found(info)
+
+    def _pace_background(self) -> None:
+        if self._spend.windows:  # a client without a throttle: nothing to pace
             self._background_at = self.clock.monotonic() + 1 / (
                 PROBE_SHARE * self.budget.calls_per_second)
-        info = await self._probe_or_wait(min(self._pending))
-        if info is not None:
-            self._found(info)
 
     async def _probe_or_wait(self, name: str) -> GroupInfo | None:
         try:
-            return await self._probe(name)
+            return await self._probe(name, background=True)
         except FATAL:
             raise
         except E.GupshupError as exc:
@@ -941,6 +973,13 @@ class Follower:
                 self._catch_up(g, start)
 
     # -- planning -------------------------------------------------------------------------
+
+    def _replan_soon(self) -> None:
+        """Re-plan now, or :data:`REPLAN_GAP` seconds after the last plan: a plan is not
+        revised faster than that, so groups do not flap between sources."""
+        now = self.clock.monotonic()
+        at = max(now, self._planned_at + REPLAN_GAP)
+        self._planned_at = min(self._planned_at, at - self.replan_every)
 
     def _replan(self) -> None:
         assert self._planner is not None
@@ -1146,6 +1185,12 @@ def _windows_of(budget: Budget, client: FollowCalls) -> Budget:
         return budget
     windows = tuple(Window(w.period, w.limit, w.length, w.limit) for w in client.quota())
     return dataclasses.replace(budget, windows=windows)
+
+
+def _cancelling() -> bool:
+    """Whether the current task itself is being cancelled (not just a task it awaits)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _backoff(failures: int) -> float:

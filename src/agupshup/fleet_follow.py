@@ -93,12 +93,10 @@ class _PerGroupStore:
         cursor = FollowCursor.from_json(value)
         streams = {}
         for source, head in cursor.heads.items():
-            if not source.startswith("group:"):
-                continue
-            low = min([head, *(lo for lo, _ in cursor.gaps.get(source, ()))])
-            streams[source.removeprefix("group:")] = Cursor(
-                source=source, phase="live", newest=low
-            )
+            if source.startswith("group:"):
+                streams[source.removeprefix("group:")] = _group_cursor(
+                    source, head, cursor.gaps.get(source, ())
+                )
         for group, start in cursor.starts.items():
             streams.setdefault(group, Cursor(source=f"group:{group}", phase="live",
                                              newest=start))
@@ -106,6 +104,15 @@ class _PerGroupStore:
 
     async def delete(self, key: str) -> None:
         await self.inner.delete(key)
+
+
+def _group_cursor(source: str, head: int, gaps: Sequence[tuple[int, int]]) -> Cursor:
+    """One group's own stream in version 1 terms. A history walk under way (one gap down to
+    the beginning) is a ``backlog`` cursor, which reads back as that gap; any other gap makes
+    the cursor claim no more than its low end."""
+    if len(gaps) == 1 and gaps[0][0] == 0:
+        return Cursor(source=source, phase="backlog", newest=head, oldest=gaps[0][1])
+    return Cursor(source=source, phase="live", newest=min([head, *(lo for lo, _ in gaps)]))
 
 
 class EngineFollow:

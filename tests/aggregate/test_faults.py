@@ -365,16 +365,13 @@ def test_the_public_stream_is_not_rewound_on_a_hand_over() -> None:
                 await sim.clock.sleep(12)
             mine = sim.post("p1", 2)
             public_before = sim.calls("gupshup.getpublicstream")
-            f.mode = "plan"  # the next plan may choose the public stream
             assert f._planner is not None
-            f._planner.mode = "plan"
-            f._planner.source_rates.pop(PUBLIC, None)
-            f._planned_at = -float("inf")
+            f._planner.covers = lambda: [{PUBLIC: sorted(OPEN)}]  # type: ignore[method-assign]
+            f._planned_at = -float("inf")  # the next plan hands every group to the public one
             got = [m.id for m in await take(f, 2)]
             assert got == mine
-            assert {s.source for s in f.plan.sources} == {PUBLIC}  # the hand-over happened
             return sim.calls("gupshup.getpublicstream") - public_before, first
 
     public_pages, first = sim.run(main)
-    assert public_pages <= 10  # its head now and then, not 60 pages of noise
+    assert 1 <= public_pages <= 10  # handed over: its head now and then, not 60 pages of noise
     assert len(first) == 3
