@@ -722,7 +722,7 @@ class Follower:
         catching = [s for s in self._sources.values() if s.retiring]
         if catching:
             first = min(catching, key=lambda s: s.due)
-            options.append((max(first.due, self._background_at), 1, "catch-up", first))
+            options.append((first.due, 1, "catch-up", first))
         if self._pending:
             options.append((self._background_at, 1, "probe", None))
         if self.follow:
