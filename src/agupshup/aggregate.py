@@ -38,10 +38,13 @@ Rules this module enforces:
 * **Faults** back off per source (doubling from :data:`BACKOFF_FIRST` to :data:`BACKOFF_CAP`)
   and resume, outages of any length included; only the user's deadline or cancel, a closed
   client, or an error about the user's own input (bad credentials, a bad URL, a bad argument)
-  ends a follow. A group found unreadable before it was ever read (a typo) is raised once as
-  :class:`~agupshup.errors.UnreadableGroups` and leaves the follow (iterate again for the rest);
-  one that turns unreadable later is dropped alone and reported to ``on_drop`` (default: a
-  warning in the log); :attr:`Follower.dropped` lists both.
+  ends a follow. A bad name (unreadable before anything was read) is the user's input: found by
+  discovery it is raised before any poll and the follow does not start; found later (a probe, a
+  first poll) it is raised once as :class:`~agupshup.errors.UnreadableGroups` and leaves the
+  follow (iterate again for the rest). One that turns unreadable later, or after a restart, is
+  dropped alone and reported to ``on_drop`` (default: a warning in the log);
+  :attr:`Follower.dropped` lists both. Catch-ups back off like polls and never go before a poll
+  that is due; a plan is revised at most every :data:`REPLAN_GAP` seconds.
 * **Start.** ``since="now"``: only what arrives after the start. ``since=<id>``: every message
   of a followed group with a larger id. ``since=0``: the whole history. A checkpoint's cursor,
   when there is one, wins. ``follow=False`` ends once every source has been read down to its
