@@ -59,6 +59,7 @@ import msgspec
 from agupshup.checkpoint import Checkpoint, Cursor, MergedCursor
 from agupshup.client import Client
 from agupshup.clock import Clock, SystemClock
+from agupshup.clock import within as within_deadline
 from agupshup.errors import Fenced, FleetUnavailable, UnreadableGroups
 from agupshup.fleet_follow import KEY, Follow, OpenFollow, open_engine_follow
 from agupshup.models import Message, QuotaWindow
@@ -190,27 +191,14 @@ async def _redis(
     from redis.exceptions import RedisError
 
     try:
-        return await (op if within is None else _bounded(op, *within))
+        if within is None:
+            return await op
+        clock, seconds = within
+        return await within_deadline(clock, clock.monotonic() + seconds, op)
     except TimeoutError:
         raise FleetUnavailable(f"fleet: Redis did not answer during {what}") from None
     except (RedisError, OSError) as exc:
         raise FleetUnavailable(f"fleet: Redis failed during {what}: {type(exc).__name__}") from exc
-
-
-async def _bounded(op: Awaitable[T], clock: Clock, seconds: float) -> T:
-    """``op``'s result, or TimeoutError (``op`` cancelled) once ``seconds`` pass on ``clock``."""
-    task = asyncio.ensure_future(op)
-    timer = asyncio.ensure_future(clock.sleep(max(0.0, seconds)))
-    try:
-        await asyncio.wait((task, timer), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        timer.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, timer, return_exceptions=True)
-    if task.cancelled():
-        raise TimeoutError(f"no answer within {seconds:.1f}s")
-    return task.result()
 
 
 def token_holder(token: str | bytes) -> str:
