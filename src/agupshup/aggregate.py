@@ -253,14 +253,17 @@ class _Top:
 
 #: Each client's follower windows: followers of one client (a restarted one included) share
 #: one budget, so that together they never take more than their share.
-_SPENDS: weakref.WeakKeyDictionary[object, dict[float, _Spend]] = weakref.WeakKeyDictionary()
+_SPENDS: weakref.WeakKeyDictionary[object, dict[object, _Spend]] = weakref.WeakKeyDictionary()
+#: The ids kept for dedupe are pruned below the claim's floor from this many on.
+_PRUNE_AT = 4096
 
 
 def _spend_of(client: FollowCalls, budget: Budget) -> _Spend:
     spends = _SPENDS.setdefault(client, {})
-    spend = spends.get(budget.share)
-    if spend is None or spend.windows != _Spend(budget, client.clock).windows:
-        spend = spends[budget.share] = _Spend(budget, client.clock)
+    key = (budget.share, tuple((w.length, w.limit) for w in budget.windows or ()))
+    spend = spends.get(key)
+    if spend is None:
+        spend = spends[key] = _Spend(budget, client.clock)
     return spend
 
 
@@ -329,6 +332,7 @@ class Follower:
         self._closed = False
         self._to_raise: UnreadableGroups | None = None
         self._background_at = 0.0
+        self._prune_at = _PRUNE_AT
         #: Groups whose last probe failed: probed again once the others had their turn.
         self._probe_failed: set[str] = set()
         self._saving = asyncio.Lock()
@@ -355,10 +359,15 @@ class Follower:
         """Everything handed out and acknowledged (the last item counts once the next one is
         asked for, or on ``commit()``)."""
         heads, gaps, starts = self._claim
-        lows = [lo for g in gaps.values() for lo, _ in g]
-        floor = min([*heads.values(), *lows, *starts.values()], default=0)
+        floor = self._floor()
         return FollowCursor(heads=dict(heads), gaps=dict(gaps), floor=floor, starts=starts,
                             yielded=tuple(sorted(i for i in self._handed if i > floor)))
+
+    def _floor(self) -> int:
+        """The lowest point the claim reaches: every id at or below it was handed out."""
+        heads, gaps, starts = self._claim
+        lows = [lo for g in gaps.values() for lo, _ in g]
+        return min([*heads.values(), *lows, *starts.values()], default=0)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -484,11 +493,14 @@ class Follower:
         return out
 
     def _prune(self) -> None:
-        if len(self._seen) < 4096:
+        # Amortised: a floor held down (a source that keeps failing) must not make every
+        # acknowledgement scan the whole set again.
+        if len(self._seen) < self._prune_at:
             return
-        floor = self.cursor.floor
+        floor = self._floor()
         self._seen = {i for i in self._seen if i > floor}
         self._handed = {i for i in self._handed if i > floor}
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._seen))
 
     async def _save(self, *, force: bool = False) -> None:
         async with self._saving:  # in order: a newer cursor is never overwritten by an older
