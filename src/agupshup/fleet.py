@@ -82,13 +82,18 @@ T = TypeVar("T")
 
 
 # KEYS: members (zset id -> lease expiry), weights (hash id -> weight), info (hash id -> JSON),
-# unreadable (hash group -> why). ARGV: me, weight, lease seconds, claim key prefix, info JSON,
-# then (group, token) pairs of the claims this worker holds.
-# Returns {lost groups, unreadable groups, id1, weight1, id2, weight2, ...} over live members.
+# unreadable (hash group -> why), this worker's member key. ARGV: me, weight, lease seconds,
+# claim key prefix, info JSON, member token, then (group, token) pairs of the claims it holds.
+# Returns {lost groups, unreadable groups, id1, weight1, id2, weight2, ...} over live members,
+# or -1 when the member key holds another token (this worker's lease lapsed and its id was
+# taken again): it must stop, not take the membership back.
 _BEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local lease = tonumber(ARGV[3])
+local mine = redis.call('GET', KEYS[5])
+if mine and mine ~= ARGV[6] then return -1 end
+redis.call('SET', KEYS[5], ARGV[6], 'PX', math.floor(lease * 1000))
 redis.call('ZADD', KEYS[1], string.format('%.6f', now + lease), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
@@ -98,7 +103,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('
   redis.call('HDEL', KEYS[3], id)
 end
 local lost = {}
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local key = ARGV[4] .. ARGV[i]
   if redis.call('GET', key) == ARGV[i + 1] then
     redis.call('PEXPIRE', key, math.floor(lease * 1000))
@@ -160,6 +165,18 @@ _UNREADABLE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: the member key fencing the move, then one head key per source. ARGV: the member token,
+# then the heads. A shared source's head only moves forward, and only for a live member: every
+# item of it up to the head was published to the feed by some worker. Returns -1 when fenced.
+_ADVANCE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+for i = 2, #KEYS do
+  local head = tonumber(redis.call('GET', KEYS[i]))
+  if not head or tonumber(ARGV[i]) > head then redis.call('SET', KEYS[i], ARGV[i]) end
+end
 return 1
 """
 
@@ -387,6 +404,10 @@ class FleetWorker:
         self._open_tokens: dict[str, str] = {}
         #: A message the follow delivered that the sink refused: retried before the next.
         self._unpublished: Message | None = None
+        #: This worker's membership fence (set on joining) and its turn on the shared sources
+        #: when the follow was opened (place, members).
+        self.member_token = ""
+        self._turn = (0, 1)
 
     @property
     def held(self) -> frozenset[str]:
@@ -401,6 +422,16 @@ class FleetWorker:
     def key(self, name: str) -> str:
         """One of the fleet's own keys: members, weights, info, unreadable, epoch."""
         return f"{self.prefix}:{name}"
+
+    def head_key(self, source: str) -> str:
+        """A shared source's head: every item of it up to there is in the feed."""
+        return f"{self.prefix}:head:{source}"
+
+    @property
+    def member_key(self) -> str:
+        """Holds this worker's member token while its lease lasts: the fence of what it does
+        for the whole fleet (a shared head moved, a message of a group it does not hold)."""
+        return f"{self.prefix}:member:{self.id}"
 
     def script(self, name: str) -> Any:
         return self._scripts[name]
@@ -423,9 +454,11 @@ class FleetWorker:
 
     async def __aenter__(self) -> Self:
         for name, lua in (("beat", _BEAT), ("claim", _CLAIM), ("release", _RELEASE),
-                          ("save", _SAVE), ("unreadable", _UNREADABLE)):
+                          ("save", _SAVE), ("unreadable", _UNREADABLE), ("advance", _ADVANCE)):
             self._scripts[name] = self.redis.register_script(lua)
         try:
+            epoch = await self.call(self.redis.incr(self.key("epoch")), "join")
+            self.member_token = f"{epoch}:{self.id}"
             await self._beat()
         except BaseException:
             await self._close_redis()
@@ -439,10 +472,14 @@ class FleetWorker:
         sent = self.client.clock.monotonic()
         renewing = dict(self.tokens)
         keys = [self.key(k) for k in ("members", "weights", "info", "unreadable")]
-        args = [self.id, repr(self._weight()), repr(self._ttl), self.claim_key(""), self._info()]
+        args = [self.id, repr(self._weight()), repr(self._ttl), self.claim_key(""), self._info(),
+                self.member_token]
         for group, token in renewing.items():
             args += [group, token]
-        out = await self.call(self.script("beat")(keys=keys, args=args), "heartbeat")
+        out = await self.call(self.script("beat")(keys=[*keys, self.member_key], args=args),
+                              "heartbeat")
+        if out == -1:
+            raise FleetUnavailable(f"fleet: {self.id}'s lease lapsed and its id was taken")
         self._beat_ok = sent
         # A claim released meanwhile (a rebalance) is gone, not lost.
         lost = {g for g in map(_text, out[0]) if self.tokens.get(g) == renewing[g]}
@@ -454,7 +491,8 @@ class FleetWorker:
         if lost:
             self._lose(lost)
         await self._claim(sorted(self.wanted - self.held))
-        if self.held != self.following or not self.held <= self.wanted:
+        if self.held != self.following or not self.held <= self.wanted or (
+                self._follow is not None and self._turn != _turn_of(self.id, self.members)):
             self._changed.set()
         for observer in self._observers:
             observer.beat(self)
@@ -627,16 +665,33 @@ class FleetWorker:
         self._unpublished = message
         group = message.group_name.lower()
         token = self._open_tokens.get(group)
-        fence = None if token is None else (self.claim_key(group), token)
+        # A held group's message is fenced by its claim; any other (read from a shared source)
+        # by this worker's membership.
+        fence = ((self.member_key, self.member_token) if token is None
+                 else (self.claim_key(group), token))
         try:
-            await self.call(self.sink.publish(message, fence=fence), "publish",
-                            self._lease_left())
+            await self._publish(message, fence)
         except Fenced:
             self._unpublished = None
             self._changed.set()
             return False
         self._unpublished = None
         return True
+
+    async def _publish(self, message: Message, fence: tuple[str, str]) -> None:
+        """A group's claim fences its own stream; a message of it that a shared source
+        brought is the fleet's (the shared head may already cover it): it goes out while this
+        worker is a member, else another worker's shared read has it."""
+        assert self.sink is not None
+        try:
+            await self.call(self.sink.publish(message, fence=fence), "publish",
+                            self._lease_left())
+        except Fenced:
+            member = (self.member_key, self.member_token)
+            if fence == member:
+                raise
+            await self.call(self.sink.publish(message, fence=member), "publish",
+                            self._lease_left())
 
     def _delivered(self, message: Message) -> None:
         self.delivered += 1
@@ -657,13 +712,16 @@ class FleetWorker:
             self._event("released", drop)
         self._open_tokens = dict(self.tokens)
         self.following = frozenset(self._open_tokens)
-        if not self.following:
+        names = [n for g, n in sorted(self.groups.items()) if g not in self.unreadable]
+        if not names:
             return
         checkpoint = Checkpoint(FencedStore(self, self._open_tokens), key=KEY,
                                 every=self.every, interval=self.interval)
-        names = [self.groups[g] for g in sorted(self.following)]
-        self._follow = await self._open(self.client, names, checkpoint)
-        self._event("following", self.following)
+        self._turn = _turn_of(self.id, self.members)
+        peers = FleetPeers(self, self._open_tokens, self._turn)
+        self._follow = await self._open(self.client, names, checkpoint, peers)
+        self._event("following", self.following,
+                    detail=f"turn={self._turn[0] + 1}/{self._turn[1]} of the shared sources")
         if any(self.tokens.get(g) != t for g, t in self._open_tokens.items()):
             # A claim was lost while the follow opened: the beat found nothing to halt.
             self._follow.halt()
@@ -711,6 +769,43 @@ class FleetWorker:
 
     def __repr__(self) -> str:
         return f"<FleetWorker {self.id} holds={len(self.tokens)} members={len(self.members)}>"
+
+
+def _turn_of(me: str, members: Mapping[str, float]) -> tuple[int, int]:
+    """This worker's place among the live members (by id), and how many they are."""
+    ids = sorted({*members, me})
+    return ids.index(me), len(ids)
+
+
+class FleetPeers:
+    """The other workers, as the follow engine sees them (:class:`~agupshup.aggregate.
+    Peers`): they poll the shared sources in turn, each group's own stream is read by the
+    worker holding its claim, and the shared sources' heads live in Redis, moved forward
+    only by a live member."""
+
+    def __init__(self, worker: FleetWorker, tokens: Mapping[str, str],
+                 turn: tuple[int, int]) -> None:
+        self._w = worker
+        self._tokens = tokens
+        self._turn = turn
+
+    def turn(self) -> tuple[int, int]:
+        return self._turn
+
+    def owns(self, group: str) -> bool:
+        return group.lower() in self._tokens
+
+    async def heads(self, sources: Sequence[str]) -> dict[str, int]:
+        w = self._w
+        values = await w.call(w.redis.mget([w.head_key(s) for s in sources]), "read heads")
+        return {s: int(v) for s, v in zip(sources, values, strict=True) if v is not None}
+
+    async def advance(self, heads: Mapping[str, int]) -> bool:
+        w = self._w
+        keys = [w.member_key, *(w.head_key(s) for s in heads)]
+        out = await w.call(w.script("advance")(keys=keys, args=[w.member_token, *heads.values()]),
+                           "move heads")
+        return bool(out != -1)
 
 
 # -- the exactly-once feed --------------------------------------------------------------------

@@ -17,17 +17,22 @@ Rules a :class:`Follow` keeps (the worker relies on each):
 * ``aclose(ack=...)`` stops and saves; ``ack``: the message returned last was processed.
 * Cursors go through the :class:`~agupshup.checkpoint.Checkpoint` it was opened with, whose
   store is the worker's fenced store: the engine needs no knowledge of claims or tokens.
+* The other workers are a :class:`~agupshup.aggregate.Peers`: the follow polls the shared
+  sources (the joined and public streams) in its turn, each group's own stream only while its
+  worker holds the group, and keeps the shared sources' heads with the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from agupshup import errors as E
-from agupshup.aggregate import Follower
+from agupshup.aggregate import Follower, Peers
 from agupshup.checkpoint import (
     Checkpoint,
     Checkpointer,
@@ -38,7 +43,8 @@ from agupshup.checkpoint import (
 )
 from agupshup.client import Client
 from agupshup.errors import UnreadableGroups
-from agupshup.models import Message
+from agupshup.models import Group, Message
+from agupshup.planner import JOINED, PUBLIC
 
 __all__ = [
     "EngineFollow", "Follow", "GroupFollow", "OpenFollow", "open_engine_follow",
@@ -61,16 +67,23 @@ class Follow(Protocol):
     async def aclose(self, *, ack: bool) -> None: ...
 
 
-#: Opens a follow of ``groups`` (display names) on ``client``, resuming from ``checkpoint``.
-OpenFollow = Callable[[Client, Sequence[str], Checkpoint], Awaitable[Follow]]
+#: Opens a follow of ``groups`` (display names) on ``client``, resuming from ``checkpoint``,
+#: beside ``peers``.
+OpenFollow = Callable[[Client, Sequence[str], Checkpoint, Peers], Awaitable[Follow]]
+
+#: The account's joined groups as a client's last follow found them, and when (monotonic): a
+#: follow reopened on a rebalance reuses them (1 000 groups are 34 calls) for this long.
+_JOINED: weakref.WeakKeyDictionary[Client, tuple[float, dict[str, Group]]] = (
+    weakref.WeakKeyDictionary())
+JOINED_FOR = 3600.0
 
 
 async def open_engine_follow(
-    client: Client, groups: Sequence[str], checkpoint: Checkpoint
+    client: Client, groups: Sequence[str], checkpoint: Checkpoint, peers: Peers
 ) -> EngineFollow:
-    """The one follow engine (:class:`~agupshup.aggregate.Follower`), each group on its own
-    stream: the fleet partitions groups, so no two workers read one group's stream."""
-    follow = EngineFollow(client, groups, checkpoint)
+    """The one follow engine (:class:`~agupshup.aggregate.Follower`) over the whole followed
+    set: the shared sources in this worker's turn, the own streams of the groups it holds."""
+    follow = EngineFollow(client, groups, checkpoint, peers)
     await follow.start()
     return follow
 
@@ -83,8 +96,12 @@ class _PerGroupStore:
     lowest point of its open gaps; a takeover re-reads a gap's handed-out items (the feed
     drops repeats by id)."""
 
-    def __init__(self, inner: CheckpointStore) -> None:
+    def __init__(
+        self, inner: CheckpointStore, owns: Callable[[str], bool], groups: Sequence[str]
+    ) -> None:
         self.inner = inner
+        self.owns = owns
+        self.groups = [g.strip().lower() for g in groups]
 
     async def load(self, key: str) -> str | None:
         return await self.inner.load(key)  # per-group cursors: the engine reads them as v1
@@ -100,10 +117,23 @@ class _PerGroupStore:
         for group, start in cursor.starts.items():
             streams.setdefault(group, Cursor(source=f"group:{group}", phase="live",
                                              newest=start))
+        # A held group a shared source covers: the lowest shared claim, so that a cursor of
+        # its own stream from before does not set it back on a later start.
+        shared = [c for k in (JOINED.key, PUBLIC.key) for c in _claims(cursor, k)]
+        for group in self.groups:
+            if group not in streams and self.owns(group) and shared:
+                streams[group] = Cursor(source=f"group:{group}", phase="live", newest=min(shared))
         await self.inner.save(key, MergedCursor(streams=streams).to_json())
 
     async def delete(self, key: str) -> None:
         await self.inner.delete(key)
+
+
+def _claims(cursor: FollowCursor, source: str) -> list[int]:
+    """Where a source's claim may lie: its head and the low ends of its gaps."""
+    if source not in cursor.heads:
+        return []
+    return [cursor.heads[source], *(lo for lo, _ in cursor.gaps.get(source, ()))]
 
 
 def _group_cursor(source: str, head: int, gaps: Sequence[tuple[int, int]]) -> Cursor:
@@ -118,15 +148,24 @@ def _group_cursor(source: str, head: int, gaps: Sequence[tuple[int, int]]) -> Cu
 class EngineFollow:
     """A :class:`Follow` over the follow engine."""
 
-    def __init__(self, client: Client, groups: Sequence[str], checkpoint: Checkpoint) -> None:
-        store = _PerGroupStore(checkpoint.store)
+    def __init__(
+        self, client: Client, groups: Sequence[str], checkpoint: Checkpoint, peers: Peers
+    ) -> None:
+        store = _PerGroupStore(checkpoint.store, peers.owns, groups)
         cp = dataclasses.replace(checkpoint, store=store, key=checkpoint.key or KEY)
-        # A group the fleet has no cursor for is followed from its history on, as before.
-        self._follower = Follower(client, groups, checkpoint=cp, mode="per-group", since=0,
-                                  on_drop="raise")
+        self._client = client
+        at, joined = _JOINED.get(client, (-math.inf, None))
+        self._cached = joined if client.clock.monotonic() - at < JOINED_FOR else None
+        # A group the fleet has no cursor for starts now; the shared sources resume from the
+        # fleet's heads, so nothing is lost across restarts.
+        self._follower = Follower(client, groups, checkpoint=cp, since="now", on_drop="raise",
+                                  peers=peers, joined=self._cached)
 
     async def start(self) -> None:
         await self._follower.__aenter__()
+        joined = self._follower.joined
+        if self._cached is None and joined is not None:
+            _JOINED[self._client] = (self._client.clock.monotonic(), dict(joined))
 
     async def __anext__(self) -> Message:
         return await self._follower.__anext__()
@@ -142,11 +181,12 @@ class EngineFollow:
 
 
 async def open_group_follow(
-    client: Client, groups: Sequence[str], checkpoint: Checkpoint
+    client: Client, groups: Sequence[str], checkpoint: Checkpoint, peers: Peers
 ) -> GroupFollow:
     """The per-group pollers the fleet ran before the one engine (kept for comparison in
-    ``benchmarks/fleet.py``): each group polled on its own stream (``client.group_stream``)."""
-    follow = GroupFollow(client, groups, checkpoint)
+    ``benchmarks/fleet.py``): each group it holds polled on its own stream
+    (``client.group_stream``)."""
+    follow = GroupFollow(client, [g for g in groups if peers.owns(g)], checkpoint)
     await follow.start()
     return follow
 
