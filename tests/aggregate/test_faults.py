@@ -158,7 +158,7 @@ def test_short_timeouts_still_make_progress() -> None:
 def test_a_failure_mid_walk_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Defect 3: a refill that failed dropped the pages it had read, and the cursor went past
     them. Here a walk of several polls meets failures on every other page."""
-    monkeypatch.setattr("agupshup.aggregate.POLL_PAGES", 2)
+    monkeypatch.setattr("agupshup.aggregate._tuning.POLL_PAGES", 2)
     sim = mixed()
     store = MemoryCheckpointStore()
     checkpoint = Checkpoint(store, key="agg", every=1)

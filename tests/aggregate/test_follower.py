@@ -243,7 +243,7 @@ def test_a_burst_deeper_than_the_walk_allows_is_refilled(
     """200 messages while the walk reads at most 2 pages (60) a poll: the gap is refilled from
     where the walk stopped, over several polls, while new messages keep coming; nothing is lost
     or repeated, and a restart from the checkpoint taken mid-gap loses nothing either."""
-    monkeypatch.setattr("agupshup.aggregate.POLL_PAGES", 2)
+    monkeypatch.setattr("agupshup.aggregate._tuning.POLL_PAGES", 2)
     sim = mixed()
     checkpoint = Checkpoint(MemoryCheckpointStore(), key="agg", every=1)
     got: Counter[int] = Counter()
@@ -275,7 +275,7 @@ def test_gaps_opening_poll_after_poll_are_merged_and_refilled(
 ) -> None:
     """More than a walk arrives before each of several polls (a new gap above an open one):
     once the flood stops, everything is delivered, once."""
-    monkeypatch.setattr("agupshup.aggregate.POLL_PAGES", 1)
+    monkeypatch.setattr("agupshup.aggregate._tuning.POLL_PAGES", 1)
     sim = mixed()
     got: Counter[int] = Counter()
 
