@@ -457,8 +457,7 @@ class FleetWorker:
                           ("save", _SAVE), ("unreadable", _UNREADABLE), ("advance", _ADVANCE)):
             self._scripts[name] = self.redis.register_script(lua)
         try:
-            epoch = await self.call(self.redis.incr(self.key("epoch")), "join")
-            self.member_token = f"{epoch}:{self.id}"
+            await self._join()
             await self._beat()
         except BaseException:
             await self._close_redis()
@@ -466,6 +465,14 @@ class FleetWorker:
         self._flushed = self.client.clock.monotonic()
         self._beater = asyncio.get_running_loop().create_task(self._beat_forever())
         return self
+
+    async def _join(self) -> None:
+        """A new member token, taking this worker's id over from a dead instance of it (whose
+        beats, were it only stalled, then find the token changed and stop)."""
+        epoch = await self.call(self.redis.incr(self.key("epoch")), "heartbeat")
+        self.member_token = f"{epoch}:{self.id}"
+        await self.call(self.redis.set(self.member_key, self.member_token,
+                                       px=math.ceil(self._ttl * 1000)), "heartbeat")
 
     async def _beat(self) -> None:
         """Renew the lease and the claims; learn the members; claim what is wanted and free."""

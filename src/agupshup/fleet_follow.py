@@ -156,9 +156,9 @@ class EngineFollow:
         self._client = client
         at, joined = _JOINED.get(client, (-math.inf, None))
         self._cached = joined if client.clock.monotonic() - at < JOINED_FOR else None
-        # A group the fleet has no cursor for starts now; the shared sources resume from the
-        # fleet's heads, so nothing is lost across restarts.
-        self._follower = Follower(client, groups, checkpoint=cp, since="now", on_drop="raise",
+        # A fleet's first follow reads the groups' history; later ones resume at the shared
+        # heads, and each group's own stream at its cursor.
+        self._follower = Follower(client, groups, checkpoint=cp, since=0, on_drop="raise",
                                   peers=peers, joined=self._cached)
 
     async def start(self) -> None:

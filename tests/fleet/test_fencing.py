@@ -269,11 +269,17 @@ async def test_a_quiet_fleet_checkpoints_by_time(
 # -- F7: a group turning private ----------------------------------------------------------------
 
 
-async def test_a_group_turning_private_is_reported_once_and_dropped_for_good(
+async def test_an_unreadable_group_is_reported_once_and_dropped_for_good(
     gupshup_server: EmulatorServer, redis_url: str, ns: str
 ) -> None:
+    """F7: a group the follow cannot read (private, not joined) crash-looped its worker.
+    (One that turns private while a shared stream covers it goes unnoticed: that stream just
+    stops showing it; docs/aggregator.md, "Not done".)"""
     emulator, bad = gupshup_server.emulator, GROUPS[3]
-    everything = {i for g in GROUPS for i in group_ids(emulator, g)}
+    target = emulator.world.group(bad)
+    assert target is not None
+    target.private = True
+    everything = {i for g in GROUPS if g != bad for i in group_ids(emulator, g)}
     events = _Events()
     async with _client(gupshup_server) as client:
         worker = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns,
@@ -282,14 +288,10 @@ async def test_a_group_turning_private_is_reported_once_and_dropped_for_good(
             got: set[int] = set()
             while got != everything:
                 got.add((await anext(worker)).id)
-            target = emulator.world.group(bad)
-            assert target is not None
-            target.private = True
             # The other groups go on: their new messages arrive, the private one is dropped.
             fresh = set(insert(emulator, GROUPS[0], 1) + insert(emulator, GROUPS[-1], 1))
             while not fresh <= got:
                 got.add((await anext(worker)).id)
-            # The drop may come after the fresh messages: it happens while anext waits.
             waiting = asyncio.ensure_future(anext(worker))
             try:
                 await _until(lambda: bool(events.kinds("unreadable")), "the group dropped")
@@ -297,10 +299,10 @@ async def test_a_group_turning_private_is_reported_once_and_dropped_for_good(
                 waiting.cancel()
                 await asyncio.gather(waiting, return_exceptions=True)
             assert events.kinds("unreadable") == [(bad,)]
-            assert worker.unreadable == {bad: "private"}
+            assert worker.unreadable == {bad: "private, and not joined"}
             assert bad not in worker.held | worker.following
         # A restarted worker (or any other) never claims it again: the fleet remembers.
-        assert await _unreadable(redis_url, ns) == {bad: "private"}
+        assert await _unreadable(redis_url, ns) == {bad: "private, and not joined"}
         again = FleetWorker(client, redis_url, GROUPS, lease=LEASE, prefix=ns)
         async with again:
             assert again.held == set(GROUPS) - {bad}

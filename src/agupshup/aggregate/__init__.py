@@ -14,6 +14,8 @@ Its parts, each with its rules at its top:
   names**);
 * :mod:`~agupshup.aggregate._polling`: the work loop, polls and walks (**Walks**, **Faults**);
 * :mod:`~agupshup.aggregate._follower`: the :class:`Follower` itself (**Cancels**, **End**);
+* :mod:`~agupshup.aggregate._peers`: followers of one set on several addresses, a fleet
+  (**Turns**, **Own streams**, **Heads**);
 * :mod:`~agupshup.aggregate._tuning`: the tunables (patch them there; the names below are
   their values) and :mod:`~agupshup.aggregate._calls`: what the follower needs of a client.
 
@@ -27,6 +29,7 @@ from agupshup.aggregate._calls import UNREADABLE as UNREADABLE
 from agupshup.aggregate._calls import FollowCalls, OnDrop, Start
 from agupshup.aggregate._claim import Resume
 from agupshup.aggregate._follower import Follower, MergedStream, follow_groups, merged_stream
+from agupshup.aggregate._peers import LocalFleet, Peers
 
 # Their values, for reading (patch them in ``_tuning``, which the parts read at run time).
 from agupshup.aggregate._tuning import BACKOFF_CAP as BACKOFF_CAP
@@ -37,6 +40,6 @@ from agupshup.aggregate._tuning import PROBE_SHARE as PROBE_SHARE
 from agupshup.aggregate._tuning import REPLAN_GAP as REPLAN_GAP
 
 __all__ = [
-    "FollowCalls", "Follower", "MergedStream", "OnDrop", "Resume", "Start", "follow_groups",
-    "merged_stream",
+    "FollowCalls", "Follower", "LocalFleet", "MergedStream", "OnDrop", "Peers", "Resume", "Start",
+    "follow_groups", "merged_stream",
 ]

@@ -18,12 +18,13 @@ from agupshup import errors as E
 from agupshup.aggregate import _tuning as tuning
 from agupshup.aggregate._calls import FATAL, UNREADABLE, FollowCalls, OnDrop, Start, T, log
 from agupshup.aggregate._claim import Resume, _Claim, _default_key, _follow_cursor
+from agupshup.aggregate._peers import Peers
 from agupshup.aggregate._source import _Source
 from agupshup.aggregate._spend import _spend_of, _windows_of
 from agupshup.aggregate._tuning import _backoff
 from agupshup.checkpoint import Checkpoint, FollowCursor
-from agupshup.models import Message
-from agupshup.planner import Budget, Channel, Mode, Plan, Planner, UnreadableGroups
+from agupshup.models import Group, Message
+from agupshup.planner import JOINED, PUBLIC, Budget, Channel, Mode, Plan, Planner, UnreadableGroups
 
 
 class _Core:
@@ -43,6 +44,8 @@ class _Core:
         limit: int | None = None,
         on_drop: OnDrop = None,
         resume_from: Resume = None,
+        peers: Peers | None = None,
+        joined: dict[str, Group] | None = None,
     ) -> None:
         names = sorted({g.strip().lower() for g in groups})
         if not names or "" in names:
@@ -103,6 +106,14 @@ class _Core:
         self.dropped: dict[str, str] = {}
         self.count = 0
         self.calls = 0
+        #: Followers of the same groups elsewhere (:mod:`~agupshup.aggregate._peers`), the
+        #: shared heads as last read and as last moved, and how many peers the plan is for.
+        self._peers = peers
+        self._shared: dict[str, int] = {}
+        self._advanced: dict[str, int] = {}
+        self._count = 1
+        #: The account's joined groups, as discovery found them (or was given them).
+        self.joined = joined
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -158,7 +169,30 @@ class _Core:
 
     async def _save(self, *, force: bool = False) -> None:
         async with self._saving:  # in order: a newer cursor is never overwritten by an older
+            await self._advance()
             await self._save_now(force=force)
+
+    async def _advance(self) -> None:
+        """Move the shared heads to this follower's claim of each shared source (the claim
+        covers only what was handed out). A peer that cannot be reached costs the others a
+        longer walk, nothing else: the next save tries again."""
+        if self._peers is None:
+            return
+        heads, gaps, _ = self._claim
+        moved = {}
+        for key in (JOINED.key, PUBLIC.key):
+            if key in heads:
+                claim = min([heads[key], *(lo for lo, _ in gaps.get(key, ()))])
+                if claim > self._advanced.get(key, -1):
+                    moved[key] = claim
+        if not moved:
+            return
+        try:
+            await self._peers.advance(moved)
+        except E.GupshupError as exc:
+            log.warning("follow: the shared heads were not moved (%s)", exc)
+            return
+        self._advanced.update(moved)
 
     async def _save_now(self, *, force: bool) -> None:
         cp = self._checkpoint

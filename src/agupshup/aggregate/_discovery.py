@@ -36,6 +36,9 @@ class _Discovery(_Planning):
             return
         self._started = True
         try:
+            if self._peers is not None:
+                self._shared = await self._peers.heads([JOINED.key, PUBLIC.key])
+                self._advanced = dict(self._shared)
             await self._load()
             infos = await self._discover()
             self._planner = Planner(infos, self.budget, self.mode)
@@ -61,6 +64,11 @@ class _Discovery(_Planning):
             cursor = None if raw is None else FollowCursor.from_json(raw)
         start = None if self.since == "now" else int(self.since)
         self._starts = dict.fromkeys(self.groups, start)
+        if self._peers is not None and self._shared:
+            # Peers that followed before resume at their shared heads: a group no cursor names
+            # and whose own stream another reads starts there (now, once the shared sources
+            # are read from their heads); its reader's cursor holds its own progress.
+            self._starts.update((g, None) for g in self.groups if not self._peers.owns(g))
         if cursor is None:
             return
         self._seen = set(cursor.yielded)
@@ -79,7 +87,9 @@ class _Discovery(_Planning):
             # (1 000 joined groups are 34 pages, over a minute of the minute window).
             has_login = await self._first_page_if_login(JOINED)
             public = await self._first_page(PUBLIC)
-            joined = await self._joined_groups() if has_login else {}
+            if self.joined is None:
+                self.joined = await self._joined_groups() if has_login else {}
+            joined = self.joined
         infos = {g: GroupInfo(g, joined=g in joined, public=_public(joined.get(g)))
                  for g in self.groups}
         for m in public:
@@ -102,7 +112,7 @@ class _Discovery(_Planning):
             infos[g] = await self._probe(g)
             if infos[g].problem:
                 bad[g] = infos[g].problem
-        if bad and self._restored is None:
+        if bad and self._restored is None and self._peers is None:
             raise UnreadableGroups(bad)  # a bad name: the user's own input
         for g, why in bad.items():  # followed before, unreadable since: dropped alone
             self._drop_at_start(g, why)
@@ -199,7 +209,7 @@ class _Discovery(_Planning):
         self.dropped[info.name] = info.problem
         self._sources.pop(Channel("group", info.name).key, None)
         problem = UnreadableGroups({info.name: info.problem})
-        if info.name not in self._readable and self._restored is None:
+        if info.name not in self._readable and self._restored is None and self._peers is None:
             self._to_raise = problem  # never read: a bad name, raised once
         else:
             self._report(problem)

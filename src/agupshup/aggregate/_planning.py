@@ -19,6 +19,7 @@ from agupshup import errors as E
 from agupshup.aggregate import _tuning as tuning
 from agupshup.aggregate._calls import FATAL, _stamps, log
 from agupshup.aggregate._core import _Core
+from agupshup.aggregate._peers import fleet_budget, turn_due
 from agupshup.aggregate._source import _Source
 from agupshup.paging import Descent
 from agupshup.planner import JOINED, PUBLIC, Channel, Plan
@@ -31,7 +32,7 @@ class _Planning(_Core):
         """``group``, now on the public stream, has messages above ``claim`` that stream
         will not show: its own stream reads them (its head once more, then down to the
         claim), and leaves."""
-        if group not in self.groups:
+        if group not in self.groups or not self._mine(group):
             return
         own = self._sources.get(Channel("group", group).key)
         if own is None:
@@ -73,7 +74,9 @@ class _Planning(_Core):
         else:
             self._planner.reserve = tuning.PROBE_SHARE * self.budget.calls_per_second
         old = self._plan
-        self._planner.ceiling = self._spend.sustainable(self.replan_every)
+        self._count = self._peers.turn()[1] if self._peers is not None else 1
+        self._planner.budget = fleet_budget(self.budget, self._count)
+        self._planner.ceiling = self._spend.sustainable(self.replan_every) * self._count
         plan = self._planner.plan(self.clock.time())
         self._plan = plan
         self._planned_at = self.clock.monotonic()
@@ -99,25 +102,44 @@ class _Planning(_Core):
         before = {g: r.source for r in old.sources for g in r.groups} if old else {}
         keep = {r.source.key for r in plan.sources}
         for row in plan.sources:
+            if row.source.kind == "group" and not self._mine(row.source.group):
+                continue  # a peer reads it
             src = self._sources.get(row.source.key)
             if src is None:
                 src = self._sources[row.source.key] = self._open(row.source)
             src.retiring = False
-            if src.interval != row.interval:
-                last = src.polled if src.polled is not None else now
-                src.due = min(src.due, max(now, last + row.interval)) if src.polled else now
-            src.interval = row.interval
+            interval = row.interval * (self._count if row.source.kind != "group" else 1)
+            if src.interval != interval:
+                src.interval = interval
+                src.due = (now if src.polled is None
+                           else min(src.due, self._due_after(src, src.polled, now)))
             for g in row.groups:
                 if before.get(g) != row.source:
                     self._hand_over(g, src, claims.get(g))
         for key in [k for k, s in self._sources.items() if k not in keep and not s.retiring]:
             del self._sources[key]
 
+    def _mine(self, group: str) -> bool:
+        """Whether this follower reads ``group``'s own stream (with peers, one of them does)."""
+        return self._peers is None or self._peers.owns(group)
+
+    def _due_after(self, src: _Source, last: float, now: float) -> float:
+        """When ``src``, last polled at ``last``, is polled next: one interval on, or, for a
+        shared source with peers, at this follower's next turn."""
+        if self._peers is None or src.channel.kind == "group":
+            return max(now, last + src.interval)
+        place, count = self._peers.turn()
+        return turn_due(now, self.clock.time(), src.interval, place, count)
+
     def _open(self, channel: Channel) -> _Source:
         """A source the follower did not poll before."""
         src = _Source(channel)
         restored = self._restored
-        if restored is not None and channel.key in restored.heads:
+        shared = self._shared.get(channel.key)
+        if shared is not None and (restored is None or channel.key not in restored.heads
+                                   or restored.heads[channel.key] < shared):
+            src.head = shared  # the peers' head: every item up to it was handed out
+        elif restored is not None and channel.key in restored.heads:
             src.head = restored.heads[channel.key]
             for low, top in restored.gaps.get(channel.key, ()):
                 gap = Descent(channel.page, low)

@@ -21,6 +21,7 @@ from agupshup import errors as E
 from agupshup.aggregate import _tuning as tuning
 from agupshup.aggregate._calls import FATAL, UNREADABLE, log
 from agupshup.aggregate._discovery import _Discovery
+from agupshup.aggregate._peers import take_in
 from agupshup.aggregate._source import _Source, _Top
 from agupshup.aggregate._tuning import _backoff
 from agupshup.models import Message
@@ -56,6 +57,8 @@ class _Polling(_Discovery):
         # (when, rank, what): whatever is already due counts as now, and then a re-plan (no
         # I/O) goes first, a poll or a resample next, background work (catch-ups, probes) last.
         now = self.clock.monotonic()
+        if self._peers is not None and self._peers.turn()[1] != self._count:
+            self._replan_soon()  # peers came or went: the plan's budget and the turns move
         options: list[tuple[float, int, str, _Source | None]] = []
         polled = [s for s in self._sources.values() if not s.retiring]
         if polled:
@@ -109,7 +112,7 @@ class _Polling(_Discovery):
             return now
         if not self.follow:
             return now if not src.settled else math.inf
-        return now + src.interval
+        return self._due_after(src, now, now)
 
     async def _walk(self, src: _Source) -> bool:
         """One poll: the head, then the open gaps, page by page. True: stopped at
@@ -131,6 +134,7 @@ class _Polling(_Discovery):
         if src.head is None:
             top = await self._cold(src)
         elif not src.caught or (self.follow and not src.retiring):
+            await self._take_in(src)
             top = await self._top(src)
         src.caught = True
         fresh: list[Message] = top.fresh if top is not None else []
@@ -145,6 +149,20 @@ class _Polling(_Discovery):
         if top is not None:
             self._observe(src, fresh, open_=top.gap in src.gaps)
         return bool(src.gaps)
+
+    async def _take_in(self, src: _Source) -> None:
+        """Before a shared source's first page: what the peers handed out of it since this
+        follower's last read need not be walked again."""
+        if self._peers is None or src.channel.kind == "group":
+            return
+        try:
+            shared = (await self._peers.heads([src.key])).get(src.key)
+        except E.GupshupError as exc:
+            log.warning("%s: the shared head was not read (%s)", src.key, exc)
+            return
+        if shared is not None:
+            self._shared[src.key] = shared
+            take_in(src, shared)
 
     async def _cold(self, src: _Source) -> _Top | None:
         """The first read of a shared source: its head is now (or its rewind, walked down
