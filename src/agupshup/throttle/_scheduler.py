@@ -53,7 +53,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import math
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar
@@ -65,13 +64,14 @@ from agupshup.errors import Closed, DeadlineExceeded, LedgerError, QuotaExhauste
 from agupshup.models import QuotaWindow, ThrottleTag
 
 from ._ledger import Admission, Ledger, MemoryLedger, View, with_margins
+from ._policy import LANES as _LANES
+from ._policy import AdmissionPolicy
 from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window, check_windows
 
 __all__ = ["LEDGER_GRACE", "Scheduler", "Slot"]
 
 logger = logging.getLogger("agupshup.throttle")
 
-_LANES: tuple[Lane, ...] = ("interactive", "bulk")
 _INF = float("inf")
 _LOG_LEVELS = {"warn": logging.INFO, "hold": logging.INFO, "limited": logging.WARNING}
 
@@ -149,11 +149,9 @@ class Slot:
 class Scheduler:
     """Admits calls so that no server window, sliding or fixed, ever overflows."""
 
-    __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_flying",
-                 "_full", "_gated", "_gated_full", "_gates", "_grace", "_horizon", "_index",
-                 "_interactive_done",
-                 "_interactive_flying", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
-                 "_on_event", "_pacer", "_pacing", "_pending", "_queues", "_reserved", "_seq",
+    __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_grace",
+                 "_index", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
+                 "_on_event", "_pacer", "_pacing", "_pending", "_policy", "_queues", "_seq",
                  "_task", "_tickets", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at",
                  "_wakeup", "_windows")
 
@@ -170,11 +168,8 @@ class Scheduler:
         pacing: bool = False,
         on_event: Callable[[ThrottleEvent], None] | None = None,
     ) -> None:
-        if not 0.0 <= interactive_reserve < 1.0:
-            raise ValueError("interactive_reserve must be in [0, 1)")
-        if burst_margin is not None and burst_margin < 0:
-            raise ValueError("burst_margin must be >= 0 (0: no gate)")
         self._windows = check_windows(windows)
+        self._policy = AdmissionPolicy(self._windows, interactive_reserve, burst_margin)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._ledger: Ledger = ledger if ledger is not None else MemoryLedger()
         # Releases keep a small margin past the window (see release_margin): the server's
@@ -184,18 +179,8 @@ class Scheduler:
         ledger = self._ledger
         self._memory = ledger if isinstance(ledger, MemoryLedger) and ledger.inline else None
         self._grace = from_real(self._clock, LEDGER_GRACE)
-        self._full = tuple(w.limit for w in self._windows)
-        self._reserved = tuple(w.limit - math.floor(w.limit * interactive_reserve + 1e-9)
-                               for w in self._windows)
-        self._gates = tuple(w.limit - _margin(w, burst_margin) for w in self._windows)
-        self._gated = self._gates != self._full
-        self._gated_full = tuple(min(a, b) for a, b in zip(self._full, self._gates, strict=True))
-        # Our calls admitted and not yet completed; interactive ones, and when the last ended.
-        self._flying = self._interactive_flying = 0
         # The tickets of those calls whose slot has not exited yet, and their lanes.
         self._tickets: dict[int, Lane] = {}
-        self._interactive_done = _NEVER
-        self._horizon = max(w.length for w in self._windows)
         self._index = {w.period: i for i, w in enumerate(self._windows)}
         self._by_limit: dict[int, list[int]] = {}
         for i, w in enumerate(self._windows):
@@ -294,7 +279,7 @@ class Scheduler:
     @property
     def in_use(self) -> bool:
         """Attached users, callers waiting, or calls in flight."""
-        return bool(self._users or self.waiting or self._flying)
+        return bool(self._users or self.waiting or self._policy.in_flight)
 
     @property
     def windows(self) -> tuple[Window, ...]:
@@ -359,7 +344,7 @@ class Scheduler:
         deadline = _INF if max_wait is None else since + max_wait
         if self._memory is not None and self._nobody_ahead(lane):
             now = self._clock.monotonic()
-            limits, gated = self._limits_now(lane, now)
+            limits, gated = self._policy.limits(lane, now)
             admission = self._memory.admit_now(limits)
             if admission.ticket is not None:
                 self._took(lane, admission.ticket)
@@ -370,57 +355,22 @@ class Scheduler:
                 raise self._exhausted(admission, now, since)
         return await self._wait(lane, since, deadline)
 
-    def _limits_now(self, lane: Lane, now: float) -> tuple[tuple[int, ...], bool]:
-        """The limits ``lane`` may fill now, and whether the answer gate lowered them."""
-        reserving = lane == "bulk" and (self._interactive_flying
-                                        or now < self._interactive_done + self._horizon)
-        if not (self._flying and self._gated):
-            return (self._bulk_limits(now) if reserving else self._full), False
-        if not reserving:
-            return self._gated_full, True
-        limits = self._bulk_limits(now)
-        gated = tuple(min(a, b) for a, b in zip(limits, self._gates, strict=True))
-        return gated, gated != limits
-
-    def _bulk_limits(self, now: float) -> tuple[int, ...]:
-        if self._interactive_flying:
-            return self._reserved
-        done = self._interactive_done
-        return tuple(r if now < done + w.length else f
-                     for r, f, w in zip(self._reserved, self._full, self._windows, strict=True))
-
-    def _refused(self, admission: Admission, lane: Lane, gated: bool, now: float) -> float:
-        """Report a refusal; the earliest moment admission may become possible, a lower bound
-        (the reserve lapses when interactive calls age out; the gate lifts when our answers are
-        in, which may be at any moment, so a gated caller is refused at its deadline)."""
-        if gated:
-            if any(c >= f for c, f in zip(admission.counts, self._full, strict=True)):
-                self._blocked(admission)  # full even without the gate
-            return now
-        self._blocked(admission)
-        earliest = now + admission.wait
-        if lane == "bulk" and not self._interactive_flying:
-            done = self._interactive_done
-            lapses = [done + w.length for w in self._windows if done + w.length > now]
-            earliest = min([earliest, *lapses])
-        return earliest
-
     def _took(self, lane: Lane, ticket: int) -> None:
         self._tickets[ticket] = lane
-        self._flying += 1
-        if lane == "interactive":
-            self._interactive_flying += 1
+        self._policy.took(lane)
 
     def _landed(self, lane: Lane, sent: bool) -> None:
-        self._flying -= 1
-        if lane == "interactive":
-            self._interactive_flying -= 1
-            if sent:
-                self._interactive_done = self._clock.monotonic()
-        if self.waiting and ((self._gated and not self._flying) or lane == "interactive"):
+        if self._policy.landed(lane, sent, self._clock.monotonic()) and self.waiting:
             # Every answer is read: the gate opens. Or the reserve's lapse is known now: the
             # dispatcher planned with this call in flight, as if it ended a length from then.
             self._poke()
+
+    def _refused(self, admission: Admission, lane: Lane, gated: bool, now: float) -> float:
+        """Report a refusal; the earliest moment admission may become possible."""
+        refusal = self._policy.refused(lane, admission.wait, admission.counts, gated, now)
+        if refusal.window_full:
+            self._blocked(admission)
+        return refusal.earliest
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve callers of ``loop`` from now on; those of an earlier loop are gone, but not
@@ -441,8 +391,7 @@ class Scheduler:
         stranded = [*self._late.values(), *((ticket, lane, now + self._shortest())
                                             for ticket, lane in self._tickets.items())]
         self._late, self._tickets = {}, {}
-        self._flying = len(stranded)
-        self._interactive_flying = sum(lane == "interactive" for _, lane, _ in stranded)
+        self._policy.forget_flights([lane for _, lane, _ in stranded])
         for ticket, lane, due in stranded:
             if due > now:
                 self._release_at(ticket, lane, due)
@@ -526,7 +475,7 @@ class Scheduler:
             while (waiter := self._head()) is not None:
                 self._dirty = False
                 now = self._clock.monotonic()
-                limits, gated = self._limits_now(waiter.lane, now)
+                limits, gated = self._policy.limits(waiter.lane, now)
                 try:
                     admission = await self._ask(limits)
                 except Overdue as silence:
@@ -656,9 +605,7 @@ class Scheduler:
     def _limiter(self) -> AsyncLimiter:
         loop = asyncio.get_running_loop()
         if self._pacer is None or self._pacer[0] is not loop:
-            longest = max(range(len(self._windows)), key=lambda i: self._windows[i].length)
-            budget = self._reserved[longest]
-            self._pacer = (loop, AsyncLimiter(1, self._windows[longest].length / budget))
+            self._pacer = (loop, AsyncLimiter(1, self._policy.pacing_interval()))
         return self._pacer[1]
 
     # -- completion and learning ------------------------------------------------------------
@@ -819,12 +766,6 @@ class Scheduler:
             free_in=free_in,
             free_wall=free_wall,
         )
-
-
-def _margin(window: Window, burst_margin: int | None) -> int:
-    """Places of ``window`` spent one answer at a time (see the module rules)."""
-    margin = 2 * (window.limit - window.warn) if burst_margin is None else burst_margin
-    return max(0, min(window.limit, margin))
 
 
 def _show(windows: Sequence[Window]) -> str:
