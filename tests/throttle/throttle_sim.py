@@ -167,8 +167,11 @@ async def simulate(
 
 
 def _tags(server: Server, counted: bool, counts: Sequence[int], call: Call) -> list[ThrottleTag]:
-    if not call.tagged:
-        return []
+    return server_tags(server, counted, counts) if call.tagged else []
+
+
+def server_tags(server: Server, counted: bool, counts: Sequence[int]) -> list[ThrottleTag]:
+    """The throttle tags of an answer, as the server writes them (see :meth:`Server.tags`)."""
     return [ThrottleTag(period=server.windows[k].period, count=c, warn=server.windows[k].warn,
                         limit=server.windows[k].limit) for k, c in server.tags(counted, counts)]
 

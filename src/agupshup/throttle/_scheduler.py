@@ -52,28 +52,26 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar
 
 from aiolimiter import AsyncLimiter
 
-from agupshup.clock import Clock, Overdue, SystemClock, from_real, readable, within
+from agupshup.clock import Clock, Overdue, SystemClock, from_real, within
 from agupshup.errors import Closed, DeadlineExceeded, LedgerError, QuotaExhausted
 from agupshup.models import QuotaWindow, ThrottleTag
 
-from ._ledger import Admission, Ledger, MemoryLedger, View, with_margins
+from ._ledger import Admission, Ledger, MemoryLedger, with_margins
 from ._policy import LANES as _LANES
 from ._policy import AdmissionPolicy
-from ._windows import DEFAULT_WINDOWS, EventKind, Lane, ThrottleEvent, Window, check_windows
+from ._report import Alerts, label, logger, quota_of, show
+from ._tags import TagInterpreter
+from ._windows import DEFAULT_WINDOWS, Lane, ThrottleEvent, Window, check_windows
 
 __all__ = ["LEDGER_GRACE", "Scheduler", "Slot"]
 
-logger = logging.getLogger("agupshup.throttle")
-
 _INF = float("inf")
-_LOG_LEVELS = {"warn": logging.INFO, "hold": logging.INFO, "limited": logging.WARNING}
 
 
 _NEVER = -_INF
@@ -149,11 +147,10 @@ class Slot:
 class Scheduler:
     """Admits calls so that no server window, sliding or fixed, ever overflows."""
 
-    __slots__ = ("_armed", "_by_limit", "_clock", "_closed", "_deadlines", "_dirty", "_grace",
-                 "_index", "_key", "_late", "_ledger", "_live", "_loop", "_memory",
-                 "_on_event", "_pacer", "_pacing", "_pending", "_policy", "_queues", "_seq",
-                 "_task", "_tickets", "_timer", "_timer_at", "_unmatched", "_users", "_wake_at",
-                 "_wakeup", "_windows")
+    __slots__ = ("_alerts", "_clock", "_closed", "_deadlines", "_dirty", "_grace", "_key",
+                 "_late", "_ledger", "_live", "_loop", "_memory", "_pacer", "_pacing",
+                 "_pending", "_policy", "_queues", "_seq", "_tags", "_task", "_tickets",
+                 "_timer", "_timer_at", "_users", "_wake_at", "_wakeup", "_windows")
 
     _registry: ClassVar[dict[str, Scheduler]] = {}
 
@@ -181,13 +178,9 @@ class Scheduler:
         self._grace = from_real(self._clock, LEDGER_GRACE)
         # The tickets of those calls whose slot has not exited yet, and their lanes.
         self._tickets: dict[int, Lane] = {}
-        self._index = {w.period: i for i, w in enumerate(self._windows)}
-        self._by_limit: dict[int, list[int]] = {}
-        for i, w in enumerate(self._windows):
-            self._by_limit.setdefault(w.limit, []).append(i)
-        self._unmatched: set[tuple[str, int]] = set()
+        self._tags = TagInterpreter(self._windows)
+        self._alerts = Alerts(self._windows, on_event)
         self._users = 0
-        self._on_event = on_event
         self._pacing = pacing
         self._pacer: tuple[asyncio.AbstractEventLoop, AsyncLimiter] | None = None
         self._queues: dict[Lane, deque[_Waiter]] = {lane: deque() for lane in _LANES}
@@ -200,8 +193,6 @@ class Scheduler:
         self._wakeup: asyncio.Future[None] | None = None
         self._wake_at = _INF
         self._dirty = False
-        # Per window: may a warn/hold event fire? Re-armed when the count drops below warn.
-        self._armed = [[True, True] for _ in self._windows]
         self._pending: set[asyncio.Task[None]] = set()
         # Releases of calls whose answer was never read, waiting out the shortest window:
         # ticket, lane, and when the release is due.
@@ -258,7 +249,7 @@ class Scheduler:
         self, windows: Sequence[Window] | None, clock: Clock, ledger: Ledger | None
     ) -> str | None:
         if windows is not None and tuple(windows) != self._windows:
-            return f"windows {_show(windows)} differ from {_show(self._windows)} in use"
+            return f"windows {show(windows)} differ from {show(self._windows)} in use"
         if ledger is not None and ledger is not self._ledger:
             return f"ledger {ledger!r} is not {self._ledger!r} in use"
         if clock != self._clock:
@@ -295,11 +286,11 @@ class Scheduler:
 
     def quota(self) -> list[QuotaWindow]:
         """Each window as this process last saw it (live for the memory ledger)."""
-        return self._quota_from(self._ledger.view())
+        return quota_of(self._windows, self._clock, self._ledger.view())
 
     async def fetch_quota(self) -> list[QuotaWindow]:
         """Each window as the ledger sees it now (a round trip for shared ledgers)."""
-        return self._quota_from(await self._ledger.usage())
+        return quota_of(self._windows, self._clock, await self._ledger.usage())
 
     @property
     def waiting(self) -> int:
@@ -330,7 +321,7 @@ class Scheduler:
         await self._ledger.aclose()
 
     def __repr__(self) -> str:
-        return f"Scheduler({_show(self._windows)}, waiting={self.waiting}, ledger={self._ledger!r})"
+        return f"Scheduler({show(self._windows)}, waiting={self.waiting}, ledger={self._ledger!r})"
 
     # -- admission --------------------------------------------------------------------------
 
@@ -348,7 +339,7 @@ class Scheduler:
             admission = self._memory.admit_now(limits)
             if admission.ticket is not None:
                 self._took(lane, admission.ticket)
-                self._admitted(admission)
+                self._alerts.counted(admission.counts)
                 return admission.ticket
             earliest = self._refused(admission, lane, gated, now)
             if earliest > deadline:
@@ -369,7 +360,7 @@ class Scheduler:
         """Report a refusal; the earliest moment admission may become possible."""
         refusal = self._policy.refused(lane, admission.wait, admission.counts, gated, now)
         if refusal.window_full:
-            self._blocked(admission)
+            self._alerts.held(admission.window, admission.wait)
         return refusal.earliest
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -549,7 +540,7 @@ class Scheduler:
             return
         self._uncount(waiter)
         waiter.fut.set_result(ticket)
-        self._admitted(admission)  # after: an event hook may cancel the waiter's task
+        self._alerts.counted(admission.counts)  # after: an event hook may cancel the waiter's task
 
     def _expire(self, horizon: float, admission: Admission | None, now: float) -> None:
         """Refuse every waiter whose deadline comes before the earliest possible admission
@@ -586,8 +577,8 @@ class Scheduler:
             self._wakeup.set_result(None)
 
     def _exhausted(self, admission: Admission, now: float, since: float) -> QuotaExhausted:
-        period = self._windows[admission.window].period
-        return QuotaExhausted(period, now + admission.wait, now - since)
+        window = label(self._windows[admission.window])
+        return QuotaExhausted(window, now + admission.wait, now - since)
 
     async def _pace(self, since: float, max_wait: float | None) -> None:
         """Spread bulk calls evenly over the longest window (aiolimiter, on the loop's clock)."""
@@ -681,92 +672,11 @@ class Scheduler:
     def _interpret(
         self, tags: Sequence[ThrottleTag], limited: bool
     ) -> tuple[list[tuple[int, int]], list[int]]:
-        learned = [(i, t.count) for t in tags if (i := self._window_of(t)) is not None]
-        for i, count in learned:
-            if count >= self._windows[i].warn:
-                self._warn(i, count)
-        if not limited:
-            return learned, []
-        held = sorted({i for i, _ in learned}) or [
-            min(range(len(self._windows)), key=lambda i: self._windows[i].length)
-        ]
-        for i in held:
-            w = self._windows[i]
-            self._emit("limited", w.period, f"the server refused a call (113); "
-                                            f"holding every caller for {w.length:g}s", w.length)
-        return learned, held
-
-    def _window_of(self, tag: ThrottleTag) -> int | None:
-        """The window a tag speaks of: the one with its limit, else the one of its name."""
-        same = self._by_limit.get(tag.limit, [])
-        if len(same) == 1:
-            return same[0]
-        named = self._index.get(tag.period)
-        if named is not None and (named in same or not same):
-            if not same:
-                self._once(tag, f"matched by name only: the server's limit is {tag.limit}, "
-                                f"this window's {self._windows[named].limit}")
-            return named
-        self._once(tag, "matches no window (by limit or name); ignored")
-        return None
-
-    def _once(self, tag: ThrottleTag, detail: str) -> None:
-        if (tag.period, tag.limit) not in self._unmatched:
-            self._unmatched.add((tag.period, tag.limit))
-            logger.warning("throttle tag %r (limit %d) %s", tag.period, tag.limit, detail)
-
-    # -- events -----------------------------------------------------------------------------
-
-    def _admitted(self, admission: Admission) -> None:
-        for i, count in enumerate(admission.counts):
-            armed = self._armed[i]
-            if count < self._windows[i].warn:
-                armed[0] = armed[1] = True
-            elif armed[0]:
-                self._warn(i, count)
-
-    def _warn(self, i: int, count: int) -> None:
-        if self._armed[i][0]:
-            self._armed[i][0] = False
-            w = self._windows[i]
-            self._emit("warn", w.period, f"{count} of {w.limit} calls (warn at {w.warn})")
-
-    def _blocked(self, admission: Admission) -> None:
-        armed = self._armed[admission.window]
-        if armed[1]:
-            armed[1] = False
-            w = self._windows[admission.window]
-            self._emit("hold", w.period, f"window full; callers held {admission.wait:.3f}s",
-                       admission.wait)
-
-    def _emit(self, kind: EventKind, period: str, detail: str, wait: float | None = None) -> None:
-        logger.log(_LOG_LEVELS[kind], "throttle %s: %s: %s", kind, period, detail)
-        if self._on_event is None:
-            return
-        try:
-            self._on_event(ThrottleEvent(kind, period, detail, wait))
-        except Exception:
-            logger.exception("throttle on_event hook failed")
-
-    def _quota_from(self, view: View) -> list[QuotaWindow]:
-        held_until = view.at + view.held if view.held > 0 else None
-        return [self._window_quota(i, view, held_until) for i in range(len(self._windows))]
-
-    def _window_quota(self, i: int, view: View, held_until: float | None) -> QuotaWindow:
-        w = self._windows[i]
-        free_at = view.at + max(view.frees[i], view.held)
-        free_in, free_wall = readable(self._clock, max(free_at, self._clock.monotonic()))
-        return QuotaWindow(
-            period=w.period,
-            length=w.length,
-            limit=w.limit,
-            used=view.counts[i],
-            free_at=free_at,
-            held_until=held_until if i == view.held_window else None,
-            free_in=free_in,
-            free_wall=free_wall,
-        )
-
-
-def _show(windows: Sequence[Window]) -> str:
-    return "[" + ", ".join(f"{w.period} {w.limit}/{w.length:g}s" for w in windows) + "]"
+        reading = self._tags.read(tags, limited)
+        for note in reading.notes:
+            logger.warning("%s", note)
+        for i, count in reading.warnings:
+            self._alerts.warn(i, count)
+        for i in reading.held:
+            self._alerts.limited(i)
+        return reading.learned, reading.held
