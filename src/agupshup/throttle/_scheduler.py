@@ -54,7 +54,7 @@ import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 
@@ -65,6 +65,7 @@ from agupshup.models import QuotaWindow, ThrottleTag
 from ._ledger import Admission, Ledger, MemoryLedger, with_margins
 from ._policy import LANES as _LANES
 from ._policy import AdmissionPolicy
+from ._registry import REGISTRY, Wanted
 from ._report import Alerts, label, logger, quota_of, show
 from ._tags import TagInterpreter
 from ._windows import DEFAULT_WINDOWS, Lane, ThrottleEvent, Window, check_windows
@@ -147,12 +148,10 @@ class Slot:
 class Scheduler:
     """Admits calls so that no server window, sliding or fixed, ever overflows."""
 
-    __slots__ = ("_alerts", "_clock", "_closed", "_deadlines", "_dirty", "_grace", "_key",
+    __slots__ = ("_alerts", "_clock", "_closed", "_deadlines", "_dirty", "_grace",
                  "_late", "_ledger", "_live", "_loop", "_memory", "_pacer", "_pacing",
                  "_pending", "_policy", "_queues", "_seq", "_tags", "_task", "_tickets",
                  "_timer", "_timer_at", "_users", "_wake_at", "_wakeup", "_windows")
-
-    _registry: ClassVar[dict[str, Scheduler]] = {}
 
     def __init__(
         self,
@@ -198,7 +197,6 @@ class Scheduler:
         # ticket, lane, and when the release is due.
         self._late: dict[asyncio.Task[None], tuple[int, Lane, float]] = {}
         self._closed = False
-        self._key: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- public ---------------------------------------------------------------------------
@@ -211,50 +209,33 @@ class Scheduler:
         *,
         clock: Clock | None = None,
         ledger: Ledger | None = None,
-        interactive_reserve: float = 0.1,
-        pacing: bool = False,
+        interactive_reserve: float | None = None,
+        pacing: bool | None = None,
         on_event: Callable[[ThrottleEvent], None] | None = None,
         default_ledger: Callable[[], Ledger | None] | None = None,
     ) -> Scheduler:
         """The process's scheduler for egress ``key`` (see ``agupshup.client.egress_key``).
 
-        ``default_ledger`` makes the ledger of a scheduler created here when ``ledger`` is left
-        out (the client's per-host file); it is not called when one is joined.
-
-        The first call's options create it; later calls get the same one until it is closed.
-        ``windows`` and ``ledger`` left out accept what the egress already has; given, they
-        must match it, and ``clock`` (``None``: the system clock) must equal its clock, or
-        :class:`ValueError` says which differs, unless no one uses it any more (see
-        :meth:`attach`): then the new options replace it.
+        The first call's options create it (an option left out: the constructor's default);
+        later calls get the same one until it is closed. An option given must match what the
+        egress has, and ``clock`` (``None``: the system clock) must equal its clock, or
+        :class:`~agupshup.errors.ValidationError` (a ``ValueError``) names the option that
+        differs, unless no one uses it any more (see :meth:`attach`): then the new options
+        replace it. ``default_ledger`` makes the ledger of a scheduler created here when
+        ``ledger`` is left out (the client's per-host file); it is not called when one is
+        joined.
         """
-        want = SystemClock() if clock is None else clock
-        found = cls._registry.get(key)
-        if found is not None and not found._closed:
-            conflict = found._conflict(windows, want, ledger)
-            if conflict is None:
-                return found
-            if found.in_use:
-                raise ValueError(f"egress {key!r}: {conflict}; one IP has one budget: pass the "
-                                 "same options, or one scheduler= to every client")
-            logger.info("egress %r: unused scheduler replaced (%s)", key, conflict)
-        if ledger is None and default_ledger is not None:
-            ledger = default_ledger()
-        found = cls(DEFAULT_WINDOWS if windows is None else windows, clock=want, ledger=ledger,
-                    pacing=pacing, on_event=on_event, interactive_reserve=interactive_reserve)
-        found._key = key
-        cls._registry[key] = found
-        return found
+        wanted = Wanted(SystemClock() if clock is None else clock, windows, ledger,
+                        interactive_reserve, pacing, on_event)
 
-    def _conflict(
-        self, windows: Sequence[Window] | None, clock: Clock, ledger: Ledger | None
-    ) -> str | None:
-        if windows is not None and tuple(windows) != self._windows:
-            return f"windows {show(windows)} differ from {show(self._windows)} in use"
-        if ledger is not None and ledger is not self._ledger:
-            return f"ledger {ledger!r} is not {self._ledger!r} in use"
-        if clock != self._clock:
-            return f"clock {clock!r} is not {self._clock!r} in use"
-        return None
+        def make() -> Scheduler:
+            chosen = ledger if ledger is not None or default_ledger is None else default_ledger()
+            return cls(DEFAULT_WINDOWS if windows is None else windows, clock=wanted.clock,
+                       ledger=chosen, pacing=bool(pacing), on_event=on_event,
+                       interactive_reserve=0.1 if interactive_reserve is None
+                       else interactive_reserve)
+
+        return REGISTRY.shared(key, wanted, make)
 
     def attach(self) -> Scheduler:
         """Count one more user (a Client); a shared scheduler with users is never replaced."""
@@ -275,6 +256,26 @@ class Scheduler:
     @property
     def windows(self) -> tuple[Window, ...]:
         return self._windows
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def interactive_reserve(self) -> float:
+        return self._policy.interactive_reserve
+
+    @property
+    def pacing(self) -> bool:
+        return self._pacing
+
+    @property
+    def on_event(self) -> Callable[[ThrottleEvent], None] | None:
+        return self._alerts.on_event
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def ledger(self) -> Ledger:
@@ -304,8 +305,7 @@ class Scheduler:
         self._closed = True
         if self._loop is not (loop := asyncio.get_running_loop()):
             self._adopt(loop)  # what ran in another loop is over
-        if self._key is not None and self._registry.get(self._key) is self:
-            del self._registry[self._key]
+        REGISTRY.forget(self)
         self._fail_waiters(Closed("the scheduler was closed"))
         task = self._task
         if task is not None and not task.done():
