@@ -89,9 +89,7 @@ async def settle(rounds: int = 12) -> None:
 
 def _idle(sched: Scheduler) -> bool:
     """No ledger update under way, and the dispatcher (if any) parked on its wake-up."""
-    wakeup = sched._wakeup
-    return not sched._pending and (sched._task is None or (wakeup is not None
-                                                            and not wakeup.done()))
+    return not sched._flights.pending and sched._dispatcher.parked
 
 
 async def quiet(sched: Scheduler, tries: int = 5000) -> None:
