@@ -471,7 +471,7 @@ class CountingLimiter(AsyncLimiter):
 async def test_pacing_spreads_bulk_calls_on_the_real_clock(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("agupshup.throttle._scheduler.AsyncLimiter", CountingLimiter)
+    monkeypatch.setattr("agupshup.throttle._pacing.AsyncLimiter", CountingLimiter)
     monkeypatch.setattr(CountingLimiter, "acquired", 0)
     windows = [Window("minute", 20, 1.0, 20), Window("day", 10, 0.5, 10)]
     sched = Scheduler(windows, interactive_reserve=0.0, pacing=True)

@@ -101,7 +101,7 @@ async def until_swallowed(mute: Mute) -> None:
 
 async def test_a_silent_ledger_refuses_at_the_deadline(mute: Mute) -> None:
     sched = mute.scheduled(await mute.start())
-    clock = sched._clock
+    clock = sched.clock
     assert isinstance(clock, FakeClock)
     async with sched.slot(max_wait=1.0):
         pass  # the ledger answers: connected, scripts loaded
@@ -140,7 +140,7 @@ async def call_now(sched: Scheduler) -> None:
 
 async def test_a_silent_release_does_not_hold_the_caller_past_its_deadline(mute: Mute) -> None:
     sched = mute.scheduled(await mute.start())
-    clock = sched._clock
+    clock = sched.clock
     assert isinstance(clock, FakeClock)
 
     async def call() -> str:

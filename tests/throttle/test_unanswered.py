@@ -69,7 +69,7 @@ async def test_closing_does_not_wait_for_late_releases() -> None:
         async with sched.slot():
             raise ConnectionError("reset")
     await sched.aclose()  # the late release is made at once
-    assert not sched._late
+    assert not sched._flights.late
 
 
 async def test_the_last_user_leaving_releases_late_calls_at_once() -> None:
@@ -80,7 +80,7 @@ async def test_the_last_user_leaving_releases_late_calls_at_once() -> None:
             raise ConnectionError("reset")
     sched.detach()  # no task outlives the last client
     await quiet(sched)
-    assert not sched._late
+    assert not sched._flights.late
     await clock.advance(FREE)
     assert not await refused_now(sched)
     await sched.aclose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from agupshup.clock import FakeClock
@@ -89,9 +89,7 @@ async def settle(rounds: int = 12) -> None:
 
 def _idle(sched: Scheduler) -> bool:
     """No ledger update under way, and the dispatcher (if any) parked on its wake-up."""
-    wakeup = sched._wakeup
-    return not sched._pending and (sched._task is None or (wakeup is not None
-                                                            and not wakeup.done()))
+    return not sched._flights.pending and sched._dispatcher.parked
 
 
 async def quiet(sched: Scheduler, tries: int = 5000) -> None:
@@ -167,8 +165,11 @@ async def simulate(
 
 
 def _tags(server: Server, counted: bool, counts: Sequence[int], call: Call) -> list[ThrottleTag]:
-    if not call.tagged:
-        return []
+    return server_tags(server, counted, counts) if call.tagged else []
+
+
+def server_tags(server: Server, counted: bool, counts: Sequence[int]) -> list[ThrottleTag]:
+    """The throttle tags of an answer, as the server writes them (see :meth:`Server.tags`)."""
     return [ThrottleTag(period=server.windows[k].period, count=c, warn=server.windows[k].warn,
                         limit=server.windows[k].limit) for k, c in server.tags(counted, counts)]
 
@@ -179,6 +180,22 @@ def released_at(call: Call, dispatched: float, windows: Sequence[Window]) -> flo
     if call.cancel_after is None:
         return dispatched + call.latency
     return dispatched + call.cancel_after + min(w.length for w in windows)
+
+
+def lane_limit(
+    window: Window, reserve: float, lane: str, interactive_ends: Iterable[float], now: float
+) -> int:
+    """The count a call of ``lane`` may fill ``window`` to at ``now``: bulk leaves the reserve
+    free while an interactive call is in the window (its release, ``end``, plus the window's
+    length after ``now``; one still in flight ends after ``now``)."""
+    reserving = lane == "bulk" and any(end + window.length > now for end in interactive_ends)
+    return window.limit - (math.floor(window.limit * reserve + 1e-9) if reserving else 0)
+
+
+def held_by_113(windows: Sequence[Window], told: Sequence[tuple[int, int]]) -> list[int]:
+    """The windows a 113 holds: those its tags name, or the shortest."""
+    named = sorted({k for k, _ in told})
+    return named or [min(range(len(windows)), key=lambda k: windows[k].length)]
 
 
 def reference(
@@ -202,7 +219,6 @@ def reference(
     refused.
     """
     n = len(windows)
-    kept = [math.floor(w.limit * reserve + 1e-9) for w in windows]
     held = [w.length + release_margin(w.length) for w in windows]
     server = Server(windows, foreign)
     done: dict[int, tuple[float, float]] = {}
@@ -216,12 +232,8 @@ def reference(
     admitted: list[int] = []  # in order: answers read at one moment are read in that order
 
     def limit(i: int, k: int, now: float) -> int:
-        """Bulk leaves the reserve free while an interactive call is in window ``k``."""
-        length = windows[k].length
-        reserving = calls[i].lane == "bulk" and any(
-            calls[j].lane == "interactive" and r + length > now for j, r in release.items()
-        )
-        return windows[k].limit - (kept[k] if reserving else 0)
+        ends = [r for j, r in release.items() if calls[j].lane == "interactive"]
+        return lane_limit(windows[k], reserve, calls[i].lane, ends, now)
 
     def count(k: int, now: float) -> int:
         return (sum(1 for r in release.values() if r + held[k] > now)
@@ -261,8 +273,7 @@ def reference(
                 added[j] += c - ours
                 later(now + held[j], 2, -1)
         if not counted:
-            named = [k for k, _ in told] or [min(range(n), key=lambda k: windows[k].length)]
-            hold[0] = max(hold[0], *(now + held[k] for k in named))
+            hold[0] = max(hold[0], *(now + held[k] for k in held_by_113(windows, told)))
             later(hold[0], 2, -1)
 
     def implied(told: list[tuple[int, int]]) -> list[tuple[int, int]]:
