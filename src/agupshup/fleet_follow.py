@@ -119,10 +119,12 @@ class _PerGroupStore:
                                              newest=start))
         # A held group a shared source covers: the lowest shared claim, so that a cursor of
         # its own stream from before does not set it back on a later start.
-        shared = [c for k in (JOINED.key, PUBLIC.key) for c in _claims(cursor, k)]
+        shared = [(c, k) for k in (JOINED.key, PUBLIC.key) for c in _claims(cursor, k)]
         for group in self.groups:
             if group not in streams and self.owns(group) and shared:
-                streams[group] = Cursor(source=f"group:{group}", phase="live", newest=min(shared))
+                # Named by the shared source: no walk of the group's own stream is pending.
+                claim, source = min(shared)
+                streams[group] = Cursor(source=source, phase="live", newest=claim)
         await self.inner.save(key, MergedCursor(streams=streams).to_json())
 
     async def delete(self, key: str) -> None:

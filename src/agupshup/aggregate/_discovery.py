@@ -76,6 +76,11 @@ class _Discovery(_Planning):
         for g in self.groups:
             claim = _claim_of(cursor, g)
             self._starts[g] = claim if claim is not None else start
+            if claim is not None and self._shared and self._peers is not None and \
+                    Channel("group", g).key not in cursor.heads:
+                # Claimed through a shared source, no walk of its own stream pending: the
+                # peers handed out every item up to the shared heads since.
+                self._starts[g] = max(claim, min(self._shared.values()))
         self._restored = cursor
 
     async def _discover(self) -> dict[str, GroupInfo]:

@@ -108,7 +108,11 @@ class _Planning(_Core):
             if src is None:
                 src = self._sources[row.source.key] = self._open(row.source)
             src.retiring = False
-            interval = row.interval * (self._count if row.source.kind != "group" else 1)
+            interval = row.interval
+            if row.source.kind != "group" and self._peers is not None:
+                # Peers' plans differ by a little (each measured the traffic itself): on one
+                # rounded period their turns share one grid, evenly spaced.
+                interval = max(round(row.interval * self._count, 1), 0.1)
             if src.interval != interval:
                 src.interval = interval
                 src.due = (now if src.polled is None
