@@ -32,16 +32,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple, Protocol
 
 from agupshup.errors import UnreadableGroups
-from agupshup.throttle import DEFAULT_WINDOWS, Window
 
 __all__ = [
     "PAGE",
     "Budget",
     "Channel",
     "GroupInfo",
+    "Limit",
     "Plan",
     "Planner",
     "Rate",
@@ -98,13 +98,37 @@ JOINED = Channel("joined")
 PUBLIC = Channel("public")
 
 
+class Limit(Protocol):
+    """What a plan needs of a throttle window (:class:`agupshup.throttle.Window` is one): the
+    planner is pure, so it types windows by this and needs nothing of the throttle."""
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def length(self) -> float: ...
+
+
+class _Limit(NamedTuple):
+    limit: int
+    length: float
+
+
+#: GupShup's windows (protocol.md §3) as a plan needs them, for a budget that names none:
+#: the limits and lengths of :data:`agupshup.throttle.DEFAULT_WINDOWS`, which
+#: ``tests/test_imports.py`` holds equal (the planner may not import the throttle).
+_GUPSHUP_LIMITS: tuple[Limit, ...] = (
+    _Limit(30, 60.0), _Limit(1000, 3600.0), _Limit(10000, 86400.0),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Budget:
     """The share of the throttle windows the follower may use; the rest is the bot's."""
 
     share: float = 0.8
     #: The throttle windows the share is of; None: the client's (GupShup's by default).
-    windows: Sequence[Window] | None = None
+    windows: Sequence[Limit] | None = None
     #: Seconds a followed message may wait at most (about the p99 delay): the plan then spends
     #: the fewest calls that meet it, within ``share``, and leaves the rest of the quota unused.
     #: None: the freshest plan ``share`` allows.
@@ -119,9 +143,9 @@ class Budget:
             raise ValueError("target_delay must be a positive number of seconds")
 
     @property
-    def limits(self) -> Sequence[Window]:
+    def limits(self) -> Sequence[Limit]:
         """The windows the plan is made for: GupShup's where none are known."""
-        return self.windows or DEFAULT_WINDOWS
+        return self.windows or _GUPSHUP_LIMITS
 
     @property
     def calls_per_second(self) -> float:

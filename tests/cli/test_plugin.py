@@ -1,5 +1,6 @@
-"""The pytest plugin's client side: ``gupshup_client`` (logged in, logged out after) and the
-test-speed switch, each tried in a pytest run of its own (pytester)."""
+"""The pytest plugins' client side (:mod:`agupshup.testing`): ``gupshup_client`` (logged in,
+logged out after), the test-speed switch, and loading the plugins with autoloading off, each
+tried in a pytest run of its own (pytester)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = ROOT / "src" / "agupshup" / "emulator" / "pytest_plugin.py"
+PLUGIN = ROOT / "src" / "agupshup" / "testing.py"
 
 CONFTEST = '''
 import pytest
@@ -82,9 +83,50 @@ async def test_off_for_one(gupshup_server, gupshup_fast):
 
 
 def test_the_plugin_imports_no_client_module_at_import_time() -> None:
-    """Only the fixtures import the client; the module's own imports stay in the emulator."""
+    """Only the fixture imports the client; at import time the plugin needs only the
+    emulator's plugin."""
     tree = ast.parse(PLUGIN.read_text())
     top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     modules = {n.module for n in top if isinstance(n, ast.ImportFrom) and n.module}
     modules |= {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
-    assert {m for m in modules if m.startswith("agupshup")} == set()
+    assert {m for m in modules if m.startswith("agupshup")} == {"agupshup.emulator"}
+
+
+BOTH = '''
+async def test_both(gupshup_client, gupshup_server):
+    assert gupshup_server.emulator.calls["users.login"] == 1
+'''
+
+
+def _without_autoload(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                      *plugins: str) -> pytest.RunResult:
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(test_it=BOTH)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "src"))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    loads = [a for p in ("pytest_asyncio.plugin", *plugins) for a in ("-p", p)]
+    return pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", *loads, timeout=300)
+
+
+def test_without_autoload_the_client_plugin_brings_the_servers(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_autoload(pytester, monkeypatch, "agupshup.testing").assert_outcomes(passed=1)
+
+
+def test_without_autoload_both_named_is_fine(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _without_autoload(pytester, monkeypatch, "agupshup.emulator.pytest_plugin",
+                               "agupshup.testing")
+    result.assert_outcomes(passed=1)
+
+
+def test_the_emulator_plugin_alone_says_where_the_client_went(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line users had before ``gupshup_client`` moved: the server still comes, and the
+    client fixture fails saying what to add."""
+    result = _without_autoload(pytester, monkeypatch, "agupshup.emulator.pytest_plugin")
+    result.assert_outcomes(errors=1)  # at the fixture's setup
+    result.stdout.fnmatch_lines(["*gupshup_client comes from the agupshup.testing plugin*"])

@@ -7,9 +7,14 @@ Fixtures:
 * ``gupshup_server`` → a started :class:`~agupshup.emulator.server.EmulatorServer` on a free
   127.0.0.1 port (function scope): ``.base_url``, ``.url``, ``.emulator`` (state, ``outbox``,
   ``calls``, ``faults``, ``throttle``).
-* ``gupshup_client`` → an :class:`agupshup.Client` of ``gupshup_server``, logged in as
-  ``gupshup_credentials`` (the seeded demo user by default), closed after the test.
+* ``gupshup_credentials`` → phone and password of the seeded demo user.
 * ``gupshup_fast`` → the test-speed switch (see below).
+
+``gupshup_client``, a client of ``gupshup_server``, comes from the client's plugin,
+:mod:`agupshup.testing` (its own ``pytest11`` entry point): the emulator imports nothing of the
+client. With plugin autoloading off, ``-p agupshup.testing`` loads both plugins; loaded alone
+(``-p agupshup.emulator.pytest_plugin``), this one answers a request for ``gupshup_client``
+with the line to add.
 
 Per test, ``@pytest.mark.gupshup(time_scale=60, ...)`` overrides config fields, and indirect
 parametrisation (``parametrize("gupshup_server", [config_or_dict], indirect=True)``) replaces or
@@ -18,11 +23,11 @@ overrides the config.
 **Test speed, one switch.** ``gupshup_fast = true`` in the ini file (or
 ``@pytest.mark.gupshup(fast=True)`` on a test, or overriding the ``gupshup_fast`` fixture) turns
 off the emulator's throttles (per-IP windows and the poster's 5 a minute) and gives
-``gupshup_client`` no throttle and polls every 0.05-0.5 s instead of 5-60 s.
+``gupshup_client`` no throttle and fast polls.
 
-Rules this module enforces: importing it costs almost nothing (the emulator and the client are
-imported inside the fixtures) and never fails, so it cannot break collection; the server and
-the client always close.
+Rules this module enforces: importing it costs almost nothing (the emulator is imported inside
+the fixtures) and never fails, so it cannot break collection; it imports nothing of the client
+(``tests/test_imports.py``); the server always closes.
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from agupshup import Client
     from agupshup.emulator.config import EmulatorConfig
     from agupshup.emulator.server import EmulatorServer, EmulatorThread
 
@@ -45,8 +49,8 @@ except ImportError:  # pragma: no cover - pytest-asyncio is a test dependency
 
 #: EmulatorConfig fields of the test-speed preset.
 FAST_EMULATOR = {"poster_limit": 1_000_000}
-#: PollPolicy intervals (fastest, slowest) of the test-speed preset.
-FAST_POLLS = (0.05, 0.5)
+#: The plugin that defines ``gupshup_client``: named, never imported (:func:`pytest_configure`).
+CLIENT_PLUGIN = "agupshup.testing"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +63,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "gupshup(fast=bool, **fields): test speed, and EmulatorConfig fields for "
         "gupshup_server",
     )
+    plugins = config.pluginmanager.get_plugins()
+    if not any(getattr(p, "__name__", None) == CLIENT_PLUGIN for p in plugins):
+        config.pluginmanager.register(_NoClientPlugin(), "agupshup-no-client-plugin")
+
+
+class _NoClientPlugin:
+    """Loaded without :mod:`agupshup.testing` (plugin autoloading off, ``-p`` naming this
+    plugin only, as before ``gupshup_client`` moved there): a request for the client says what
+    to add, not "fixture 'gupshup_client' not found"."""
+
+    @pytest.fixture
+    def gupshup_client(self) -> None:
+        pytest.fail(f"gupshup_client comes from the {CLIENT_PLUGIN} plugin: load it with "
+                    f"`-p {CLIENT_PLUGIN}` (it loads this one too) or enable plugin autoloading "
+                    "(see agupshup's docs/testing.md)", pytrace=False)
 
 
 @pytest.fixture
@@ -115,27 +134,6 @@ if pytest_asyncio is not None:
         async with EmulatorServer(_config(request, gupshup_config, gupshup_fast)) as server:
             yield server
 
-    @pytest_asyncio.fixture
-    async def gupshup_client(
-        gupshup_server: EmulatorServer, gupshup_credentials: tuple[str, str], gupshup_fast: bool
-    ) -> AsyncIterator[Client]:
-        """A Client of ``gupshup_server``, logged in, closed (logged out) after the test."""
-        # The client is imported here, not above: the emulator and this plugin stay
-        # independent of it, and a pytest session that never asks for it never loads it.
-        from agupshup import Client, PollPolicy
-        from agupshup.throttle import MemoryLedger
-
-        phone, password = gupshup_credentials
-        # Each test has a fresh server: its counts start at zero, so they live in memory,
-        # not in the per-host ledger file a later run on the same port would find.
-        ledger = None if gupshup_fast else MemoryLedger()
-        async with Client(gupshup_server.base_url, phone=phone, password=password,
-                          throttle=not gupshup_fast, ledger=ledger) as client:
-            if gupshup_fast:
-                client.poll_policy = PollPolicy(*FAST_POLLS)
-            await client.login()
-            yield client
-
 else:  # pragma: no cover
 
     @pytest.fixture
@@ -148,14 +146,5 @@ else:  # pragma: no cover
         with EmulatorThread(_config(request, gupshup_config, gupshup_fast)) as server:
             yield server
 
-    @pytest.fixture
-    def gupshup_client() -> None:
-        """Stands in for the async client fixture, to say what is missing (not "fixture
-        'gupshup_client' not found")."""
-        pytest.fail("gupshup_client needs pytest-asyncio: `python -m pip install pytest-asyncio`"
-                    " and `asyncio_mode = auto` in pytest.ini (see agupshup's docs/testing.md)",
-                    pytrace=False)
 
-
-__all__ = ["gupshup_client", "gupshup_config", "gupshup_credentials", "gupshup_fast",
-           "gupshup_server"]
+__all__ = ["gupshup_config", "gupshup_credentials", "gupshup_fast", "gupshup_server"]
