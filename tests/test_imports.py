@@ -28,6 +28,7 @@ LAYERS = {
     "clock": 0,
     "virtualclock": 0,
     "errors": 1,
+    "stores": 1,
     "wire": 2,
     "transport": 3,
     "throttle": 3,
