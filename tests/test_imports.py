@@ -34,6 +34,7 @@ LAYERS = {
     "throttle": 3,
     "tokenstore": 3,
     "session": 3,
+    "breaker": 3,
     "retry": 3,
     "paging": 3,
     "polling": 3,
