@@ -26,6 +26,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -77,17 +78,20 @@ class SqliteThread:
     see each other) without a lock, and never waits behind unrelated work in a shared pool (a
     ``busy_timeout`` wait on another process's lock occupies this thread only).
 
-    After :meth:`close` the next statement opens the connection again on a new thread.
+    After :meth:`close` the next statement opens a connection again, on a new thread (the
+    statements queued before the close still run on the old one, with the old connection).
     """
 
-    __slots__ = ("_conn", "_executor", "_name", "_open")
+    __slots__ = ("_executor", "_local", "_name", "_open")
 
     def __init__(
         self, open: Callable[[], sqlite3.Connection], *, name: str = "agupshup-sqlite"
     ) -> None:
         self._open = open
         self._name = name
-        self._conn: sqlite3.Connection | None = None
+        # The connection of each thread this store has had (one at a time, but a closing one may
+        # still be running what was queued before the close).
+        self._local = threading.local()
         self._executor: ThreadPoolExecutor | None = None
 
     async def run(
@@ -129,12 +133,14 @@ class SqliteThread:
         self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        if self._conn is None:
-            self._conn = self._open()
-        return fn(self._conn, *args, **kwargs)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        return fn(conn, *args, **kwargs)
 
     def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
         if conn is not None:
             conn.close()
 
