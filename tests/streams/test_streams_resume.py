@@ -310,3 +310,18 @@ async def test_a_store_given_a_url_closes_its_own_redis_client() -> None:
     borrowed = RedisCheckpointStore(store.redis)
     await borrowed.aclose()  # a client the caller owns stays open
     assert closed == [True]
+
+
+async def test_the_old_spellings_still_work_and_warn() -> None:
+    import agupshup
+    from agupshup import checkpoint
+
+    with pytest.warns(DeprecationWarning, match="SqliteCheckpointStore"):
+        assert agupshup.SQLiteCheckpointStore is SqliteCheckpointStore  # type: ignore[attr-defined]
+    with pytest.warns(DeprecationWarning, match="SqliteCheckpointStore"):
+        assert checkpoint.SQLiteCheckpointStore is SqliteCheckpointStore  # type: ignore[attr-defined]
+    assert "SQLiteCheckpointStore" not in agupshup.__all__
+    with pytest.warns(DeprecationWarning, match=r"RedisCheckpointStore\(url\)"):
+        store = RedisCheckpointStore.from_url("redis://127.0.0.1:1/0", prefix="p:")
+    assert store.prefix == "p:"
+    await store.aclose()
