@@ -188,8 +188,8 @@ BLOCKS = {
     "to_thread": "",  # nowhere: a thread of the store's own instead
     "ThreadPoolExecutor": "stores.py",
 }
-#: Modules that still build a block of their own (being rewritten elsewhere).
-PENDING: dict[str, list[str]] = {"Redis.from_url": ["cli/fleet.py", "fleet.py"]}
+#: Modules that still build a block of their own (none left).
+PENDING: dict[str, list[str]] = {}
 
 
 def _spellings(tree: ast.Module) -> set[str]:
