@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from target import Target, target
 
-from agupshup import Checkpoint, Follower, Message, SQLiteCheckpointStore
+from agupshup import Checkpoint, Follower, Message, SqliteCheckpointStore
 
 FEEDS = [f"feed-{i:02d}" for i in range(40)]
 
@@ -149,7 +149,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, Path, bool]:
 async def main(args: argparse.Namespace) -> None:
     out, checkpoint_path, resumed = prepare(args)
     sink: Sink = SqliteSink(out) if args.sqlite else JsonLinesSink(out)
-    store = SQLiteCheckpointStore(checkpoint_path)
+    store = SqliteCheckpointStore(checkpoint_path)
     checkpoint = Checkpoint(store, key="aggregator", every=25, interval=2.0)
     seed = emulator_seed()  # used only if the emulator is embedded
     started = time.monotonic()

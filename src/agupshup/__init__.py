@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         MemoryCheckpointStore,
         MergedCursor,
         RedisCheckpointStore,
-        SQLiteCheckpointStore,
+        SqliteCheckpointStore,
     )
     from agupshup.client import Client
     from agupshup.clock import Clock, FakeClock, SystemClock
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
         "PollPolicy",
         "RedisCheckpointStore",
         "RetryPolicy",
-        "SQLiteCheckpointStore",
+        "SqliteCheckpointStore",
         "Stream",
         "SystemClock",
         "errors",
@@ -69,7 +69,7 @@ _HOME = {
     "MemoryCheckpointStore": "checkpoint",
     "MergedCursor": "checkpoint",
     "RedisCheckpointStore": "checkpoint",
-    "SQLiteCheckpointStore": "checkpoint",
+    "SqliteCheckpointStore": "checkpoint",
     "Client": "client",
     "Clock": "clock",
     "FakeClock": "clock",
@@ -84,6 +84,8 @@ _HOME = {
     "Stream": "streams",
 }
 _STAR = ("errors", "models")
+#: Old spellings kept one release: their module warns on each use, so they are not cached.
+_DEPRECATED = {"SQLiteCheckpointStore": "checkpoint"}
 
 
 def _module(name: str) -> Any:
@@ -98,6 +100,8 @@ def _all() -> list[str]:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        return getattr(_module(_DEPRECATED[name]), name)
     if name == "__all__":
         value: Any = _all()
     elif name in _STAR:

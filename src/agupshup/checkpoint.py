@@ -15,24 +15,25 @@ Rules this module enforces:
   re-emits at most the items yielded since the last save: the un-checkpointed window, at most
   ``every`` items (the last one possibly unacknowledged among them) or ``interval`` seconds.
 * Stores keep opaque JSON strings by key. SQLite uses only :mod:`sqlite3` (each save is one
-  committed transaction, run off the event loop); Redis takes any ``redis.asyncio`` client.
+  committed transaction, run on the store's own thread, off the event loop); Redis takes a URL
+  or any ``redis.asyncio`` client, like every Redis-backed store (``agupshup.stores``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Self, TypeVar, cast
+from typing import Any, Protocol, Self, TypeVar
 
 import anyio
-import anyio.to_thread
 import msgspec
 
 from agupshup.clock import Clock
 from agupshup.paging import IdState, NameState, Phase
+from agupshup.stores import SqliteThread, close_redis, connect_redis
 
 __all__ = [
     "Checkpoint",
@@ -43,7 +44,7 @@ __all__ = [
     "MemoryCheckpointStore",
     "MergedCursor",
     "RedisCheckpointStore",
-    "SQLiteCheckpointStore",
+    "SqliteCheckpointStore",
 ]
 
 CURSOR_VERSION = 1
@@ -292,10 +293,11 @@ class MemoryCheckpointStore:
         self.data.pop(key, None)
 
 
-class SQLiteCheckpointStore:
+class SqliteCheckpointStore:
     """One table in an SQLite file; every save is committed before ``save`` returns.
 
-    ``SQLiteCheckpointStore("cursors.db")``; close with ``close()`` or ``async with``.
+    ``SqliteCheckpointStore("cursors.db")``; close with ``close()`` or ``async with``. The
+    statements run on the store's own thread (:class:`agupshup.stores.SqliteThread`).
     """
 
     def __init__(self, path: str | Path, *, table: str = "agupshup_checkpoints") -> None:
@@ -303,22 +305,13 @@ class SQLiteCheckpointStore:
             raise ValueError(f"bad table name {table!r}")
         self.path = str(path)
         self.table = table
-        # Opened by the first statement, on a worker thread: opening a file, switching it to WAL
-        # and creating the table all block, and may wait for another process's lock.
-        self._db: sqlite3.Connection | None = None
+        # Opened by the first statement, on the store's thread: opening a file, switching it to
+        # WAL and creating the table all block, and may wait for another process's lock.
+        self._db = SqliteThread(self._open, name="agupshup-checkpoints")
         self._closed = False
-        self._thread_lock = threading.Lock()
-
-    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        with self._thread_lock:
-            if self._closed:
-                raise RuntimeError("checkpoint store closed")
-            if self._db is None:
-                self._db = self._open()
-            return self._db.execute(sql, args).fetchall()
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(self.path, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(
@@ -330,29 +323,29 @@ class SQLiteCheckpointStore:
             raise
         return db
 
+    async def _run(self, sql: str, *args: str) -> list[Any]:
+        if self._closed:
+            raise RuntimeError("checkpoint store closed")
+        return await self._db.run(_fetch_all, sql, args)
+
     async def load(self, key: str) -> str | None:
-        rows = await anyio.to_thread.run_sync(
-            self._run, f"SELECT value FROM {self.table} WHERE key = ?", (key,)
-        )
+        rows = await self._run(f"SELECT value FROM {self.table} WHERE key = ?", key)
         return str(rows[0][0]) if rows else None
 
     async def save(self, key: str, value: str) -> None:
-        await anyio.to_thread.run_sync(
-            self._run,
+        await self._run(
             f"INSERT INTO {self.table} (key, value, updated) VALUES (?, ?, julianday('now')) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-            (key, value),
+            key, value,
         )
 
     async def delete(self, key: str) -> None:
-        await anyio.to_thread.run_sync(self._run, f"DELETE FROM {self.table} WHERE key = ?", (key,))
+        await self._run(f"DELETE FROM {self.table} WHERE key = ?", key)
 
     def close(self) -> None:
-        with self._thread_lock:
-            self._closed = True
-            db, self._db = self._db, None
-            if db is not None:
-                db.close()
+        """Close the file once the saves already asked for are committed."""
+        self._closed = True
+        self._db.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -361,45 +354,37 @@ class SQLiteCheckpointStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"SQLiteCheckpointStore({self.path!r})"
+        return f"SqliteCheckpointStore({self.path!r})"
 
 
-class _AsyncRedis(Protocol):
-    async def get(self, name: str) -> Any: ...
-
-    async def set(self, name: str, value: str) -> Any: ...
-
-    async def delete(self, *names: str) -> Any: ...
+def _fetch_all(db: sqlite3.Connection, sql: str, args: tuple[str, ...]) -> list[Any]:
+    return db.execute(sql, args).fetchall()
 
 
 class RedisCheckpointStore:
-    """Keys ``{prefix}{key}`` in Redis, through a ``redis.asyncio`` client.
+    """Keys ``{prefix}{key}`` in Redis. ``redis``: a URL or a ``redis.asyncio`` client, as for
+    every Redis-backed store (:func:`agupshup.stores.connect_redis`).
 
-    ``RedisCheckpointStore(redis.asyncio.Redis.from_url("redis://localhost"))`` leaves the client
-    to its owner; ``RedisCheckpointStore.from_url(url)`` owns the one it makes, and ``aclose()``
-    (or ``async with``) closes it.
+    ``RedisCheckpointStore("redis://localhost")`` owns the client it makes, and ``aclose()`` (or
+    ``async with``) closes it; ``RedisCheckpointStore(client)`` leaves the client to its owner.
+    A URL needs the ``redis`` extra (``pip install agupshup[redis]``).
     """
 
-    def __init__(self, redis: _AsyncRedis, *, prefix: str = "agupshup:cursor:") -> None:
-        self.redis = redis
+    def __init__(self, redis: str | Any, *, prefix: str = "agupshup:cursor:") -> None:
+        self.redis, self._owns = connect_redis(redis)
         self.prefix = prefix
-        self._owns = False
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "agupshup:cursor:") -> RedisCheckpointStore:
-        """Needs the ``redis`` extra (``pip install agupshup[redis]``)."""
-        import redis.asyncio as aioredis
-
-        client: Any = aioredis.Redis.from_url(url)
-        store = cls(client, prefix=prefix)
-        store._owns = True
-        return store
+        """Deprecated: ``RedisCheckpointStore(url)`` takes a URL itself."""
+        warnings.warn("RedisCheckpointStore.from_url(url) is deprecated: pass the URL to "
+                      "RedisCheckpointStore(url)", DeprecationWarning, stacklevel=2)
+        return cls(url, prefix=prefix)
 
     async def aclose(self) -> None:
-        """Close the client if this store made it (``from_url``); else leave it open."""
-        if self._owns:
-            self._owns = False
-            await cast(Any, self.redis).aclose()
+        """Close the client if this store made it (from a URL); else leave it open."""
+        owned, self._owns = self._owns, False
+        await close_redis(self.redis, owned)
 
     async def __aenter__(self) -> Self:
         return self
@@ -418,3 +403,16 @@ class RedisCheckpointStore:
 
     async def delete(self, key: str) -> None:
         await self.redis.delete(self.prefix + key)
+
+
+#: Old spellings, kept one release (each warns when used).
+_DEPRECATED = {"SQLiteCheckpointStore": SqliteCheckpointStore}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        new = _DEPRECATED[name]
+        warnings.warn(f"{name} is deprecated: use {new.__name__} (one spelling of SQLite "
+                      "everywhere)", DeprecationWarning, stacklevel=2)
+        return new
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,8 @@ Rules this module enforces:
 
 * A worker is one :class:`~agupshup.Client` (its own ``local_address``, hence its own throttle
   budget: the server counts per IP) and one :class:`FleetWorker`. It registers in Redis for 3/4
-  of ``lease`` and renews every quarter; a member whose registration lapsed is dropped.
+  of ``lease`` and renews by the one lease rule (``agupshup.stores.renew_period``: every third
+  of that, a quarter of ``lease``); a member whose registration lapsed is dropped.
 * A group has at most one owner at a time: the claim ``{prefix}:claim:{group}`` holds a
   fencing token ``"<epoch>:<owner id>"`` (the epoch from one counter that only grows, so a group
   lost and taken back gets a new token), with the same TTL, renewed with the membership. Which
@@ -63,6 +64,7 @@ from agupshup.clock import within as within_deadline
 from agupshup.errors import Fenced, FleetUnavailable, UnreadableGroups
 from agupshup.fleet_follow import KEY, Follow, OpenFollow, open_engine_follow
 from agupshup.models import Message, QuotaWindow
+from agupshup.stores import close_redis, connect_redis, renew_period
 
 __all__ = [
     "Fenced",
@@ -189,15 +191,6 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 if ARGV[2] == '0' then return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4)) end
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
 """
-
-
-def _connect(redis: Any) -> tuple[Any, bool]:
-    """A ``redis.asyncio`` client for ``redis`` (a URL or a client), and whether it is ours."""
-    if isinstance(redis, str):
-        from redis.asyncio import Redis
-
-        return Redis.from_url(redis), True
-    return redis, False
 
 
 async def _redis(
@@ -368,14 +361,15 @@ class FleetWorker:
         if not lease > 0 or every < 1 or not interval > 0:
             raise ValueError("need lease > 0, every >= 1 and interval > 0")
         self.client = client
-        self.redis, self._owns = _connect(redis)
+        self.redis, self._owns = connect_redis(redis)
         self.groups = {g.strip().lower(): g.strip() for g in groups if g.strip()}
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{client.local_address or '-'}"
         self.lease = lease
-        # Claims live 3/4 of a lease and are renewed every quarter: a dead worker's groups are
-        # free within 3/4 lease and taken at the survivors' next beat, so within one lease.
+        # Claims live 3/4 of a lease and are renewed every third of that (a quarter): a dead
+        # worker's groups are free within 3/4 lease and taken at the survivors' next beat, so
+        # within one lease.
         self._ttl = lease * 0.75
-        self._period = lease / 4
+        self._period = renew_period(self._ttl)
         self.prefix = prefix
         self.every = every
         self.interval = interval
@@ -629,8 +623,7 @@ class FleetWorker:
             self.tokens.pop(group, None)
 
     async def _close_redis(self) -> None:
-        if self._owns:
-            await self.redis.aclose()
+        await close_redis(self.redis, self._owns)
 
     # -- following --------------------------------------------------------------------------
 
@@ -838,7 +831,7 @@ class RedisStreamSink:
         maxlen: int = 0,
         timeout: float = 10.0,
     ) -> None:
-        self.redis, self._owns = _connect(redis)
+        self.redis, self._owns = connect_redis(redis)
         self.stream = stream
         self.dedupe_ttl = dedupe_ttl
         self.maxlen = maxlen
@@ -859,5 +852,4 @@ class RedisStreamSink:
         return bool(out)
 
     async def aclose(self) -> None:
-        if self._owns:
-            await self.redis.aclose()
+        await close_redis(self.redis, self._owns)

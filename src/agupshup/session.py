@@ -10,12 +10,14 @@ Rules this module enforces:
   here with a fresh challenge (the old one is spent whatever happened). A challenge whose login
   could not be sent (quota, deadline, 113) is kept for the next login, so its call is not lost.
 * A token idle longer than ``idle_timeout`` is dropped before use (the server would refuse it,
-  and that refusal would waste a call); the server's token-invalid code drops it too.
-* Terminal login failures (wrong password, not activated, disabled, bad phone or country
-  code) are remembered: later callers get the same error without another attempt until
-  ``terminal_cooldown`` has passed. Other refusals of the login open a circuit after
-  ``max_failures`` in a row, for ``cooldown`` seconds; faults (transport errors, 129, 113, a
-  full quota) never count, as they say nothing about the credentials.
+  and that refusal would waste a call); the server's token-invalid code drops it too, at once,
+  so that no caller is handed a token already refused.
+* Whether a login may be tried at all is the :class:`~agupshup.breaker.LoginBreaker`'s call
+  (terminal failures remembered, a circuit opened by refusals of the login, faults ignored).
+* A token serves any number of calls: the protocol names no other way a token dies than logout
+  and 30 idle minutes (docs/protocol.md, "Tokens"). A server that kills tokens sooner costs a
+  refused call per caller and token, never an ``InvalidToken`` while other calls make progress
+  (:attr:`Session.served`; the client's ``RetryPolicy.relogins``).
 * Secrets never leave: :class:`Credentials` and :class:`Session` reprs hide the password and
   the token, and nothing here logs either.
 
@@ -26,7 +28,6 @@ never sees a transport or the scheduler.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ from typing import Literal, Protocol, TypeVar
 
 from agupshup import errors as E
 from agupshup import wire
+from agupshup.breaker import LoginBreaker
 from agupshup.clock import Clock, Overdue, within
 from agupshup.models import Challenge
 from agupshup.retry import RETRYABLE, RetryPolicy
@@ -66,22 +68,6 @@ class Call(Protocol):
     ) -> T: ...
 
 
-_TERMINAL = (
-    E.WrongPassword,
-    E.NotActivated,
-    E.AccountDisabled,
-    E.InvalidCountryCode,
-    E.InvalidPhone,
-    E.ValidationError,
-)
-#: Login failures that say nothing about the credentials: they never open the circuit.
-_TRANSIENT: tuple[type[E.GupshupError], ...] = (
-    *RETRYABLE,
-    E.ThrottleLimitExceeded,
-    E.QuotaExhausted,
-    E.LedgerError,
-    E.Closed,
-)
 #: How often a caller may move on to a login of its own after joining ones that gave up.
 _JOINS = 3
 #: A login that raised one of these was not sent: its challenge is unspent.
@@ -91,8 +77,6 @@ _UNSENT: tuple[type[E.GupshupError], ...] = (
     E.LedgerError,
     E.Closed,
 )
-#: How often a caller waits for the uses of a token to come back before using it anyway.
-_USE_WAITS = 64
 #: Seconds an unspent challenge is kept for the next login (the server keeps it 5 minutes).
 _SPARE_LIFE = 120.0
 
@@ -167,23 +151,15 @@ class Session:
         self._scope = scope
         self._key = scope
         self._idle_timeout = idle_timeout
-        self._max_failures = max_failures
-        self._cooldown = cooldown
-        self._terminal_cooldown = terminal_cooldown
+        self._breaker = LoginBreaker(
+            max_failures=max_failures, cooldown=cooldown, terminal_cooldown=terminal_cooldown
+        )
         self._token: str | None = None
         self._last_used = 0.0
         self._retry = retry or RetryPolicy()
         self._inflight: asyncio.Future[str] | None = None
         self._inflight_deadline: float | None = None
         self._spare: tuple[Challenge, float] | None = None
-        #: Uses a token is known to survive (learned when one dies); None: no limit known.
-        self._life: int | None = None
-        #: Uses of the current token: handed out, not yet given back, and succeeded.
-        self._handed = self._in_use = self._worked = 0
-        self._changed = asyncio.Event()
-        self._failures = 0
-        self._open_until = 0.0
-        self._terminal: E.GupshupError | None = None
         self.logins = 0
         #: Calls that succeeded with a token: how a caller whose token died tells progress
         #: (others used the tokens) from a server whose fresh tokens never work.
@@ -197,65 +173,26 @@ class Session:
             log.info("token idle for %.0fs; logging in again before use", now - self._last_used)
             await self.invalidate(self._token)
         if self._token is None:
-            token = await self._shared_login(call, deadline)
-            if self._token != token:
-                self._token = token
-                self._handed = self._in_use = self._worked = 0
+            self._token = await self._shared_login(call, deadline)
         self._last_used = self._clock.monotonic()
         return self._token
 
     async def use(self, call: Call, deadline: float | None = None) -> str:
-        """A token for one call, to be given back with :meth:`release` whatever happens.
-
-        Once a token has died after serving ``n`` calls, later tokens are handed out ``n``
-        times at once; one more use (a probe) goes only when those have all come back without
-        a refusal. So tokens that die after a few uses cost one refused call each, not one per
-        concurrent caller; a probe that succeeds doubles the guess."""
-        for wait in range(_USE_WAITS):
-            token = await self.token(call, deadline)
-            if not self._spent() or wait + 1 == _USE_WAITS:
-                break
-            await self._within(asyncio.ensure_future(self._changed.wait()), deadline)
-        self._handed += 1
-        self._in_use += 1
-        return token
+        """A token for one call, to be given back with :meth:`release` whatever happens."""
+        return await self.token(call, deadline)
 
     def release(self, token: str, outcome: Literal["ok", "refused", "fault"]) -> None:
         """The call given ``token`` by :meth:`use` is over. A refusal retires the token at
-        once, so that no waiter is handed it as a probe."""
+        once, so that no later caller is handed it."""
         if outcome == "ok":
             self.served += 1
-        if token != self._token:
-            return
-        self._in_use -= 1
-        if outcome == "ok":
-            self._worked += 1
-            if self._life is not None and self._worked > self._life:
-                # The tokens live longer than learned: double, to regain concurrency quickly.
-                self._life = 2 * self._worked
-        elif outcome == "refused":
-            self._retire(learn=True)
-        self._notify()
-
-    def _spent(self) -> bool:
-        life = self._life
-        return life is not None and self._handed >= life and self._in_use > 0
-
-    def _retire(self, *, learn: bool) -> None:
-        if learn and self._worked:
-            self._life = self._worked
-        self._token = None
-        self._handed = self._in_use = self._worked = 0
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        elif outcome == "refused" and token == self._token:
+            self._token = None
 
     async def invalidate(self, token: str) -> None:
         """The server refused ``token``: forget it (unless a newer one replaced it already)."""
         if self._token == token:
-            self._retire(learn=False)
-            self._notify()
+            self._token = None
         await self._store.discard(self._key, token)
 
     async def close(self, call: Call) -> None:
@@ -277,8 +214,7 @@ class Session:
         token = self._token
         if token is None:
             return
-        self._retire(learn=False)
-        self._notify()
+        self._token = None
         await self._store.discard(self._key, token)
         try:
             await call(wire.logout(), token, deadline)
@@ -321,7 +257,7 @@ class Session:
             raise E.DeadlineExceeded(deadline, self._clock.monotonic() - since) from exc
 
     async def _login(self, call: Call, deadline: float | None) -> str:
-        self._check_circuit()
+        self._breaker.check(self._clock.monotonic())
         creds = await self._resolve()
         # Keyed by the account actually used, whichever way its credentials arrived.
         self._key = f"{self._scope}|{creds.phone}"
@@ -342,20 +278,10 @@ class Session:
     ) -> str:
         try:
             token = await self._fresh_login(call, creds, deadline)
-        except _TERMINAL as exc:
-            self._terminal = exc
-            self._open_until = self._clock.monotonic() + self._terminal_cooldown
+        except E.GupshupError as exc:
+            self._breaker.failed(exc, self._clock.monotonic())
             raise
-        except _TRANSIENT:
-            raise
-        except E.APIError as exc:
-            if exc.method != wire.LOGIN.name:
-                raise  # a refused challenge (108, 102 …) says nothing about the credentials
-            self._failures += 1
-            if self._failures >= self._max_failures:
-                self._open_until = self._clock.monotonic() + self._cooldown
-            raise
-        self._failures, self._terminal = 0, None
+        self._breaker.succeeded()
         return token
 
     async def _fresh_login(
@@ -409,16 +335,6 @@ class Session:
         what = f"login: {type(fault).__name__}; again with a new challenge"
         if not await self._retry.back_off(self._clock, what, attempt, now - started, left=left):
             raise fault
-
-    def _check_circuit(self) -> None:
-        now = self._clock.monotonic()
-        if now >= self._open_until:
-            return
-        if self._terminal is not None:
-            # A copy for each caller: one shared object would gather every caller's
-            # traceback and context, and a caller changing it would change it for all.
-            raise copy.copy(self._terminal)
-        raise E.CircuitOpen(self._open_until, f"{self._failures} login failures in a row")
 
     async def _resolve(self) -> Credentials:
         source = self._credentials

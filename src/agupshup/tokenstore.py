@@ -7,19 +7,24 @@ Rules this module enforces:
 * A *shared* store (``shared = True``) outlives any one client: leaving a Client's block does
   not log out a token that other processes use (it expires by itself after 30 idle minutes);
   an explicit ``client.logout()`` still does.
-* The SQLite file holds secrets: it is created readable by its owner only. Its I/O runs in a
-  worker thread, never on the event loop.
+* The SQLite file holds secrets: it is created readable by its owner only. Its I/O runs on the
+  store's own thread (:class:`agupshup.stores.SqliteThread`), never on the event loop.
 * ``lock(key)`` makes login single-flight across processes: whoever holds it logs in while the
-  others wait, then find the token it saved. The lock is a lease (``LOCK_LEASE`` seconds), so
-  a worker that dies while logging in holds up the others for no longer than that.
+  others wait, then find the token it saved. The lock is a lease (``lease=``, ``LOCK_LEASE``
+  seconds by default),
+  renewed by the one lease rule (:class:`agupshup.stores.Renewer`: every third of it) while
+  held, so a login slower than the lease (back-offs, a throttle wait) keeps it, and a worker
+  that dies while logging in holds up the others for no longer than one lease.
+* Redis: ``redis`` is a URL or a client, as for every Redis-backed store
+  (:func:`agupshup.stores.connect_redis`); the store closes only a client it made.
 * Nothing here logs a token.
-* Time is the injected clock's (``clock=``, the real one by default): lock leases are on its
-  wall time and polls sleep on it, so a test moves a lease's expiry without waiting it out.
+* Time is the injected clock's (``clock=``, the real one by default): SQLite lock leases are on
+  its wall time (Redis's on the server's clock), renewals and polls sleep on it, so a test
+  moves a lease's expiry without waiting it out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import uuid
@@ -28,6 +33,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from agupshup.clock import Clock, SystemClock
+from agupshup.stores import Renewer, SqliteThread, close_redis, connect_redis
 
 __all__ = ["LOCK_LEASE", "MemoryTokenStore", "RedisTokenStore", "SqliteTokenStore"]
 
@@ -65,101 +71,110 @@ class MemoryTokenStore:
 class SqliteTokenStore:
     """Every process on this host that opens the same file shares its tokens."""
 
-    __slots__ = ("_clock", "_path")
+    __slots__ = ("_clock", "_db", "_lease", "_path")
     shared = True
 
-    def __init__(self, path: str | os.PathLike[str], *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, clock: Clock | None = None,
+        lease: float = LOCK_LEASE,
+    ) -> None:
         self._path = os.fspath(path)
+        self._lease = lease
         self._clock: Clock = clock if clock is not None else SystemClock()
-        fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
-        conn = self._connect()
-        try:
-            conn.execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, token TEXT)")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT, until REAL)"
-            )
-        finally:
-            conn.close()
+        # Created here, private, before SQLite makes it with the umask's mode.
+        os.close(os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600))
+        self._db = SqliteThread(self._connect, name="agupshup-tokens")
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+        conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+        conn.execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, token TEXT)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS locks (key TEXT PRIMARY KEY, owner TEXT, until REAL)"
+        )
+        return conn
 
-    def _query(self, sql: str, *args: str) -> str | None:
-        conn = self._connect()
-        try:
-            row = conn.execute(sql, args).fetchone()
-        finally:
-            conn.close()
+    async def _query(self, sql: str, *args: str | float) -> str | None:
+        row = await self._db.run(_fetch_one, sql, args)
         return None if row is None else str(row[0])
 
     async def load(self, key: str) -> str | None:
-        return await asyncio.to_thread(self._query, "SELECT token FROM tokens WHERE key = ?", key)
+        return await self._query("SELECT token FROM tokens WHERE key = ?", key)
 
     async def save(self, key: str, token: str) -> None:
-        await asyncio.to_thread(
-            self._query, "INSERT OR REPLACE INTO tokens (key, token) VALUES (?, ?)", key, token
-        )
+        await self._query("INSERT OR REPLACE INTO tokens (key, token) VALUES (?, ?)", key, token)
 
     async def discard(self, key: str, token: str) -> None:
-        await asyncio.to_thread(
-            self._query, "DELETE FROM tokens WHERE key = ? AND token = ?", key, token
-        )
+        await self._query("DELETE FROM tokens WHERE key = ? AND token = ?", key, token)
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
         owner = uuid.uuid4().hex
         # The holder is another process: there is no event to wait on, only the file.
-        while not await asyncio.to_thread(self._try_lock, key, owner):
+        while not await self._db.run(self._try_lock, key, owner):
             await self._clock.sleep(_POLL)
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(
-                self._query, "DELETE FROM locks WHERE key = ? AND owner = ?", key, owner
-            )
 
-    def _try_lock(self, key: str, owner: str) -> bool:
-        now = self._clock.time()
-        conn = self._connect()
+        async def renew() -> None:
+            await self._query("UPDATE locks SET until = ? WHERE key = ? AND owner = ?",
+                              self._clock.time() + self._lease, key, owner)
+
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            async with Renewer(renew, self._clock, self._lease, what="login lock").held():
+                yield
+        finally:
+            await self._query("DELETE FROM locks WHERE key = ? AND owner = ?", key, owner)
+
+    def _try_lock(self, conn: sqlite3.Connection, key: str, owner: str) -> bool:
+        now = self._clock.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             conn.execute("DELETE FROM locks WHERE key = ? AND until < ?", (key, now))
             conn.execute(
-                "INSERT OR IGNORE INTO locks VALUES (?, ?, ?)", (key, owner, now + LOCK_LEASE)
+                "INSERT OR IGNORE INTO locks VALUES (?, ?, ?)", (key, owner, now + self._lease)
             )
             row = conn.execute("SELECT owner FROM locks WHERE key = ?", (key,)).fetchone()
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
         return row is not None and row[0] == owner
+
+    async def aclose(self) -> None:
+        """Close the file (a later call opens it again)."""
+        await self._db.aclose()
 
     def __repr__(self) -> str:
         return f"SqliteTokenStore({self._path!r})"
+
+
+def _fetch_one(conn: sqlite3.Connection, sql: str, args: tuple[str | float, ...]) -> Any:
+    return conn.execute(sql, args).fetchone()
 
 
 _DISCARD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 class RedisTokenStore:
-    """Every process that reaches the same Redis shares its tokens (redis-py asyncio)."""
+    """Every process that reaches the same Redis shares its tokens: ``redis`` is a URL or a
+    ``redis.asyncio`` client (closed by :meth:`aclose` only if this store made it)."""
 
-    __slots__ = ("_clock", "_prefix", "_redis")
+    __slots__ = ("_clock", "_lease", "_owns", "_prefix", "_redis")
     shared = True
 
     def __init__(
-        self, redis: Any, *, prefix: str = "agupshup:token:", clock: Clock | None = None
+        self, redis: str | Any, *, prefix: str = "agupshup:token:", clock: Clock | None = None,
+        lease: float = LOCK_LEASE,
     ) -> None:
-        # The lease itself runs on Redis's clock (``px``); only the polls sleep on ``clock``.
+        self._lease = lease
+        # The lease itself runs on Redis's clock (``px``); renewals and polls sleep on ``clock``.
         self._clock: Clock = clock if clock is not None else SystemClock()
-        if isinstance(redis, str):
-            from redis.asyncio import Redis
-
-            redis = Redis.from_url(redis)
-        self._redis = redis
+        self._redis, self._owns = connect_redis(redis)
         self._prefix = prefix
 
     async def load(self, key: str) -> str | None:
@@ -174,17 +189,23 @@ class RedisTokenStore:
 
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
-        name, owner = f"{self._prefix}lock:{key}", uuid.uuid4().hex
+        name, owner, ms = f"{self._prefix}lock:{key}", uuid.uuid4().hex, int(self._lease * 1000)
         # The holder is another process: polling is the portable wait (no keyspace events).
-        while not await self._redis.set(name, owner, nx=True, px=int(LOCK_LEASE * 1000)):
+        while not await self._redis.set(name, owner, nx=True, px=ms):
             await self._clock.sleep(_POLL)
+
+        async def renew() -> None:
+            await self._redis.eval(_RENEW, 1, name, owner, ms)
+
         try:
-            yield
+            async with Renewer(renew, self._clock, self._lease, what="login lock").held():
+                yield
         finally:
             await self._redis.eval(_DISCARD, 1, name, owner)
 
     async def aclose(self) -> None:
-        await self._redis.aclose()
+        """Close the client if this store made it (from a URL); leave one given to it open."""
+        await close_redis(self._redis, self._owns)
 
     def __repr__(self) -> str:
         return f"RedisTokenStore(prefix={self._prefix!r})"

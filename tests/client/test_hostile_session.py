@@ -53,6 +53,8 @@ async def _fifty_token_calls(client: Client) -> Counter[str]:
 
 @pytest.mark.gupshup(throttle=OFF, token_uses=5)
 async def test_tokens_dying_after_five_uses_never_reach_fifty_callers(gupshup_server: Any) -> None:
+    """The protocol names no such server, but the promise holds against one: while tokens keep
+    working for somebody, no caller sees an InvalidToken."""
     async with _client(gupshup_server) as client:
         outcomes = await _fifty_token_calls(client)
         logins = client.session.logins
@@ -61,20 +63,6 @@ async def test_tokens_dying_after_five_uses_never_reach_fifty_callers(gupshup_se
     assert logins >= 10  # each token served at most five calls
     # Single-flight: one challenge and one login per token, never one per refused caller.
     assert calls["users.login"] == logins
-    # The first token's death teaches its life: later tokens cost one refused call each,
-    # not one per waiting caller (45 + 40 + ... + 5 = 225 refusals without).
-    assert calls["users.getmygroups"] <= 50 + 45 + 2 * logins
-
-
-@pytest.mark.gupshup(throttle=OFF, token_uses=1)
-async def test_tokens_that_outlive_the_learned_life_are_used_fully(gupshup_server: Any) -> None:
-    emulator = gupshup_server.emulator
-    async with _client(gupshup_server) as client:
-        assert await _fifty_token_calls(client) == {"ok": 50}  # learns: one use per token
-        emulator.sessions.token_uses = None
-        emulator.reset_counts()
-        assert await _fifty_token_calls(client) == {"ok": 50}
-    assert emulator.calls["users.getmygroups"] == 50  # no waste
 
 
 @pytest.mark.gupshup(throttle=OFF, token_uses=5)

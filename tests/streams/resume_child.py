@@ -10,12 +10,12 @@ import asyncio
 import sys
 
 from agupshup import Client
-from agupshup.checkpoint import Checkpoint, SQLiteCheckpointStore
+from agupshup.checkpoint import Checkpoint, SqliteCheckpointStore
 from agupshup.polling import PollPolicy
 
 
 async def main(base_url: str, db: str, group: str, every: int) -> None:
-    async with SQLiteCheckpointStore(db) as store, Client(base_url, throttle=False) as client:
+    async with SqliteCheckpointStore(db) as store, Client(base_url, throttle=False) as client:
         client.poll_policy = PollPolicy(min_interval=0.05, max_interval=0.2)
         checkpoint = Checkpoint(store, key="aggregator", every=every)
         async with client.group_stream(group, follow=True, checkpoint=checkpoint) as stream:

@@ -6,7 +6,7 @@ from agupshup.checkpoint import Cursor, RedisCheckpointStore
 
 
 async def test_redis_store_round_trip(redis_url: str) -> None:
-    store = RedisCheckpointStore.from_url(redis_url.rsplit("/", 1)[0] + "/4")
+    store = RedisCheckpointStore(redis_url.rsplit("/", 1)[0] + "/4")
     cursor = Cursor(source="group:jumpy", phase="live", newest=100180, oldest=100001, offset=120)
     try:
         assert await store.load("aggregator") is None

@@ -22,7 +22,7 @@ from agupshup.checkpoint import (
     MemoryCheckpointStore,
     MergedCursor,
     RedisCheckpointStore,
-    SQLiteCheckpointStore,
+    SqliteCheckpointStore,
 )
 from agupshup.emulator.server import EmulatorServer
 from agupshup.polling import PollPolicy
@@ -109,7 +109,7 @@ async def test_checkpoint_survives_abrupt_cancellation(
     processed: list[int] = []
     target = 0
     reached = anyio.Event()
-    async with SQLiteCheckpointStore(tmp_path / "cursors.db") as store, \
+    async with SqliteCheckpointStore(tmp_path / "cursors.db") as store, \
             demo_client(gupshup_server.base_url) as client:
         client.poll_policy = FAST
         checkpoint = Checkpoint(store, key="agg", every=25)
@@ -197,7 +197,7 @@ async def test_kill_between_checkpoints_loses_nothing(
         return out
 
     first = await run(lambda out: len(out) >= 137)
-    async with SQLiteCheckpointStore(db) as store:
+    async with SqliteCheckpointStore(db) as store:
         raw = await store.load("aggregator")
     assert raw is not None
     saved = Cursor.from_json(raw)
@@ -215,13 +215,13 @@ async def test_kill_between_checkpoints_loses_nothing(
 
 
 async def test_sqlite_and_redis_stores(tmp_path: Path) -> None:
-    store = SQLiteCheckpointStore(tmp_path / "c.db")
+    store = SqliteCheckpointStore(tmp_path / "c.db")
     assert await store.load("k") is None
     await store.save("k", "one")
     await store.save("k", "two")
     assert await store.load("k") == "two"
     store.close()
-    reopened = SQLiteCheckpointStore(tmp_path / "c.db")
+    reopened = SqliteCheckpointStore(tmp_path / "c.db")
     assert await reopened.load("k") == "two"
     await reopened.delete("k")
     assert await reopened.load("k") is None
@@ -291,10 +291,10 @@ async def test_what_counts_as_acknowledged(gupshup_server: EmulatorServer) -> No
         assert store.saves == 3  # one per normal exit or failure, one for the commit
 
 
-async def test_a_store_from_url_closes_its_own_redis_client() -> None:
+async def test_a_store_given_a_url_closes_its_own_redis_client() -> None:
     import redis  # noqa: F401  (the test extra has it: missing, this fails rather than skips)
 
-    store = RedisCheckpointStore.from_url("redis://127.0.0.1:1/0")  # never connected
+    store = RedisCheckpointStore("redis://127.0.0.1:1/0")  # never connected
     closed: list[bool] = []
     real_aclose = store.redis.aclose  # type: ignore[attr-defined]
 
@@ -310,3 +310,18 @@ async def test_a_store_from_url_closes_its_own_redis_client() -> None:
     borrowed = RedisCheckpointStore(store.redis)
     await borrowed.aclose()  # a client the caller owns stays open
     assert closed == [True]
+
+
+async def test_the_old_spellings_still_work_and_warn() -> None:
+    import agupshup
+    from agupshup import checkpoint
+
+    with pytest.warns(DeprecationWarning, match="SqliteCheckpointStore"):
+        assert agupshup.SQLiteCheckpointStore is SqliteCheckpointStore  # type: ignore[attr-defined]
+    with pytest.warns(DeprecationWarning, match="SqliteCheckpointStore"):
+        assert checkpoint.SQLiteCheckpointStore is SqliteCheckpointStore  # type: ignore[attr-defined]
+    assert "SQLiteCheckpointStore" not in agupshup.__all__
+    with pytest.warns(DeprecationWarning, match=r"RedisCheckpointStore\(url\)"):
+        store = RedisCheckpointStore.from_url("redis://127.0.0.1:1/0", prefix="p:")
+    assert store.prefix == "p:"
+    await store.aclose()

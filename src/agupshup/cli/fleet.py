@@ -30,6 +30,7 @@ from agupshup.fleet import (
     RedisStreamSink,
     token_holder,
 )
+from agupshup.stores import close_redis, connect_redis
 from agupshup.throttle import Scheduler, scaled_windows
 
 from .app import main, run
@@ -166,14 +167,12 @@ def status(redis_url: str, prefix: str, feed: str) -> None:
 
 
 async def _state(redis_url: str, prefix: str, feed: str) -> dict[str, Any]:
-    from redis.asyncio import Redis
-
-    r: Any = Redis.from_url(redis_url, decode_responses=True)
+    r, owned = connect_redis(redis_url, decode_responses=True)
     try:
         async with asyncio.timeout(STATUS_TIMEOUT):
             return await _read_state(r, prefix, feed)
     finally:
-        await r.aclose()
+        await close_redis(r, owned)
 
 
 async def _read_state(r: Any, prefix: str, feed: str) -> dict[str, Any]:

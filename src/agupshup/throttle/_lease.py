@@ -6,8 +6,9 @@ Rules this module enforces:
   If its process dies, the entry counts as completed at that expiry (the call reached the server
   no later than that), so it leaves window ``w`` at ``expiry + length_w``. Nothing is lost:
   a dead process's calls keep counting exactly as long as they might matter.
-* While this process has calls in flight, it renews their leases every third of the lease on
-  the injected clock, naming them by ticket. A ticket this process lost track of (its admission
+* While this process has calls in flight, it renews their leases by the one lease rule
+  (:class:`agupshup.stores.Renewer`: every third of the lease, on the injected clock), naming
+  them by ticket. A ticket this process lost track of (its admission
   was cancelled half-way) is never renewed, so it expires like a dead process's.
 * A failed renewal is logged, not raised. A lease that lapses while its call still runs ends
   that call's count early, so the lease must stay well above the longest request.
@@ -18,11 +19,11 @@ Rules this module enforces:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from agupshup.clock import Clock
+from agupshup.stores import Renewer
 
 from ._ledger import Admission, View
 from ._windows import Window
@@ -33,9 +34,10 @@ logger = logging.getLogger("agupshup.throttle")
 
 
 class LeaseKeeper:
-    """Renews the leases of this process's calls in flight."""
+    """Renews the leases of this process's calls in flight (:class:`agupshup.stores.Renewer`:
+    every third of the lease, while any is in flight)."""
 
-    __slots__ = ("_clock", "_lease", "_owned", "_renew", "_task")
+    __slots__ = ("_owned", "_renew", "_renewer")
 
     def __init__(
         self,
@@ -43,13 +45,10 @@ class LeaseKeeper:
         clock: Clock,
         lease: float,
     ) -> None:
-        if not lease > 0:
-            raise ValueError("the lease must be positive")
         self._renew = renew
-        self._clock = clock
-        self._lease = lease
         self._owned: set[int] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._renewer = Renewer(self._renew_owned, clock, lease, what="throttle lease",
+                                wanted=lambda: bool(self._owned), log=logger)
 
     @property
     def owned(self) -> frozenset[int]:
@@ -57,29 +56,17 @@ class LeaseKeeper:
 
     def add(self, ticket: int) -> None:
         self._owned.add(ticket)
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._keep())
+        self._renewer.start()
 
     def discard(self, ticket: int) -> None:
         self._owned.discard(ticket)
 
-    async def _keep(self) -> None:
-        while self._owned:
-            await self._clock.sleep(self._lease / 3)
-            if not self._owned:
-                return
-            try:
-                await self._renew(tuple(self._owned))
-            except Exception as exc:
-                logger.warning("throttle lease renewal failed: %r", exc)
+    async def _renew_owned(self) -> None:
+        await self._renew(tuple(self._owned))
 
     async def aclose(self) -> None:
         """Stop renewing; the leases of calls still in flight run out by themselves."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._renewer.stop()
 
 
 class SharedLedger:

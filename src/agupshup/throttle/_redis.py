@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agupshup.clock import Clock
+from agupshup.stores import close_redis, connect_redis
 
 from ._lease import SharedLedger
 from ._ledger import Admission, View, implied_counts
@@ -229,13 +230,7 @@ class RedisLedger(SharedLedger):
         server_time: bool = True,
     ) -> None:
         super().__init__(lease)
-        if isinstance(redis, str):
-            from redis.asyncio import Redis
-
-            redis, self._owns = Redis.from_url(redis), True
-        else:
-            self._owns = False
-        self._redis = redis
+        self._redis, self._owns = connect_redis(redis)
         self._key = key
         self._server_time = server_time
         self._keys: list[str] = []
@@ -278,8 +273,7 @@ class RedisLedger(SharedLedger):
         return self.view()
 
     async def _close(self) -> None:
-        if self._owns:
-            await self._redis.aclose()
+        await close_redis(self._redis, self._owns)
 
     async def _eval(
         self, name: str, tail: Sequence[object], limits: Sequence[int] | None = None

@@ -16,21 +16,20 @@ Rules this module enforces (beyond those of ``_ledger``):
   in flight (``live = 1``) and the completion time after; its release in window ``w`` is
   ``min(until, now) + length_w``. Phantom rows (``period`` set) count in their window only.
   Rows are deleted a lease after no window can count them (learning still looks at them).
-* SQLite blocks, so each ledger runs its statements on one thread of its own.
+* SQLite blocks, so each ledger runs its statements on one thread of its own
+  (:class:`agupshup.stores.SqliteThread`, the one way a store keeps SQLite off the loop).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
 
 from agupshup.clock import Clock
 from agupshup.errors import LedgerError
+from agupshup.stores import SqliteThread
 
 from ._hosttime import HostTime, default_host_time, era_kind, redate
 from ._lease import SharedLedger
@@ -38,8 +37,6 @@ from ._ledger import Admission, View, implied_counts
 from ._windows import Window
 
 __all__ = ["SqliteLedger"]
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS throttle_calls (
@@ -83,8 +80,7 @@ class SqliteLedger(SharedLedger):
     clock on Linux, and the injected clock's ``time()`` otherwise.
     """
 
-    __slots__ = ("_busy_timeout", "_conn", "_era", "_executor", "_host_time", "_kind_claimed",
-                 "_path")
+    __slots__ = ("_busy_timeout", "_db", "_era", "_host_time", "_kind_claimed", "_path")
 
     def __init__(
         self,
@@ -102,8 +98,7 @@ class SqliteLedger(SharedLedger):
         self._path = os.fspath(path)
         self._key = key
         self._busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._db = SqliteThread(self._connect, name="agupshup-ledger")
 
     def bind(self, windows: Sequence[Window], clock: Clock) -> None:
         super().bind(windows, clock)
@@ -113,37 +108,31 @@ class SqliteLedger(SharedLedger):
     # -- async face -------------------------------------------------------------------------
 
     async def _admit(self, limits: tuple[int, ...]) -> Admission:
-        return await self._run(self._admit_now, limits)
+        return await self._db.run(self._admit_now, limits)
 
     async def _release(
         self, ticket: int, learned: tuple[tuple[int, int], ...], held: tuple[int, ...]
     ) -> None:
-        await self._run(self._release_now, ticket, learned, held)
+        await self._db.run(self._release_now, ticket, learned, held)
 
     async def _cancel(self, ticket: int) -> None:
-        await self._run(self._cancel_now, ticket)
+        await self._db.run(self._cancel_now, ticket)
 
     async def _renew(self, tickets: tuple[int, ...]) -> None:
-        await self._run(self._renew_now, tickets)
+        await self._db.run(self._renew_now, tickets)
 
     async def usage(self) -> View:
-        return await self._run(self._usage)
+        return await self._db.run(self._usage)
 
     async def forget(self) -> None:
         """Drop this egress's entries and holds: for a server known to have been reset (an
         emulator restarted), whose windows no longer hold the calls counted here."""
-        await self._run(self._forget_now)
+        await self._db.run(self._forget_now)
 
     async def _close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
-            executor.shutdown(wait=False)
-
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="agupshup-sqlite")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        await self._db.aclose()
+        # A connection opened again claims its kind of host time again.
+        self._kind_claimed = False
 
     def __repr__(self) -> str:
         return f"SqliteLedger({self._path!r}, key={self._key!r})"
@@ -151,34 +140,25 @@ class SqliteLedger(SharedLedger):
     # -- on the ledger's thread -------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            _add_eras(conn)
-            self._conn = conn
-        return self._conn
-
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        self._kind_claimed = False
-        if conn is not None:
-            conn.close()
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        _add_eras(conn)
+        return conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[tuple[sqlite3.Connection, float]]:
+    def _transaction(self, db: sqlite3.Connection) -> Iterator[float]:
         assert self._host_time is not None, "bind() first"
-        db = self._connect()
         with _immediate(db):
             self._era, now = self._host_time.read()
             if not self._kind_claimed:
                 self._claim_kind(db)
             self._redate(db, now)
-            yield db, now
+            yield now
 
-    def _admit_now(self, limits: tuple[int, ...]) -> Admission:
-        with self._transaction() as (db, now):
+    def _admit_now(self, db: sqlite3.Connection, limits: tuple[int, ...]) -> Admission:
+        with self._transaction(db) as now:
             self._sweep(db, now)
             counts = [self._count(db, now, i) for i in range(len(self._windows))]
             wait, window = self._hold(db, now)
@@ -200,9 +180,10 @@ class SqliteLedger(SharedLedger):
             return Admission(cursor.lastrowid, 0.0, -1, counts)
 
     def _release_now(
-        self, ticket: int, learned: tuple[tuple[int, int], ...], held: tuple[int, ...]
+        self, db: sqlite3.Connection, ticket: int, learned: tuple[tuple[int, int], ...],
+        held: tuple[int, ...],
     ) -> None:
-        with self._transaction() as (db, now):
+        with self._transaction(db) as now:
             row = db.execute("SELECT since FROM throttle_calls WHERE id = ?", (ticket,)).fetchone()
             since = now if row is None else float(row[0])
             db.execute(
@@ -225,25 +206,25 @@ class SqliteLedger(SharedLedger):
                 )
             self._view = self._measure(db, now)
 
-    def _cancel_now(self, ticket: int) -> None:
-        with self._transaction() as (db, _):
+    def _cancel_now(self, db: sqlite3.Connection, ticket: int) -> None:
+        with self._transaction(db):
             db.execute("DELETE FROM throttle_calls WHERE id = ? AND live = 1", (ticket,))
 
-    def _renew_now(self, tickets: tuple[int, ...]) -> None:
-        with self._transaction() as (db, now):
+    def _renew_now(self, db: sqlite3.Connection, tickets: tuple[int, ...]) -> None:
+        with self._transaction(db) as now:
             db.executemany(
                 "UPDATE throttle_calls SET until = ? WHERE id = ? AND live = 1",
                 [(now + self._lease, t) for t in tickets],
             )
 
-    def _forget_now(self) -> None:
-        with self._transaction() as (db, now):
+    def _forget_now(self, db: sqlite3.Connection) -> None:
+        with self._transaction(db) as now:
             db.execute("DELETE FROM throttle_calls WHERE egress = ?", (self._key,))
             db.execute("DELETE FROM throttle_holds WHERE egress = ?", (self._key,))
             self._view = self._measure(db, now)
 
-    def _usage(self) -> View:
-        with self._transaction() as (db, now):
+    def _usage(self, db: sqlite3.Connection) -> View:
+        with self._transaction(db) as now:
             self._view = self._measure(db, now)
             return self._view
 
