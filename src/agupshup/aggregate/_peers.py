@@ -97,8 +97,16 @@ def fleet_budget(budget: Budget, count: int) -> Budget:
     """``budget`` for ``count`` addresses: each window's limit times ``count``."""
     if count <= 1 or not budget.windows:
         return budget
-    windows = tuple(dataclasses.replace(w, limit=w.limit * count) for w in budget.windows)
+    windows = tuple(_Limit(w.limit * count, w.length) for w in budget.windows)
     return dataclasses.replace(budget, windows=windows)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Limit:
+    """One window of the peers' whole budget (a :class:`~agupshup.planner.Limit`)."""
+
+    limit: int
+    length: float
 
 
 def turn_due(now: float, wall: float, period: float, place: int, count: int) -> float:
