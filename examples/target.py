@@ -41,7 +41,7 @@ class Target:
         return found
 
     def client(self, credentials: Credentials | None = None) -> Client:
-        return Client(self.base_url, credentials=credentials, scheduler=self.scheduler)
+        return Client(self.base_url, credentials=credentials, throttle=self.scheduler)
 
 
 @contextlib.asynccontextmanager

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
         RedisCheckpointStore,
         SQLiteCheckpointStore,
     )
-    from agupshup.client import Client
-    from agupshup.clock import Clock, FakeClock, SystemClock
+    from agupshup.client import Client, Throttle
+    from agupshup.clock import Clock, FakeClock, ScaledClock, SystemClock
     from agupshup.errors import *  # noqa: F403
     from agupshup.models import *  # noqa: F403
     from agupshup.planner import Budget
@@ -52,8 +52,10 @@ if TYPE_CHECKING:
         "RedisCheckpointStore",
         "RetryPolicy",
         "SQLiteCheckpointStore",
+        "ScaledClock",
         "Stream",
         "SystemClock",
+        "Throttle",
         "errors",
         "models",
     ]
@@ -71,8 +73,10 @@ _HOME = {
     "RedisCheckpointStore": "checkpoint",
     "SQLiteCheckpointStore": "checkpoint",
     "Client": "client",
+    "Throttle": "client",
     "Clock": "clock",
     "FakeClock": "clock",
+    "ScaledClock": "clock",
     "SystemClock": "clock",
     "PollPolicy": "polling",
     "RetryPolicy": "retry",

@@ -118,7 +118,7 @@ def post_once_read(
 
     async def post() -> None:
         async with Client(emulator.base_url, phone=phone, password=password,
-                          throttle=False) as c:
+                          throttle=None) as c:
             before = read()
             for _ in range(6000):  # waits on the command's progress; the bound is a hang guard
                 if read() - before >= reads:

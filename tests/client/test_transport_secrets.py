@@ -234,7 +234,7 @@ async def test_no_secret_escapes(
         mocked.get(ANY_CALL, callback=_server(target, path, fmt), repeat=True)
         mocked.post(ANY_CALL, callback=_server(target, path, fmt), repeat=True)
         client = Client(
-            BASE, phone=PHONE, password=PASSWORD, format=fmt, throttle=False, retry=FAST,  # type: ignore[arg-type]
+            BASE, phone=PHONE, password=PASSWORD, wire_format=fmt, throttle=None, retry=FAST,  # type: ignore[arg-type]
             timeout=1.0,
         )
         try:
@@ -275,7 +275,7 @@ async def test_no_secret_ever_in_a_url(target: str, fmt: str) -> None:
         mocked.get(ANY_CALL, callback=honest, repeat=True)
         mocked.post(ANY_CALL, callback=honest, repeat=True)
         async with Client(
-            BASE, phone=PHONE, password=PASSWORD, format=fmt, throttle=False  # type: ignore[arg-type]
+            BASE, phone=PHONE, password=PASSWORD, wire_format=fmt, throttle=None  # type: ignore[arg-type]
         ) as client:
             await CALLS[target](client)
         sent = list(mocked.requests)

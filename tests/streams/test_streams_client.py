@@ -26,7 +26,7 @@ ITERATORS = [
 
 @pytest.mark.parametrize("name", ITERATORS)
 def test_each_iterator_is_the_streams_method_of_the_same_name(name: str) -> None:
-    client = Client(throttle=False)
+    client = Client(throttle=None)
     assert isinstance(client.streams, Streams)
     assert client.streams is client.streams  # one per client
     method = getattr(client, name)
@@ -39,7 +39,7 @@ def test_each_iterator_is_the_streams_method_of_the_same_name(name: str) -> None
 
 
 def test_policy_hub_and_page_count_are_the_streams_own() -> None:
-    client = Client(throttle=False)
+    client = Client(throttle=None)
     policy = PollPolicy(min_interval=1.0)
     client.poll_policy = policy
     assert client.streams.policy is policy is client.stream_hub.policy

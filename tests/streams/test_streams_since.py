@@ -93,7 +93,7 @@ async def test_a_checkpoint_wins_over_now(fake_client: FakeEnv) -> None:
 
 
 def test_since_is_checked_before_any_call() -> None:
-    client = Client(throttle=False)
+    client = Client(throttle=None)
     with pytest.raises(ValueError, match="follow=True"):
         client.group_stream("few", since="now")
     with pytest.raises(ValueError, match="resume_from"):
