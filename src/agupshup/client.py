@@ -31,7 +31,6 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, Self, TypedDict, TypeVar, Unpack
@@ -54,10 +53,9 @@ from agupshup.models import (
     ThrottleTag,
 )
 from agupshup.planner import Budget
-from agupshup.polling import Hub, PollPolicy
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
-from agupshup.streams import Streams, delegated
+from agupshup.streams import Streams
 from agupshup.throttle import Ledger, Scheduler, SharedLedger, SqliteLedger, Window
 from agupshup.transport import AiohttpTransport, Transport
 
@@ -190,7 +188,7 @@ class _Attempts:
     served: int = -1
 
 
-class Client:
+class Client(Streams):
     """An asyncio client for the GupShup Stream and Group API.
 
     ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
@@ -739,19 +737,7 @@ class Client:
         """``groups.inviteFriends``: invite Indian mobile numbers to a group the user owns."""
         return await self._call(wire.invite_friends(phones, group), max_wait=max_wait)
 
-    # -- streams: the client's Streams, owned here; these methods delegate to it -------------
-
-    @cached_property
-    def streams(self) -> Streams:
-        """The iterators over the paginated calls, their page reader and pollers."""
-        return Streams(self)
-
-    public_stream = delegated(Streams.public_stream)
-    group_stream = delegated(Streams.group_stream)
-    replies = delegated(Streams.replies)
-    joined_groups_stream = delegated(Streams.joined_groups_stream)
-    my_groups = delegated(Streams.my_groups)
-    joined_groups = delegated(Streams.joined_groups)
+    # -- many streams as one: the follow engine (the single streams: :class:`Streams`) ----
 
     def merged_stream(
         self,
@@ -797,25 +783,6 @@ class Client:
             self, groups, since=since, checkpoint=checkpoint, budget=budget, limit=limit,
             mode="per-group" if per_group else "plan", on_drop=on_drop,
         )
-
-    @property
-    def stream_hub(self) -> Hub:
-        """The pollers of this client's followed streams (one per stream)."""
-        return self.streams.hub
-
-    @property
-    def poll_policy(self) -> PollPolicy:
-        """How followed streams poll; assign a :class:`~agupshup.polling.PollPolicy` to change."""
-        return self.streams.policy
-
-    @poll_policy.setter
-    def poll_policy(self, policy: PollPolicy) -> None:
-        self.streams.policy = policy
-
-    @property
-    def stream_pages(self) -> int:
-        """Pages read by this client's streams (successful calls)."""
-        return self.streams.pages_read
 
 
 def _post_fields(request: wire.Request[int]) -> tuple[str, str]:
