@@ -479,7 +479,7 @@ class Client(Streams):
     ) -> list[Message]:
         """``gupshup.getPublicStream``: one page of the public stream, newest first."""
         return await self._call(
-            wire.public_stream(start, count, skip_adult=skip_adult), max_wait=max_wait
+            wire.get_public_stream(start, count, skip_adult=skip_adult), max_wait=max_wait
         )
 
     async def get_message(self, group: str, *, max_wait: float | None = None) -> Message | None:
@@ -534,19 +534,19 @@ class Client(Streams):
         self, start: int = 0, count: int = 30, *, max_wait: float | None = None
     ) -> list[Group]:
         """``users.getMyGroups``: one page of the groups the user owns."""
-        return await self._call(wire.my_groups(start, count), max_wait=max_wait)
+        return await self._call(wire.get_my_groups(start, count), max_wait=max_wait)
 
     async def get_joined_groups(
         self, start: int = 0, count: int = 30, *, max_wait: float | None = None
     ) -> list[Group]:
         """``users.getJoinedGroups``: one page of the groups the user has joined."""
-        return await self._call(wire.joined_groups(start, count), max_wait=max_wait)
+        return await self._call(wire.get_joined_groups(start, count), max_wait=max_wait)
 
     async def get_joined_groups_stream(
         self, start: int = 0, count: int = 30, *, max_wait: float | None = None
     ) -> list[Message]:
         """``users.getJoinedGroupsStream``: one page of messages from joined groups."""
-        return await self._call(wire.joined_groups_stream(start, count), max_wait=max_wait)
+        return await self._call(wire.get_joined_groups_stream(start, count), max_wait=max_wait)
 
     # -- posting ----------------------------------------------------------------------------
 

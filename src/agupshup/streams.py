@@ -399,7 +399,7 @@ class Streams:
             return await pages.get_public_stream(start, count, skip_adult=skip_adult)
 
         key = "public" if skip_adult else "public+adult"
-        source = Source(key, fetch, _page("public_stream"), ident=_item_id)
+        source = Source(key, fetch, _page("get_public_stream"), ident=_item_id)
         return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     def group_stream(
@@ -455,7 +455,7 @@ class Streams:
     ) -> Stream[Message]:
         """Messages of the groups the user joined (``users.getJoinedGroupsStream``, 30 a page)."""
         fetch = self._pages().get_joined_groups_stream
-        source = Source("joined-stream", fetch, _page("joined_groups_stream"), ident=_item_id)
+        source = Source("joined-stream", fetch, _page("get_joined_groups_stream"), ident=_item_id)
         return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     # -- group lists ----------------------------------------------------------------------
@@ -469,7 +469,7 @@ class Streams:
     ) -> Stream[Group]:
         """The groups the user owns (``users.getMyGroups``, 30 a page), each once by name."""
         fetch = self._pages().get_my_groups
-        source = Source("my-groups", fetch, _page("my_groups"), name=_group_name)
+        source = Source("my-groups", fetch, _page("get_my_groups"), name=_group_name)
         return self._stream(source, False, limit, resume_from, checkpoint)
 
     def joined_groups(
@@ -481,7 +481,7 @@ class Streams:
     ) -> Stream[Group]:
         """The groups the user joined (``users.getJoinedGroups``, 30 a page), each once by name."""
         fetch = self._pages().get_joined_groups
-        source = Source("joined-groups", fetch, _page("joined_groups"), name=_group_name)
+        source = Source("joined-groups", fetch, _page("get_joined_groups"), name=_group_name)
         return self._stream(source, False, limit, resume_from, checkpoint)
 
 def _page(method: str) -> int:
