@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from agupshup import aggregate, wire
 from agupshup import errors as E
-from agupshup.aggregate import Follower, OnDrop, Resume, Start
+from agupshup.aggregate import Follower, OnDrop, Resume
 from agupshup.checkpoint import Checkpoint
 from agupshup.clock import Clock, Overdue, ScaledClock, SystemClock, within
 from agupshup.models import (
@@ -55,7 +55,7 @@ from agupshup.models import (
 from agupshup.planner import Budget
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
-from agupshup.streams import Streams
+from agupshup.streams import Since, Streams
 from agupshup.throttle import Ledger, Scheduler, SharedLedger, SqliteLedger, Window
 from agupshup.transport import AiohttpTransport, Transport
 
@@ -744,7 +744,7 @@ class Client(Streams):
         groups: Iterable[str],
         *,
         follow: bool = False,
-        since: Literal["now"] | int | None = None,
+        since: Since = None,
         limit: int | None = None,
         resume_from: Resume = None,
         checkpoint: Checkpoint | None = None,
@@ -755,9 +755,10 @@ class Client(Streams):
         planned: bool | None = None,
     ) -> Follower:
         """Many groups' messages as one stream, each once: the follow engine
-        (:mod:`agupshup.aggregate`). ``since=None``: each group's history, then (``follow``)
-        what arrives; ``"now"``: new messages only; an id: every later one. Use as
-        ``async with``; ``stream.cursor`` and ``checkpoint=`` resume it exactly."""
+        (:mod:`agupshup.aggregate`). ``since`` (:data:`~agupshup.streams.Since`, as for one
+        stream): ``None``, each group's history, then (``follow``) what arrives; ``"now"``, new
+        messages only; an id, every later one. Use as ``async with``; ``stream.cursor`` and
+        ``checkpoint=`` resume it exactly."""
         return aggregate.merged_stream(
             self, groups, follow=follow, since=since, limit=limit, resume_from=resume_from,
             checkpoint=checkpoint, budget=budget, per_group=per_group, on_drop=on_drop,
@@ -768,7 +769,7 @@ class Client(Streams):
         self,
         groups: Iterable[str],
         *,
-        since: Start = "now",
+        since: Since = "now",
         checkpoint: Checkpoint | None = None,
         budget: Budget | None = None,
         limit: int | None = None,
@@ -777,10 +778,12 @@ class Client(Streams):
     ) -> Follower:
         """Follow many groups on this client's quota, each new message once: the planner picks
         the cheapest cover of sources (joined stream, public stream, per-group streams) and
-        polls each within ``budget`` (docs/aggregator.md). From ``since`` (a message id), the
-        checkpoint's cursor, or now. ``per_group=True`` polls every group's own stream."""
+        polls each within ``budget`` (docs/aggregator.md). From the checkpoint's cursor, else
+        ``since`` (:data:`~agupshup.streams.Since`: ``"now"``, the default; a message id; or
+        ``None``, the history). ``per_group=True`` polls every group's own stream."""
         return aggregate.follow_groups(
-            self, groups, since=since, checkpoint=checkpoint, budget=budget, limit=limit,
+            self, groups, since=0 if since is None else since, checkpoint=checkpoint,
+            budget=budget, limit=limit,
             mode="per-group" if per_group else "plan", on_drop=on_drop,
         )
 

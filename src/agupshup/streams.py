@@ -15,7 +15,8 @@ Rules this module enforces:
 * ``follow=True`` streams poll through the client's :class:`~agupshup.polling.Hub`: followers of
   one stream share one poller and its calls; the pace adapts to activity and quota.
   ``since="now"`` skips the history: the stream starts at the head (one call to learn it, none
-  when the stream is already followed) unless a checkpoint says where it stands.
+  when the stream is already followed) unless a checkpoint says where it stands; ``since=<id>``
+  yields every item with a larger id, oldest first (:data:`Since`: one meaning everywhere).
 * Every iterator exposes ``cursor`` (a :class:`~agupshup.checkpoint.Cursor`) covering exactly the
   items yielded so far; ``resume_from=cursor`` yields only what that cursor does not cover:
   the rest of the backlog, then (live) what is newer. With a
@@ -89,8 +90,10 @@ log = logging.getLogger("agupshup.streams")
 T = TypeVar("T")
 
 ResumeFrom = Cursor | str | bytes | None
-#: Where a followed stream starts when nothing says otherwise: None, its history; "now", its head.
-Since = Literal["now"] | None
+#: Where a stream starts, when no cursor says (one meaning wherever a ``since=`` is taken, the
+#: follow engine's included): ``None``, its whole history; ``"now"``, its head at the start
+#: (new items only); a message id, every item with a larger id, oldest first.
+Since = Literal["now"] | int | None
 
 
 def group_key(group: str) -> str:
@@ -256,27 +259,28 @@ async def _id_body(
     hub: Hub,
     since: Since = None,
 ) -> AsyncGenerator[T, None]:
-    """Backlog newest first; then (follow, or resuming a finished backlog) newer items."""
+    """Backlog newest first; then (follow, or resuming a finished backlog) newer items.
+    ``since`` ("now" or an id) starts past the backlog, unless a cursor says where to start."""
     ident = source.ident
     assert ident is not None
-    if since == "now" and state == IdState():  # nothing yielded yet, nothing to resume
-        state.newest = await _head(source, reader, hub)
+    start = since is not None and state == IdState()  # nothing yielded yet, nothing to resume
+    if start:
+        state.newest = await _head(source, reader, hub) if since == "now" else since
         state.phase = "live"
-        immediate = False  # the head was just read
-    elif state.phase == "backlog":
+    if state.phase == "backlog":
         async for item in walk_back(source, state, reader):
             yield item
         state.phase = "live"
         if not follow:
             return
         immediate = False
+    elif not follow:  # a finished walk resumed, or an id to start after: what is newer, once
+        for item in await catch_up(source, state.newest, reader):
+            state.newest = ident(item)
+            yield item
+        return
     else:
-        if not follow:  # a finished walk resumed: what arrived since, once
-            for item in await catch_up(source, state.newest, reader):
-                state.newest = ident(item)
-                yield item
-            return
-        immediate = True
+        immediate = not (start and since == "now")  # "now": the head was just read
     sub = hub.subscribe(source, state.newest, immediate=immediate)
     try:
         while True:
@@ -489,13 +493,14 @@ def _page(method: str) -> int:
     return wire.METHODS[method].max_range
 
 
-def _check_since(since: str, follow: bool, resume_from: object) -> None:
-    if since != "now":
-        raise ValueError(f"since must be 'now' or None, not {since!r}")
-    if not follow:
-        raise ValueError("since='now' follows new items only: it needs follow=True")
+def _check_since(since: object, follow: bool, resume_from: object) -> None:
+    if since == "now":
+        if not follow:
+            raise ValueError("since='now' follows new items only: it needs follow=True")
+    elif isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        raise ValueError(f"since must be 'now', a message id >= 0 or None, not {since!r}")
     if resume_from is not None:
-        raise ValueError("since='now' and resume_from both say where to start: pass one")
+        raise ValueError(f"since={since!r} and resume_from both say where to start: pass one")
 
 
 async def _head(source: Source[T], reader: Reader, hub: Hub) -> int | None:
