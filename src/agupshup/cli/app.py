@@ -95,7 +95,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "subscribe": ("agupshup subscribe 9812345677 jumpy",),
     "export": ("agupshup export jumpy --out jumpy.jsonl",),
 }
-_GLOBAL = frozenset({"base_url", "format_", "json_", "phone", "time_scale", "ledger", "verbose"})
+_GLOBAL = frozenset({"base_url", "wire_format", "format_", "json_", "phone", "time_scale",
+                     "ledger", "verbose"})
 
 
 class _Command(click.Command):
@@ -215,7 +216,7 @@ async def open_run(
         client = Client(url, credentials=credentials, throttle=scheduler, clock=clock,
                         retry=RetryPolicy(on_back_off=waits.backing_off), transport=answers,
                         token_store=tokens,
-                        wire_format="xml" if settings.format == "xml" else "json")
+                        wire_format="xml" if settings.wire_format == "xml" else "json")
         await stack.enter_async_context(client)
         if status:
             await stack.enter_async_context(watching(waits.watch()))

@@ -134,7 +134,7 @@ def _client(settings: Settings, local_address: str | None,
                           on_event=on_throttle)
     return Client(settings.checked_url(), throttle=scheduler, clock=clock,
                   local_address=local_address,
-                  wire_format="xml" if settings.format == "xml" else "json")
+                  wire_format="xml" if settings.wire_format == "xml" else "json")
 
 
 def _serve_metrics(port: int, address: str) -> Any:
