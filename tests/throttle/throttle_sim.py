@@ -169,7 +169,7 @@ async def simulate(
 def _tags(server: Server, counted: bool, counts: Sequence[int], call: Call) -> list[ThrottleTag]:
     if not call.tagged:
         return []
-    return [ThrottleTag(period=server.windows[k].period, count=c, warn=server.windows[k].warn,
+    return [ThrottleTag(period=server.windows[k].name, count=c, warn=server.windows[k].warn,
                         limit=server.windows[k].limit) for k, c in server.tags(counted, counts)]
 
 

@@ -196,7 +196,7 @@ class Scheduler:
         self._tickets: dict[int, Lane] = {}
         self._interactive_done = _NEVER
         self._horizon = max(w.length for w in self._windows)
-        self._index = {w.period: i for i, w in enumerate(self._windows)}
+        self._index = {w.name: i for i, w in enumerate(self._windows)}
         self._by_limit: dict[int, list[int]] = {}
         for i, w in enumerate(self._windows):
             self._by_limit.setdefault(w.limit, []).append(i)
@@ -637,7 +637,7 @@ class Scheduler:
             self._wakeup.set_result(None)
 
     def _exhausted(self, admission: Admission, now: float, since: float) -> QuotaExhausted:
-        period = self._windows[admission.window].period
+        period = self._windows[admission.window].name
         return QuotaExhausted(period, now + admission.wait, now - since)
 
     async def _pace(self, since: float, max_wait: float | None) -> None:
@@ -745,7 +745,7 @@ class Scheduler:
         ]
         for i in held:
             w = self._windows[i]
-            self._emit("limited", w.period, f"the server refused a call (113); "
+            self._emit("limited", w.name, f"the server refused a call (113); "
                                             f"holding every caller for {w.length:g}s", w.length)
         return learned, held
 
@@ -782,14 +782,14 @@ class Scheduler:
         if self._armed[i][0]:
             self._armed[i][0] = False
             w = self._windows[i]
-            self._emit("warn", w.period, f"{count} of {w.limit} calls (warn at {w.warn})")
+            self._emit("warn", w.name, f"{count} of {w.limit} calls (warn at {w.warn})")
 
     def _blocked(self, admission: Admission) -> None:
         armed = self._armed[admission.window]
         if armed[1]:
             armed[1] = False
             w = self._windows[admission.window]
-            self._emit("hold", w.period, f"window full; callers held {admission.wait:.3f}s",
+            self._emit("hold", w.name, f"window full; callers held {admission.wait:.3f}s",
                        admission.wait)
 
     def _emit(self, kind: EventKind, period: str, detail: str, wait: float | None = None) -> None:
@@ -810,7 +810,7 @@ class Scheduler:
         free_at = view.at + max(view.frees[i], view.held)
         free_in, free_wall = readable(self._clock, max(free_at, self._clock.monotonic()))
         return QuotaWindow(
-            period=w.period,
+            period=w.name,
             length=w.length,
             limit=w.limit,
             used=view.counts[i],
@@ -828,4 +828,4 @@ def _margin(window: Window, burst_margin: int | None) -> int:
 
 
 def _show(windows: Sequence[Window]) -> str:
-    return "[" + ", ".join(f"{w.period} {w.limit}/{w.length:g}s" for w in windows) + "]"
+    return "[" + ", ".join(f"{w.name} {w.limit}/{w.length:g}s" for w in windows) + "]"
