@@ -39,7 +39,6 @@ from urllib.parse import urlsplit
 from agupshup import aggregate, wire
 from agupshup import errors as E
 from agupshup.aggregate import Follower, OnDrop, Resume
-from agupshup.checkpoint import Checkpoint
 from agupshup.clock import Clock, Overdue, ScaledClock, SystemClock, within
 from agupshup.models import (
     Challenge,
@@ -55,7 +54,7 @@ from agupshup.models import (
 from agupshup.planner import Budget
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
-from agupshup.streams import Since, Streams
+from agupshup.streams import CheckpointLike, Since, Streams, checkpoint_of
 from agupshup.throttle import Ledger, Scheduler, SharedLedger, SqliteLedger, Window
 from agupshup.transport import AiohttpTransport, Transport
 
@@ -747,7 +746,7 @@ class Client(Streams):
         since: Since = None,
         limit: int | None = None,
         resume_from: Resume = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         budget: Budget | None = None,
         per_group: bool = False,
         on_drop: OnDrop = None,
@@ -758,11 +757,12 @@ class Client(Streams):
         (:mod:`agupshup.aggregate`). ``since`` (:data:`~agupshup.streams.Since`, as for one
         stream): ``None``, each group's history, then (``follow``) what arrives; ``"now"``, new
         messages only; an id, every later one. Use as ``async with``; ``stream.cursor`` and
-        ``checkpoint=`` resume it exactly."""
+        ``checkpoint=`` (a store, or a :class:`~agupshup.checkpoint.Checkpoint`) resume it
+        exactly."""
         return aggregate.merged_stream(
             self, groups, follow=follow, since=since, limit=limit, resume_from=resume_from,
-            checkpoint=checkpoint, budget=budget, per_group=per_group, on_drop=on_drop,
-            buffer=buffer, planned=planned,
+            checkpoint=checkpoint_of(checkpoint), budget=budget, per_group=per_group,
+            on_drop=on_drop, buffer=buffer, planned=planned,
         )
 
     def follow_groups(
@@ -770,7 +770,7 @@ class Client(Streams):
         groups: Iterable[str],
         *,
         since: Since = "now",
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         budget: Budget | None = None,
         limit: int | None = None,
         per_group: bool = False,
@@ -782,8 +782,8 @@ class Client(Streams):
         ``since`` (:data:`~agupshup.streams.Since`: ``"now"``, the default; a message id; or
         ``None``, the history). ``per_group=True`` polls every group's own stream."""
         return aggregate.follow_groups(
-            self, groups, since=0 if since is None else since, checkpoint=checkpoint,
-            budget=budget, limit=limit,
+            self, groups, since=0 if since is None else since,
+            checkpoint=checkpoint_of(checkpoint), budget=budget, limit=limit,
             mode="per-group" if per_group else "plan", on_drop=on_drop,
         )
 

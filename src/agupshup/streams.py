@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar, cast
 
 from agupshup import wire
-from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor
+from agupshup.checkpoint import Checkpoint, Checkpointer, CheckpointStore, Cursor
 from agupshup.clock import Clock
 from agupshup.models import Group, Message, QuotaWindow, Reply
 from agupshup.paging import (
@@ -84,7 +84,7 @@ class Pages(Protocol):
 
     async def get_joined_groups(self, start: int = ..., count: int = ...) -> list[Group]: ...
 
-__all__ = ["Since", "Stream", "Streams", "group_key"]
+__all__ = ["CheckpointLike", "Since", "Stream", "Streams", "checkpoint_of", "group_key"]
 
 log = logging.getLogger("agupshup.streams")
 T = TypeVar("T")
@@ -94,6 +94,19 @@ ResumeFrom = Cursor | str | bytes | None
 #: follow engine's included): ``None``, its whole history; ``"now"``, its head at the start
 #: (new items only); a message id, every item with a larger id, oldest first.
 Since = Literal["now"] | int | None
+
+
+#: What ``checkpoint=`` takes (of a single stream or the follow engine): a store, as ``ledger=``
+#: and ``token_store=`` take one (saved under the stream's own key, every 100 items), or a
+#: :class:`~agupshup.checkpoint.Checkpoint`: a store with a key and a pace of its own.
+CheckpointLike = Checkpoint | CheckpointStore
+
+
+def checkpoint_of(value: CheckpointLike | None) -> Checkpoint | None:
+    """``checkpoint=`` as a :class:`~agupshup.checkpoint.Checkpoint` (a store: the defaults)."""
+    if value is None or isinstance(value, Checkpoint):
+        return value
+    return Checkpoint(value)
 
 
 def group_key(group: str) -> str:
@@ -123,7 +136,7 @@ class Stream(Generic[T]):
         clock: Clock,
         resume_from: ResumeFrom = None,
         limit: int | None = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
     ) -> None:
         if limit is not None and limit < 0:
             raise ValueError("limit must be >= 0")
@@ -135,9 +148,8 @@ class Stream(Generic[T]):
         self._gen: AsyncGenerator[T, None] | None = None
         self._count = 0
         self._closed = False
-        self._checkpoint = (
-            Checkpointer(checkpoint, source.key, clock) if checkpoint is not None else None
-        )
+        saved = checkpoint_of(checkpoint)
+        self._checkpoint = Checkpointer(saved, source.key, clock) if saved is not None else None
 
     @property
     def key(self) -> str:
@@ -360,7 +372,7 @@ class Streams:
         follow: bool,
         limit: int | None,
         resume_from: ResumeFrom,
-        checkpoint: Checkpoint | None,
+        checkpoint: CheckpointLike | None,
         since: Since = None,
     ) -> Stream[T]:
         """A :class:`Stream` over ``source``: an id walk (``follow`` applies) or a name walk."""
@@ -393,7 +405,7 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Message]:
         """Messages of every public group (``gupshup.getPublicStream``, 15 a page)."""
@@ -413,7 +425,7 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Message]:
         """A public group's messages (``groups.getStream``, 15 a page)."""
@@ -434,7 +446,7 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Reply]:
         """Replies to a group (``groups.getReplies``, 30 a page; hidden ones: owner only)."""
@@ -454,7 +466,7 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Message]:
         """Messages of the groups the user joined (``users.getJoinedGroupsStream``, 30 a page)."""
@@ -469,7 +481,7 @@ class Streams:
         *,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
     ) -> Stream[Group]:
         """The groups the user owns (``users.getMyGroups``, 30 a page), each once by name."""
         fetch = self._pages().get_my_groups
@@ -481,7 +493,7 @@ class Streams:
         *,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
     ) -> Stream[Group]:
         """The groups the user joined (``users.getJoinedGroups``, 30 a page), each once by name."""
         fetch = self._pages().get_joined_groups

@@ -9,6 +9,7 @@ import inspect
 import pytest
 
 from agupshup import Client, wire
+from agupshup.checkpoint import Cursor, MemoryCheckpointStore
 from agupshup.emulator.server import EmulatorServer
 from agupshup.polling import PollPolicy
 from agupshup.streams import Stream, Streams
@@ -88,3 +89,20 @@ async def test_every_read_asks_for_the_largest_page_of_its_method(
         async for _ in getattr(client, iterator)(*args, limit=1):
             break
     assert seen == [str(spec.max_range)]
+
+
+async def test_checkpoint_takes_a_store_as_token_store_does(
+    fake_client: tuple[Client, object, object, object],
+) -> None:
+    """``checkpoint=store`` is ``Checkpoint(store)``: saved under the stream's own key."""
+    client = fake_client[0]
+    store = MemoryCheckpointStore()
+    async with client.group_stream("few", limit=2, checkpoint=store) as stream:
+        got = [m.id async for m in stream]
+    saved = await store.load("group:few")
+    assert saved is not None
+    assert Cursor.from_json(saved).newest == got[0]  # the backlog comes newest first
+    many = MemoryCheckpointStore()
+    async with client.merged_stream(["few", "jumpy"], checkpoint=many) as merged:
+        assert [m async for m in merged]
+    assert [key.startswith("aggregate:") for key in many.data] == [True]
