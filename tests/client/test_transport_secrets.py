@@ -43,7 +43,7 @@ FAST = RetryPolicy(attempts=2, base=0.001, cap=0.001, total=1.0, resolve_attempt
 
 Call = Callable[[Client], Awaitable[Any]]
 CALLS: dict[str, Call] = {
-    "public_stream": lambda c: c.get_public_stream(),
+    "get_public_stream": lambda c: c.get_public_stream(),
     "get_message": lambda c: c.get_message("jumpy"),
     "get_stream": lambda c: c.get_stream("jumpy"),
     "get_info": lambda c: c.get_info("jumpy"),
@@ -54,10 +54,10 @@ CALLS: dict[str, Call] = {
     "get_challenge": lambda c: c.get_challenge(),
     "login": lambda c: c.login(),
     "post_message": lambda c: c.post_message("jumpy", "hello"),
-    "my_groups": lambda c: c.get_my_groups(),
+    "get_my_groups": lambda c: c.get_my_groups(),
     "logout": lambda c: _login_then_logout(c),
-    "joined_groups": lambda c: c.get_joined_groups(),
-    "joined_groups_stream": lambda c: c.get_joined_groups_stream(),
+    "get_joined_groups": lambda c: c.get_joined_groups(),
+    "get_joined_groups_stream": lambda c: c.get_joined_groups_stream(),
     "post_reply": lambda c: c.post_reply("hi @other", "jumpy"),
     "get_replies": lambda c: c.get_replies("jumpy", include_hidden=True),
     "invite_friends": lambda c: c.invite_friends([PHONE], "jumpy"),
