@@ -129,6 +129,8 @@ class Throttle:
       ``RedisLedger`` (:mod:`agupshup.throttle`) share it in a process, on a host, across hosts.
 
     Open clients of one egress must agree on both: another answer is a :class:`ValueError`.
+    There is no time scale here: a sped-up server is matched by the client's ``clock=``
+    (:class:`~agupshup.clock.ScaledClock`), which moves the windows with everything else timed.
     """
 
     windows: Sequence[Window] | None = None
@@ -209,6 +211,10 @@ class Client(Streams):
     ``clock=ScaledClock(scale=s)`` and all of them move together; tests inject a fake clock.
 
     ``wire_format=`` is what the API is asked to answer in (``json`` or ``xml``).
+
+    The iterators over the paginated calls (``group_stream``, ``public_stream`` …) are the
+    client's own methods (:class:`~agupshup.streams.Streams`); ``merged_stream`` and
+    ``follow_groups`` follow many groups as one.
 
     The spellings before issue 25 (``format=``, ``time_scale=``, ``scheduler=``, ``windows=``,
     ``ledger=``, ``throttle=True/False``) still work for one release, with a
