@@ -69,7 +69,7 @@ async def measure(base: str, batches: int, calls: int) -> dict[str, float]:
         "from": "0",
         "range": "15",
     }
-    async with aiohttp.ClientSession() as session, Client(base, throttle=False) as client:
+    async with aiohttp.ClientSession() as session, Client(base, throttle=None) as client:
 
         async def baseline() -> object:
             async with session.get(url, params=params) as resp:

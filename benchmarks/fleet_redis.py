@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `benchmarks` as a package
 
-from agupshup import Client
+from agupshup import Client, Throttle
 from agupshup.checkpoint import Cursor
 from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.seed import DEMO_PHONE, load_seed
@@ -118,7 +118,8 @@ class Run:
         self.lived: dict[str, float] = {}
 
     async def follow(self, base_url: str, address: str) -> None:
-        client = Client(base_url, local_address=address, windows=scaled_windows(SCALE))
+        client = Client(base_url, local_address=address,
+                        throttle=Throttle(windows=scaled_windows(SCALE)))
         opened = time.monotonic()
         try:
             async with client, FleetWorker(client, self.redis_url, self.groups, name=address,

@@ -82,7 +82,7 @@ def stats(base: str, reset: bool = False) -> dict[str, Any]:
 
 
 async def calls_per_message(base: str, n: int) -> dict[str, float]:
-    async with Client(base, throttle=False) as client:
+    async with Client(base, throttle=None) as client:
         stats(base, reset=True)
         got = 0
         async for _ in client.group_stream("big"):
@@ -96,7 +96,7 @@ async def calls_per_message(base: str, n: int) -> dict[str, float]:
 async def concurrent(base: str, groups: int, each: int, follow_seconds: float) -> dict[str, Any]:
     names = [f"g{i:04d}" for i in range(groups)]
     out: dict[str, Any] = {"rss_before_mb": rss_mb()}
-    async with Client(base, throttle=False) as client:
+    async with Client(base, throttle=None) as client:
         stats(base, reset=True)
         started = time.perf_counter()
         counts: list[int] = []
@@ -141,7 +141,7 @@ async def concurrent(base: str, groups: int, each: int, follow_seconds: float) -
 async def _walk(base: str, limit: int) -> tuple[int, int]:
     """(messages yielded, distinct) of one walk of ``walk``, stopped after ``limit`` of them."""
     got: list[int] = []
-    async with Client(base, throttle=False) as client:
+    async with Client(base, throttle=None) as client:
         async for message in client.group_stream("walk", limit=limit):
             got.append(message.id)
     return len(got), len(set(got))
@@ -160,7 +160,7 @@ def shared_walks(n: int, walkers: int = 50) -> dict[str, Any]:
     config = EmulatorConfig(seed=_walk_seed(n), throttle=ThrottleConfig.off())
 
     async def run(base: str) -> list[int]:
-        async with Client(base, throttle=False) as client:
+        async with Client(base, throttle=None) as client:
 
             async def walk() -> int:
                 return len([m async for m in client.group_stream("walk")])

@@ -50,7 +50,7 @@ from benchmarks._report import Figure, emit
 LATENCY = (0.05, 0.6)  # seconds, uniform
 RATIO_TARGET, OVERHEAD_TARGET = 0.99, 20.0
 #: The three GupShup windows with limits that never fill: the scheduler without a queue.
-ROOMY = [Window(w.period, 10**9, w.length, 10**9) for w in DEFAULT_WINDOWS]
+ROOMY = [Window(w.name, 10**9, w.length, 10**9) for w in DEFAULT_WINDOWS]
 
 
 class VirtualLoop(asyncio.SelectorEventLoop):
@@ -115,14 +115,14 @@ class SimServer:
         counts = [self._count(i, now) for i in range(len(self.windows))]
         if any(n + 1 > w.limit for n, w in zip(counts, self.windows, strict=True)):
             self.refused += 1
-            return [ThrottleTag(period=w.period, count=n, warn=w.warn, limit=w.limit)
+            return [ThrottleTag(period=w.name, count=n, warn=w.warn, limit=w.limit)
                     for n, w in zip(counts, self.windows, strict=True) if n + 1 > w.limit], True
         self.accepted += 1
         for i in range(len(self.windows)):
             self.seen[i].append(now)
             bucket, n = self.buckets[i]
             self.buckets[i] = (bucket, n + 1)
-        return [ThrottleTag(period=w.period, count=n + 1, warn=w.warn, limit=w.limit)
+        return [ThrottleTag(period=w.name, count=n + 1, warn=w.warn, limit=w.limit)
                 for n, w in zip(counts, self.windows, strict=True) if n + 1 >= w.warn], False
 
 
@@ -347,7 +347,7 @@ def main() -> None:
     waiters, calls = 1000, (1 if quick else 5)
     figures: list[Figure] = []
     print(f"{callers} callers at full demand for {duration / 3600:g} virtual hours; "
-          f"windows {', '.join(f'{w.period} {w.limit}/{w.length:g}s' for w in DEFAULT_WINDOWS)}; "
+          f"windows {', '.join(f'{w.name} {w.limit}/{w.length:g}s' for w in DEFAULT_WINDOWS)}; "
           f"latency uniform {LATENCY} s; the server sees each call at a random instant of it")
     best = optimum(DEFAULT_WINDOWS, duration)
     for mode in ("sliding", "fixed"):

@@ -41,7 +41,7 @@ class Target:
         return found
 
     def client(self, credentials: Credentials | None = None) -> Client:
-        return Client(self.base_url, credentials=credentials, scheduler=self.scheduler)
+        return Client(self.base_url, credentials=credentials, throttle=self.scheduler)
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +60,7 @@ async def target(
             config = EmulatorConfig(random_seed=None, time_scale=scale, seed=seed)
             server = await stack.enter_async_context(EmulatorServer(config))
             url = server.base_url
-        windows = [Window(w.period, w.limit, w.length / scale, w.warn) for w in DEFAULT_WINDOWS]
+        windows = [Window(w.name, w.limit, w.length / scale, w.warn) for w in DEFAULT_WINDOWS]
         scheduler = Scheduler(windows)
         stack.push_async_callback(scheduler.aclose)
         yield Target(url, server, scheduler)

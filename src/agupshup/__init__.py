@@ -23,8 +23,8 @@ if TYPE_CHECKING:
         RedisCheckpointStore,
         SqliteCheckpointStore,
     )
-    from agupshup.client import Client
-    from agupshup.clock import Clock, FakeClock, SystemClock
+    from agupshup.client import Client, Throttle
+    from agupshup.clock import Clock, FakeClock, ScaledClock, SystemClock
     from agupshup.errors import *  # noqa: F403
     from agupshup.models import *  # noqa: F403
     from agupshup.planner import Budget
@@ -51,9 +51,11 @@ if TYPE_CHECKING:
         "PollPolicy",
         "RedisCheckpointStore",
         "RetryPolicy",
+        "ScaledClock",
         "SqliteCheckpointStore",
         "Stream",
         "SystemClock",
+        "Throttle",
         "errors",
         "models",
     ]
@@ -71,8 +73,10 @@ _HOME = {
     "RedisCheckpointStore": "checkpoint",
     "SqliteCheckpointStore": "checkpoint",
     "Client": "client",
+    "Throttle": "client",
     "Clock": "clock",
     "FakeClock": "clock",
+    "ScaledClock": "clock",
     "SystemClock": "clock",
     "PollPolicy": "polling",
     "RetryPolicy": "retry",

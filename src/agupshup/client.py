@@ -12,12 +12,14 @@ Rules this module enforces:
   reported refused once stored (see :meth:`Client.post_message`).
 * ``max_wait`` is a deadline for the whole call: throttle waits, the implicit login, retries
   and back-offs included. Nothing starts after it.
-* Options never contradict silently: arguments that one another would override raise
+* Throttling is one argument, ``throttle=``: a :class:`Throttle` (the egress's shared
+  scheduler with those options: the default), a scheduler of one's own, or ``None``. Options
+  never contradict silently: arguments that one another would override raise
   :class:`ValueError` saying why. Clients of one egress (:func:`egress_key`) in a process share
   one scheduler, and must agree on its windows, ledger and clock while they are open.
-* ``time_scale`` runs the client on server time (:class:`~agupshup.clock.ScaledClock`): the
-  throttle windows, the token idle rule, breaker cool-downs, retries and polling all move
-  together, as the emulator's ``time_scale`` moves its side.
+* Time is one argument, ``clock=``: a sped-up server is matched with
+  ``clock=ScaledClock(scale=s)``, which moves the throttle windows, the token idle rule, breaker
+  cool-downs, retries and polling together, as the emulator's ``time_scale`` moves its side.
 """
 
 from __future__ import annotations
@@ -26,18 +28,17 @@ import asyncio
 import dataclasses
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol, Self, TypeVar
+from typing import Literal, Protocol, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 from agupshup import aggregate, wire
 from agupshup import errors as E
-from agupshup.aggregate import Follower, OnDrop, Resume, Start
-from agupshup.checkpoint import Checkpoint
+from agupshup.aggregate import Follower, OnDrop, Resume
 from agupshup.clock import Clock, Overdue, ScaledClock, SystemClock, within
 from agupshup.models import (
     Challenge,
@@ -51,14 +52,13 @@ from agupshup.models import (
     ThrottleTag,
 )
 from agupshup.planner import Budget
-from agupshup.polling import Hub, PollPolicy
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
-from agupshup.streams import Streams, delegated
+from agupshup.streams import CheckpointLike, Since, Streams, checkpoint_of
 from agupshup.throttle import Ledger, Scheduler, SharedLedger, SqliteLedger, Window
 from agupshup.transport import AiohttpTransport, Transport
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "default_ledger_path", "egress_key"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "Throttle", "default_ledger_path", "egress_key"]
 
 log = logging.getLogger("agupshup.client")
 T = TypeVar("T")
@@ -115,6 +115,56 @@ class _Unthrottled:
         return []
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Throttle:
+    """The options of the throttle a :class:`Client` joins: ``Client(url, throttle=Throttle())``.
+
+    The client joins its egress's shared scheduler (:func:`egress_key`: one per server host and
+    source address in a process), created with these options by the first client:
+
+    * ``windows``: the server's limits (``None``: the egress's, GupShup's when first);
+    * ``ledger``: where the egress's entries live (``None``: the per-host file of
+      :func:`default_ledger_path`, so a restarted process still counts its earlier calls;
+      ``GUPSHUP_LEDGER=memory`` keeps them in memory). ``MemoryLedger()``, ``SqliteLedger``,
+      ``RedisLedger`` (:mod:`agupshup.throttle`) share it in a process, on a host, across hosts.
+
+    Open clients of one egress must agree on both: another answer is a :class:`ValueError`.
+    There is no time scale here: a sped-up server is matched by the client's ``clock=``
+    (:class:`~agupshup.clock.ScaledClock`), which moves the windows with everything else timed.
+    """
+
+    windows: Sequence[Window] | None = None
+    ledger: Ledger | None = None
+
+    def __post_init__(self) -> None:
+        if self.windows is not None:  # a tuple, so that the value stays frozen
+            object.__setattr__(self, "windows", tuple(self.windows))
+
+
+#: ``throttle=`` left out: the egress's shared scheduler, GupShup's windows, the per-host file.
+_DEFAULT_THROTTLE = Throttle()
+
+
+class _Deprecated(TypedDict, total=False):
+    """The Client's keywords before issue 25, accepted one more release with a warning."""
+
+    format: wire.Format
+    time_scale: float
+    scheduler: SchedulerLike
+    windows: Sequence[Window]
+    ledger: Ledger
+
+
+#: Each deprecated keyword → its new spelling, as the warning names it.
+_NEW_SPELLING = {
+    "format": "wire_format=",
+    "time_scale": "clock=ScaledClock(scale=...) (agupshup.ScaledClock)",
+    "scheduler": "throttle=<the scheduler>",
+    "windows": "throttle=Throttle(windows=...)",
+    "ledger": "throttle=Throttle(ledger=...)",
+}
+
+
 #: API errors that say nothing about the token (113, 129, a malformed request).
 _UNPROVEN = (E.ThrottleLimitExceeded, E.ServerError, E.InvalidRequest)
 
@@ -139,7 +189,7 @@ class _Attempts:
     served: int = -1
 
 
-class Client:
+class Client(Streams):
     """An asyncio client for the GupShup Stream and Group API.
 
     ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
@@ -150,12 +200,25 @@ class Client:
     not sent: the call raises :class:`~agupshup.errors.QuotaExhausted` (or its subclass
     :class:`~agupshup.errors.DeadlineExceeded`), or the last fault when a retry would not fit.
 
-    Throttle options (docs/throttle.md has the table): by default the client joins its
-    egress's shared scheduler with GupShup's windows. ``windows=``/``ledger=`` declare that
-    scheduler's windows and storage; ``scheduler=`` brings one built by hand (then neither may
-    be given, nor ``throttle=False`` or ``time_scale=``); ``throttle=False`` admits everything.
-    ``time_scale=`` matches a server whose time runs that many times faster; ``clock=`` injects
-    time (tests).
+    ``throttle=`` is the one throttle argument (docs/throttle.md): a :class:`Throttle` (the
+    default, ``Throttle()``: the egress's shared scheduler with GupShup's windows and the
+    per-host ledger), a scheduler built by hand (its own windows, ledger, clock, reserve,
+    pacing; clients may share it), or ``None``: every call admitted at once.
+
+    ``clock=`` stays a separate argument because the throttle is only one of its users: the
+    token idle rule, breaker cool-downs, retry back-offs, deadlines and polling read it too.
+    Against a server whose time runs ``s`` times faster (the emulator's ``time_scale``), pass
+    ``clock=ScaledClock(scale=s)`` and all of them move together; tests inject a fake clock.
+
+    ``wire_format=`` is what the API is asked to answer in (``json`` or ``xml``).
+
+    The iterators over the paginated calls (``group_stream``, ``public_stream`` …) are the
+    client's own methods (:class:`~agupshup.streams.Streams`); ``merged_stream`` and
+    ``follow_groups`` follow many groups as one.
+
+    The spellings before issue 25 (``format=``, ``time_scale=``, ``scheduler=``, ``windows=``,
+    ``ledger=``, ``throttle=True/False``) still work for one release, with a
+    :class:`DeprecationWarning` naming the new one.
 
     ``local_address="127.0.0.2"`` binds the source address calls leave from (the server counts
     per IP): the throttle budget is kept per address — clients on one address share one, and a
@@ -170,42 +233,38 @@ class Client:
         phone: str | None = None,
         password: str | None = None,
         credentials: Credentials | CredentialsProvider | None = None,
-        format: wire.Format = "json",
+        wire_format: wire.Format = "json",
         timeout: float = 30.0,
         clock: Clock | None = None,
-        time_scale: float = 1.0,
-        scheduler: SchedulerLike | None = None,
-        throttle: bool = True,
-        windows: Sequence[Window] | None = None,
-        ledger: Ledger | None = None,
+        throttle: Throttle | SchedulerLike | bool | None = _DEFAULT_THROTTLE,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         token_store: TokenStore | None = None,
         max_body: int = 2 * 1024 * 1024,
         local_address: str | None = None,
+        **deprecated: Unpack[_Deprecated],
     ) -> None:
-        if format not in ("json", "xml"):
-            raise E.ValidationError("Client", "format", "must be 'json' or 'xml'")
         _check_credentials(phone, password, credentials)
-        _check_throttle(scheduler, throttle, windows, ledger, time_scale)
+        wire_format, clock = _old_time_and_format(wire_format, clock, deprecated)
+        chosen = _old_throttle(throttle, deprecated)
+        if wire_format not in ("json", "xml"):
+            raise E.ValidationError("Client", "wire_format", "must be 'json' or 'xml'")
         if phone is not None and password is not None:
             credentials = Credentials(phone, password)
         # Shown (repr, the token store's scope) without any ``user:pass@``; only the transport
         # keeps the URL as given, to send it.
         self.base_url = E.redact_url(base_url.rstrip("/"))
-        self.format: wire.Format = format
+        self.wire_format: wire.Format = wire_format
         self.timeout = timeout
         self.clock: Clock = clock or SystemClock()
-        if time_scale != 1.0:
-            self.clock = ScaledClock(self.clock, time_scale)
         self.retry = retry or RetryPolicy()
         self._write_policy = dataclasses.replace(self.retry, attempts=1)
         # fleet (issue 18): the egress; the throttle budget is kept per egress.
         self.local_address = local_address
-        self._shared = None if scheduler is not None else _default_scheduler(
-            self.base_url, self.clock, throttle, windows, ledger, local_address
-        )
-        self.scheduler: SchedulerLike = scheduler or self._shared or _Unthrottled()
+        self._shared: Scheduler | None = None
+        if isinstance(chosen, Throttle):
+            chosen = self._shared = _join(chosen, self.base_url, self.clock, local_address)
+        self.scheduler: SchedulerLike = _Unthrottled() if chosen is None else chosen
         self._transport: Transport = transport or AiohttpTransport(
             base_url, timeout=timeout, max_body=max_body, local_address=local_address
         )
@@ -253,7 +312,13 @@ class Client:
         return self.scheduler.quota()
 
     def __repr__(self) -> str:
-        return f"<Client {self.base_url} format={self.format} {self.session!r}>"
+        return f"<Client {self.base_url} wire_format={self.wire_format} {self.session!r}>"
+
+    @property
+    def format(self) -> wire.Format:
+        """Deprecated: :attr:`wire_format`."""
+        _deprecated("Client.format", "Client.wire_format", stacklevel=3)
+        return self.wire_format
 
     # -- the call path ----------------------------------------------------------------------
 
@@ -377,7 +442,7 @@ class Client:
         self, request: wire.Request[T], token: str | None, max_wait: float | None
     ) -> wire.Response[T]:
         spec = request.spec
-        fields = request.fields(self.format, token)
+        fields = request.fields(self.wire_format, token)
         async with self.scheduler.slot(spec.lane, max_wait=max_wait) as slot:
             try:
                 raw = await self._transport.send(
@@ -419,7 +484,7 @@ class Client:
     ) -> list[Message]:
         """``gupshup.getPublicStream``: one page of the public stream, newest first."""
         return await self._call(
-            wire.public_stream(start, count, skip_adult=skip_adult), max_wait=max_wait
+            wire.get_public_stream(start, count, skip_adult=skip_adult), max_wait=max_wait
         )
 
     async def get_message(self, group: str, *, max_wait: float | None = None) -> Message | None:
@@ -474,19 +539,19 @@ class Client:
         self, start: int = 0, count: int = 30, *, max_wait: float | None = None
     ) -> list[Group]:
         """``users.getMyGroups``: one page of the groups the user owns."""
-        return await self._call(wire.my_groups(start, count), max_wait=max_wait)
+        return await self._call(wire.get_my_groups(start, count), max_wait=max_wait)
 
     async def get_joined_groups(
         self, start: int = 0, count: int = 30, *, max_wait: float | None = None
     ) -> list[Group]:
         """``users.getJoinedGroups``: one page of the groups the user has joined."""
-        return await self._call(wire.joined_groups(start, count), max_wait=max_wait)
+        return await self._call(wire.get_joined_groups(start, count), max_wait=max_wait)
 
     async def get_joined_groups_stream(
         self, start: int = 0, count: int = 30, *, max_wait: float | None = None
     ) -> list[Message]:
         """``users.getJoinedGroupsStream``: one page of messages from joined groups."""
-        return await self._call(wire.joined_groups_stream(start, count), max_wait=max_wait)
+        return await self._call(wire.get_joined_groups_stream(start, count), max_wait=max_wait)
 
     # -- posting ----------------------------------------------------------------------------
 
@@ -677,29 +742,17 @@ class Client:
         """``groups.inviteFriends``: invite Indian mobile numbers to a group the user owns."""
         return await self._call(wire.invite_friends(phones, group), max_wait=max_wait)
 
-    # -- streams: the client's Streams, owned here; these methods delegate to it -------------
-
-    @cached_property
-    def streams(self) -> Streams:
-        """The iterators over the paginated calls, their page reader and pollers."""
-        return Streams(self)
-
-    public_stream = delegated(Streams.public_stream)
-    group_stream = delegated(Streams.group_stream)
-    replies = delegated(Streams.replies)
-    joined_groups_stream = delegated(Streams.joined_groups_stream)
-    my_groups = delegated(Streams.my_groups)
-    joined_groups = delegated(Streams.joined_groups)
+    # -- many streams as one: the follow engine (the single streams: :class:`Streams`) ----
 
     def merged_stream(
         self,
         groups: Iterable[str],
         *,
         follow: bool = False,
-        since: Literal["now"] | int | None = None,
+        since: Since = None,
         limit: int | None = None,
         resume_from: Resume = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         budget: Budget | None = None,
         per_group: bool = False,
         on_drop: OnDrop = None,
@@ -707,21 +760,23 @@ class Client:
         planned: bool | None = None,
     ) -> Follower:
         """Many groups' messages as one stream, each once: the follow engine
-        (:mod:`agupshup.aggregate`). ``since=None``: each group's history, then (``follow``)
-        what arrives; ``"now"``: new messages only; an id: every later one. Use as
-        ``async with``; ``stream.cursor`` and ``checkpoint=`` resume it exactly."""
+        (:mod:`agupshup.aggregate`). ``since`` (:data:`~agupshup.streams.Since`, as for one
+        stream): ``None``, each group's history, then (``follow``) what arrives; ``"now"``, new
+        messages only; an id, every later one. Use as ``async with``; ``stream.cursor`` and
+        ``checkpoint=`` (a store, or a :class:`~agupshup.checkpoint.Checkpoint`) resume it
+        exactly."""
         return aggregate.merged_stream(
             self, groups, follow=follow, since=since, limit=limit, resume_from=resume_from,
-            checkpoint=checkpoint, budget=budget, per_group=per_group, on_drop=on_drop,
-            buffer=buffer, planned=planned,
+            checkpoint=checkpoint_of(checkpoint), budget=budget, per_group=per_group,
+            on_drop=on_drop, buffer=buffer, planned=planned,
         )
 
     def follow_groups(
         self,
         groups: Iterable[str],
         *,
-        since: Start = "now",
-        checkpoint: Checkpoint | None = None,
+        since: Since = "now",
+        checkpoint: CheckpointLike | None = None,
         budget: Budget | None = None,
         limit: int | None = None,
         per_group: bool = False,
@@ -729,31 +784,14 @@ class Client:
     ) -> Follower:
         """Follow many groups on this client's quota, each new message once: the planner picks
         the cheapest cover of sources (joined stream, public stream, per-group streams) and
-        polls each within ``budget`` (docs/aggregator.md). From ``since`` (a message id), the
-        checkpoint's cursor, or now. ``per_group=True`` polls every group's own stream."""
+        polls each within ``budget`` (docs/aggregator.md). From the checkpoint's cursor, else
+        ``since`` (:data:`~agupshup.streams.Since`: ``"now"``, the default; a message id; or
+        ``None``, the history). ``per_group=True`` polls every group's own stream."""
         return aggregate.follow_groups(
-            self, groups, since=since, checkpoint=checkpoint, budget=budget, limit=limit,
+            self, groups, since=0 if since is None else since,
+            checkpoint=checkpoint_of(checkpoint), budget=budget, limit=limit,
             mode="per-group" if per_group else "plan", on_drop=on_drop,
         )
-
-    @property
-    def stream_hub(self) -> Hub:
-        """The pollers of this client's followed streams (one per stream)."""
-        return self.streams.hub
-
-    @property
-    def poll_policy(self) -> PollPolicy:
-        """How followed streams poll; assign a :class:`~agupshup.polling.PollPolicy` to change."""
-        return self.streams.policy
-
-    @poll_policy.setter
-    def poll_policy(self, policy: PollPolicy) -> None:
-        self.streams.policy = policy
-
-    @property
-    def stream_pages(self) -> int:
-        """Pages read by this client's streams (successful calls)."""
-        return self.streams.pages_read
 
 
 def _post_fields(request: wire.Request[int]) -> tuple[str, str]:
@@ -793,19 +831,16 @@ def egress_key(base_url: str, local_address: str | None = None) -> str:
     return host if port is None or port == default else f"{host}:{port}"
 
 
-def _default_scheduler(
-    base_url: str, clock: Clock, throttle: bool, windows: Sequence[Window] | None,
-    ledger: Ledger | None,
-    local_address: str | None = None,
-) -> Scheduler | None:
-    """The egress's shared scheduler, with this client counted as a user (None: no throttle)."""
-    if not throttle:
-        return None
+def _join(
+    throttle: Throttle, base_url: str, clock: Clock, local_address: str | None = None
+) -> Scheduler:
+    """The egress's shared scheduler, with this client counted as a user."""
+    ledger = throttle.ledger
     if local_address is not None and isinstance(ledger, SharedLedger):
         ledger.for_egress(local_address)  # fleet: one shared budget per source address
     key = egress_key(base_url, local_address)
     disk = _disk_ledger(key) if _real_time(clock) else None
-    return Scheduler.shared(key, windows, clock=clock, ledger=ledger,
+    return Scheduler.shared(key, throttle.windows, clock=clock, ledger=ledger,
                             default_ledger=disk).attach()
 
 
@@ -859,19 +894,58 @@ def _check_credentials(
         raise ValueError("pass phone=/password= or credentials=, not both")
 
 
-def _check_throttle(
-    scheduler: SchedulerLike | None,
-    throttle: bool,
-    windows: Sequence[Window] | None,
-    ledger: Ledger | None,
-    time_scale: float,
-) -> None:
-    fixed = {"windows=": windows is not None, "ledger=": ledger is not None}
-    if scheduler is not None:
-        clash = [name for name, given in fixed.items() if given]
-        clash += ["throttle=False"] * (not throttle) + ["time_scale="] * (time_scale != 1.0)
+def _deprecated(old: str, new: str, stacklevel: int = 4) -> None:
+    # 4: the caller of Client(...) (warn ← _deprecated ← the helper ← __init__).
+    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
+
+
+def _old_time_and_format(
+    wire_format: wire.Format, clock: Clock | None, old: _Deprecated
+) -> tuple[wire.Format, Clock | None]:
+    """``wire_format`` and ``clock`` with the deprecated ``format=``/``time_scale=`` applied."""
+    unknown = sorted(set(old) - set(_NEW_SPELLING))
+    if unknown:
+        raise TypeError(f"Client() got an unexpected keyword argument {unknown[0]!r}")
+    for name in old:
+        _deprecated(f"Client({name}=)", _NEW_SPELLING[name])
+    if "format" in old:
+        if wire_format != "json" and old["format"] != wire_format:
+            raise ValueError("format= is the old spelling of wire_format=: pass one")
+        wire_format = old["format"]
+    scale = old.get("time_scale", 1.0)
+    if scale != 1.0:
+        clock = ScaledClock(clock, scale)
+    return wire_format, clock
+
+
+def _old_throttle(
+    throttle: Throttle | SchedulerLike | bool | None, old: _Deprecated
+) -> Throttle | SchedulerLike | None:
+    """The one throttle argument, from ``throttle=`` and the deprecated keywords (each warned
+    about); :class:`ValueError` when they contradict one another."""
+    if isinstance(throttle, bool):
+        _deprecated(f"Client(throttle={throttle})",
+                    "throttle=Throttle() (the default)" if throttle else "throttle=None")
+    new = not isinstance(throttle, bool) and throttle is not _DEFAULT_THROTTLE
+    fixes = [f"{name}=" for name in ("windows", "ledger") if name in old]
+    if "scheduler" in old:
+        clash = fixes + ["throttle="] * (new or throttle is False)
+        clash += ["time_scale="] * ("time_scale" in old)
         if clash:
             raise ValueError(f"scheduler= already fixes the throttle; {', '.join(clash)} would "
                              "be ignored (build the scheduler with them instead)")
-    elif not throttle and any(fixed.values()):
-        raise ValueError("throttle=False admits every call: windows= and ledger= would be ignored")
+        return old["scheduler"]
+    if throttle is False or throttle is None:
+        if fixes:
+            raise ValueError("throttle=None admits every call: windows= and ledger= would be "
+                             "ignored")
+        return None
+    if not isinstance(throttle, bool | Throttle) and "time_scale" in old:
+        raise ValueError("a scheduler of one's own keeps its own clock: time_scale= would be "
+                         "ignored (build the scheduler with it instead)")
+    if fixes:
+        if new:
+            raise ValueError(f"throttle= already fixes the throttle; {', '.join(fixes)} would "
+                             "be ignored (pass Throttle(windows=..., ledger=...))")
+        return Throttle(windows=old.get("windows"), ledger=old.get("ledger"))
+    return _DEFAULT_THROTTLE if throttle is True else throttle

@@ -13,10 +13,10 @@ It ends with the replies on the server and the quota. It stops by itself after `
 (``None``: until cancelled).
 
 Time runs ``time_scale`` times faster (10 by default) in the emulator *and* in the clients
-(``Client(time_scale=...)``: throttle windows, token idle rule, polling), so a minute of the
-API's throttle passes in 6 s. At real speed (``time_scale=1``) the followers poll each group
-about every 25 s — the pace GupShup's 10 000-calls-a-day limit allows for steady following —
-and a 15-second demo would show almost no live traffic.
+(``Client(clock=ScaledClock(scale=...))``: throttle windows, token idle rule, polling), so a
+minute of the API's throttle passes in 6 s. At real speed (``time_scale=1``) the followers poll
+each group about every 25 s — the pace GupShup's 10 000-calls-a-day limit allows for steady
+following — and a 15-second demo would show almost no live traffic.
 
 Rules this module enforces:
 
@@ -101,7 +101,8 @@ class Api:
 
     def client(self, phone: str | None = None, password: str | None = None) -> Client:
         """A Client of this server on its time scale; it joins the egress's shared scheduler."""
-        return Client(self.base_url, phone=phone, password=password, time_scale=self.time_scale)
+        return Client(self.base_url, phone=phone, password=password,
+                      clock=ScaledClock(scale=self.time_scale))
 
 
 @asynccontextmanager

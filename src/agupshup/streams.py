@@ -2,10 +2,10 @@
 
 Rules this module enforces:
 
-* One iterator per paginated call, as a method of :class:`Streams` (which the client owns as
-  ``client.streams`` and its methods of the same names delegate to): ``public_stream``,
-  ``group_stream``, ``replies``, ``joined_groups_stream`` (id-ordered messages and replies) and
-  ``my_groups``, ``joined_groups`` (groups, told apart by name). Each reads the largest page its
+* One iterator per paginated call, as a method of the client (one route: the Client is a
+  :class:`Streams`, this module's mixin): ``public_stream``, ``group_stream``, ``replies``,
+  ``joined_groups_stream`` (id-ordered messages and replies) and ``my_groups``,
+  ``joined_groups`` (groups, told apart by name). Each reads the largest page its
   method allows (``wire.METHODS``), asks for no page after a short one, and never reads a page
   for items it already has, apart from the positions new items pushed down (see
   :mod:`agupshup.paging`).
@@ -15,7 +15,8 @@ Rules this module enforces:
 * ``follow=True`` streams poll through the client's :class:`~agupshup.polling.Hub`: followers of
   one stream share one poller and its calls; the pace adapts to activity and quota.
   ``since="now"`` skips the history: the stream starts at the head (one call to learn it, none
-  when the stream is already followed) unless a checkpoint says where it stands.
+  when the stream is already followed) unless a checkpoint says where it stands; ``since=<id>``
+  yields every item with a larger id, oldest first (:data:`Since`: one meaning everywhere).
 * Every iterator exposes ``cursor`` (a :class:`~agupshup.checkpoint.Cursor`) covering exactly the
   items yielded so far; ``resume_from=cursor`` yields only what that cursor does not cover:
   the rest of the backlog, then (live) what is newer. With a
@@ -29,27 +30,20 @@ Rules this module enforces:
   (:mod:`agupshup.aggregate`), not this module's: this one is about single streams.
 * This module sits above paging, polling and checkpoint and below the client: it never imports
   :mod:`agupshup.client`, not even for types: what it uses of a client is the ``Pages``
-  protocol (its clock, quota and page calls), which the Client meets.
+  protocol (its clock, quota and page calls), which a class mixing in :class:`Streams` meets.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncGenerator, Callable
+from functools import cached_property
 from types import TracebackType
-from typing import (
-    Concatenate,
-    Generic,
-    Literal,
-    ParamSpec,
-    Protocol,
-    Self,
-    TypeVar,
-    overload,
-)
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar, cast
 
 from agupshup import wire
-from agupshup.checkpoint import Checkpoint, Checkpointer, Cursor
+from agupshup.checkpoint import Checkpoint, Checkpointer, CheckpointStore, Cursor
 from agupshup.clock import Clock
 from agupshup.models import Group, Message, QuotaWindow, Reply
 from agupshup.paging import (
@@ -90,16 +84,29 @@ class Pages(Protocol):
 
     async def get_joined_groups(self, start: int = ..., count: int = ...) -> list[Group]: ...
 
-__all__ = ["Since", "Stream", "Streams", "delegated", "group_key"]
+__all__ = ["CheckpointLike", "Since", "Stream", "Streams", "checkpoint_of", "group_key"]
 
 log = logging.getLogger("agupshup.streams")
 T = TypeVar("T")
-P = ParamSpec("P")
-R = TypeVar("R")
 
 ResumeFrom = Cursor | str | bytes | None
-#: Where a followed stream starts when nothing says otherwise: None, its history; "now", its head.
-Since = Literal["now"] | None
+#: Where a stream starts, when no cursor says (one meaning wherever a ``since=`` is taken, the
+#: follow engine's included): ``None``, its whole history; ``"now"``, its head at the start
+#: (new items only); a message id, every item with a larger id, oldest first.
+Since = Literal["now"] | int | None
+
+
+#: What ``checkpoint=`` takes (of a single stream or the follow engine): a store, as ``ledger=``
+#: and ``token_store=`` take one (saved under the stream's own key, every 100 items), or a
+#: :class:`~agupshup.checkpoint.Checkpoint`: a store with a key and a pace of its own.
+CheckpointLike = Checkpoint | CheckpointStore
+
+
+def checkpoint_of(value: CheckpointLike | None) -> Checkpoint | None:
+    """``checkpoint=`` as a :class:`~agupshup.checkpoint.Checkpoint` (a store: the defaults)."""
+    if value is None or isinstance(value, Checkpoint):
+        return value
+    return Checkpoint(value)
 
 
 def group_key(group: str) -> str:
@@ -129,7 +136,7 @@ class Stream(Generic[T]):
         clock: Clock,
         resume_from: ResumeFrom = None,
         limit: int | None = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
     ) -> None:
         if limit is not None and limit < 0:
             raise ValueError("limit must be >= 0")
@@ -141,9 +148,8 @@ class Stream(Generic[T]):
         self._gen: AsyncGenerator[T, None] | None = None
         self._count = 0
         self._closed = False
-        self._checkpoint = (
-            Checkpointer(checkpoint, source.key, clock) if checkpoint is not None else None
-        )
+        saved = checkpoint_of(checkpoint)
+        self._checkpoint = Checkpointer(saved, source.key, clock) if saved is not None else None
 
     @property
     def key(self) -> str:
@@ -265,27 +271,28 @@ async def _id_body(
     hub: Hub,
     since: Since = None,
 ) -> AsyncGenerator[T, None]:
-    """Backlog newest first; then (follow, or resuming a finished backlog) newer items."""
+    """Backlog newest first; then (follow, or resuming a finished backlog) newer items.
+    ``since`` ("now" or an id) starts past the backlog, unless a cursor says where to start."""
     ident = source.ident
     assert ident is not None
-    if since == "now" and state == IdState():  # nothing yielded yet, nothing to resume
-        state.newest = await _head(source, reader, hub)
+    start = since is not None and state == IdState()  # nothing yielded yet, nothing to resume
+    if start:
+        state.newest = await _head(source, reader, hub) if since == "now" else since
         state.phase = "live"
-        immediate = False  # the head was just read
-    elif state.phase == "backlog":
+    if state.phase == "backlog":
         async for item in walk_back(source, state, reader):
             yield item
         state.phase = "live"
         if not follow:
             return
         immediate = False
+    elif not follow:  # a finished walk resumed, or an id to start after: what is newer, once
+        for item in await catch_up(source, state.newest, reader):
+            state.newest = ident(item)
+            yield item
+        return
     else:
-        if not follow:  # a finished walk resumed: what arrived since, once
-            for item in await catch_up(source, state.newest, reader):
-                state.newest = ident(item)
-                yield item
-            return
-        immediate = True
+        immediate = not (start and since == "now")  # "now": the head was just read
     sub = hub.subscribe(source, state.newest, immediate=immediate)
     try:
         while True:
@@ -313,37 +320,51 @@ async def _name_body(
 
 
 class Streams:
-    """The iterators of one client (``client.streams``), over its page calls.
+    """The iterators over a client's page calls, as the client's own methods: the
+    :class:`~agupshup.Client` mixes this class in, so ``client.group_stream("jumpy")`` is the
+    one route. A class mixing it in meets :class:`Pages`.
 
-    Owns the client's page reader (quota-patient) and its poller hub. Each method builds a
-    :class:`~agupshup.paging.Source` over one of the client's page calls, read at the largest
-    page its method allows (``wire.METHODS``), and returns a :class:`Stream` over it; the
-    client's methods of the same names delegate here.
+    Each method builds a :class:`~agupshup.paging.Source` over one page call, read at the
+    largest page its method allows (``wire.METHODS``), and returns a :class:`Stream` over it,
+    read by the client's page reader (quota-patient) and polled by its hub.
     """
 
-    def __init__(self, pages: Pages) -> None:
-        self._pages = pages
-        self.reader = Reader(pages.clock, pages.quota)
-        #: The pollers of the followed streams (one per stream).
-        self.hub = Hub(pages.clock, pages.quota, self.reader)
+    def _pages(self) -> Pages:
+        return cast(Pages, self)  # the class mixing this in meets Pages (see the docstring)
+
+    @cached_property
+    def _stream_reader(self) -> Reader:
+        pages = self._pages()
+        return Reader(pages.clock, pages.quota)
+
+    @cached_property
+    def stream_hub(self) -> Hub:
+        """The pollers of this client's followed streams (one per stream)."""
+        pages = self._pages()
+        return Hub(pages.clock, pages.quota, self._stream_reader)
 
     @property
-    def clock(self) -> Clock:
-        return self._pages.clock
+    def poll_policy(self) -> PollPolicy:
+        """How followed streams poll; assign a :class:`~agupshup.polling.PollPolicy` to change."""
+        return self.stream_hub.policy
+
+    @poll_policy.setter
+    def poll_policy(self, policy: PollPolicy) -> None:
+        self.stream_hub.policy = policy
 
     @property
-    def policy(self) -> PollPolicy:
-        """How followed streams poll; assign a :class:`PollPolicy` to change it."""
-        return self.hub.policy
-
-    @policy.setter
-    def policy(self, policy: PollPolicy) -> None:
-        self.hub.policy = policy
+    def stream_pages(self) -> int:
+        """Pages read by this client's streams (successful calls)."""
+        return self._stream_reader.calls
 
     @property
-    def pages_read(self) -> int:
-        """Pages read by these streams (successful calls)."""
-        return self.reader.calls
+    def streams(self) -> _OldStreams:
+        """Deprecated: the iterators are the client's own methods."""
+        warnings.warn("client.streams is deprecated; use the client's own methods and "
+                      "properties (client.group_stream(...), client.stream_hub, "
+                      "client.poll_policy, client.stream_pages)", DeprecationWarning,
+                      stacklevel=2)
+        return _OldStreams(self)
 
     def _stream(
         self,
@@ -351,11 +372,11 @@ class Streams:
         follow: bool,
         limit: int | None,
         resume_from: ResumeFrom,
-        checkpoint: Checkpoint | None,
+        checkpoint: CheckpointLike | None,
         since: Since = None,
     ) -> Stream[T]:
         """A :class:`Stream` over ``source``: an id walk (``follow`` applies) or a name walk."""
-        reader, hub = self.reader, self.hub
+        reader, hub = self._stream_reader, self.stream_hub
         if since is not None:
             _check_since(since, follow, resume_from)
 
@@ -369,7 +390,7 @@ class Streams:
         return Stream(
             source,
             body,
-            clock=self.clock,
+            clock=self._pages().clock,
             resume_from=resume_from,
             limit=limit,
             checkpoint=checkpoint,
@@ -384,17 +405,17 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Message]:
         """Messages of every public group (``gupshup.getPublicStream``, 15 a page)."""
-        pages = self._pages
+        pages = self._pages()
 
         async def fetch(start: int, count: int) -> list[Message]:
             return await pages.get_public_stream(start, count, skip_adult=skip_adult)
 
         key = "public" if skip_adult else "public+adult"
-        source = Source(key, fetch, _page("public_stream"), ident=_item_id)
+        source = Source(key, fetch, _page("get_public_stream"), ident=_item_id)
         return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     def group_stream(
@@ -404,11 +425,11 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Message]:
         """A public group's messages (``groups.getStream``, 15 a page)."""
-        pages = self._pages
+        pages = self._pages()
         name = group.strip()
 
         async def fetch(start: int, count: int) -> list[Message]:
@@ -425,11 +446,11 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Reply]:
         """Replies to a group (``groups.getReplies``, 30 a page; hidden ones: owner only)."""
-        pages = self._pages
+        pages = self._pages()
         name = group.strip()
 
         async def fetch(start: int, count: int) -> list[Reply]:
@@ -445,12 +466,12 @@ class Streams:
         follow: bool = False,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
         since: Since = None,
     ) -> Stream[Message]:
         """Messages of the groups the user joined (``users.getJoinedGroupsStream``, 30 a page)."""
-        fetch = self._pages.get_joined_groups_stream
-        source = Source("joined-stream", fetch, _page("joined_groups_stream"), ident=_item_id)
+        fetch = self._pages().get_joined_groups_stream
+        source = Source("joined-stream", fetch, _page("get_joined_groups_stream"), ident=_item_id)
         return self._stream(source, follow, limit, resume_from, checkpoint, since)
 
     # -- group lists ----------------------------------------------------------------------
@@ -460,11 +481,11 @@ class Streams:
         *,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
     ) -> Stream[Group]:
         """The groups the user owns (``users.getMyGroups``, 30 a page), each once by name."""
-        fetch = self._pages.get_my_groups
-        source = Source("my-groups", fetch, _page("my_groups"), name=_group_name)
+        fetch = self._pages().get_my_groups
+        source = Source("my-groups", fetch, _page("get_my_groups"), name=_group_name)
         return self._stream(source, False, limit, resume_from, checkpoint)
 
     def joined_groups(
@@ -472,11 +493,11 @@ class Streams:
         *,
         limit: int | None = None,
         resume_from: ResumeFrom = None,
-        checkpoint: Checkpoint | None = None,
+        checkpoint: CheckpointLike | None = None,
     ) -> Stream[Group]:
         """The groups the user joined (``users.getJoinedGroups``, 30 a page), each once by name."""
-        fetch = self._pages.get_joined_groups
-        source = Source("joined-groups", fetch, _page("joined_groups"), name=_group_name)
+        fetch = self._pages().get_joined_groups
+        source = Source("joined-groups", fetch, _page("get_joined_groups"), name=_group_name)
         return self._stream(source, False, limit, resume_from, checkpoint)
 
 def _page(method: str) -> int:
@@ -484,13 +505,14 @@ def _page(method: str) -> int:
     return wire.METHODS[method].max_range
 
 
-def _check_since(since: str, follow: bool, resume_from: object) -> None:
-    if since != "now":
-        raise ValueError(f"since must be 'now' or None, not {since!r}")
-    if not follow:
-        raise ValueError("since='now' follows new items only: it needs follow=True")
+def _check_since(since: object, follow: bool, resume_from: object) -> None:
+    if since == "now":
+        if not follow:
+            raise ValueError("since='now' follows new items only: it needs follow=True")
+    elif isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        raise ValueError(f"since must be 'now', a message id >= 0 or None, not {since!r}")
     if resume_from is not None:
-        raise ValueError("since='now' and resume_from both say where to start: pass one")
+        raise ValueError(f"since={since!r} and resume_from both say where to start: pass one")
 
 
 async def _head(source: Source[T], reader: Reader, hub: Hub) -> int | None:
@@ -503,41 +525,23 @@ async def _head(source: Source[T], reader: Reader, hub: Hub) -> int | None:
     return max((ident(item) for item in await reader(source, 0)), default=None)
 
 
-# -- the client's methods ---------------------------------------------------------------------
+# -- the spelling before issue 25 ------------------------------------------------------------
 
 
-class HasStreams(Protocol):
-    @property
-    def streams(self) -> Streams: ...
+#: ``client.streams.<old name>`` → the client's attribute now.
+_RENAMED = {"hub": "stream_hub", "policy": "poll_policy", "pages_read": "stream_pages",
+            "reader": "_stream_reader"}
 
 
-class _Delegated(Generic[P, R]):
-    """A method of the client that is a method of its :class:`Streams`: ``client.x(...)`` is
-    ``client.streams.x(...)``, with that method's signature and docstring."""
+class _OldStreams:
+    """What ``client.streams`` was: the same iterators, and the reader, hub, policy and page
+    count under their old names."""
 
-    def __init__(self, method: Callable[Concatenate[Streams, P], R]) -> None:
-        self._name = method.__name__
-        self.__doc__ = method.__doc__
-        self.__wrapped__ = method  # inspect.signature and help() follow it
+    def __init__(self, owner: Streams) -> None:
+        object.__setattr__(self, "_owner", owner)
 
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._owner, _RENAMED.get(name, name))
 
-    @overload
-    def __get__(self, obj: HasStreams, owner: type | None = None) -> Callable[P, R]: ...
-
-    def __get__(self, obj: HasStreams | None, owner: type | None = None) -> Self | Callable[P, R]:
-        if obj is None:
-            return self
-        method: Callable[P, R] = getattr(obj.streams, self._name)
-        return method
-
-    def __call__(self, obj: HasStreams, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """``Client.group_stream(client, ...)``, as with any method."""
-        method: Callable[P, R] = getattr(obj.streams, self._name)
-        return method(*args, **kwargs)
-
-
-def delegated(method: Callable[Concatenate[Streams, P], R]) -> _Delegated[P, R]:
-    """``group_stream = delegated(Streams.group_stream)`` in a class with a ``streams``."""
-    return _Delegated(method)
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._owner, _RENAMED.get(name, name), value)

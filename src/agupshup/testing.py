@@ -54,16 +54,16 @@ if pytest_asyncio is not None:
         """A Client of ``gupshup_server``, logged in, closed (logged out) after the test."""
         # Imported here, not above: a pytest session that never asks for a client (every
         # session of an environment that has agupshup loads this plugin) never loads it.
-        from agupshup.client import Client
+        from agupshup.client import Client, Throttle
         from agupshup.polling import PollPolicy
         from agupshup.throttle import MemoryLedger
 
         phone, password = gupshup_credentials
         # Each test has a fresh server: its counts start at zero, so they live in memory,
         # not in the per-host ledger file a later run on the same port would find.
-        ledger = None if gupshup_fast else MemoryLedger()
+        throttle = None if gupshup_fast else Throttle(ledger=MemoryLedger())
         async with Client(gupshup_server.base_url, phone=phone, password=password,
-                          throttle=not gupshup_fast, ledger=ledger) as client:
+                          throttle=throttle) as client:
             if gupshup_fast:
                 client.poll_policy = PollPolicy(*FAST_POLLS)
             await client.login()

@@ -62,7 +62,7 @@ def assert_within_share(
             more = sum(1 for u in also if t <= u < t + w.length)
             cap = int(w.limit * budget.share) + extra + more
             inside = sum(1 for u in stamps[n:n + cap + 1] if u < t + w.length)
-            assert inside <= cap, f"{inside} calls in a {w.period} window from {t:.0f}s"
+            assert inside <= cap, f"{inside} calls in a {w.name} window from {t:.0f}s"
 
 
 async def anext_within(follower: Follower, clock: VirtualClock, seconds: float) -> object:

@@ -8,7 +8,7 @@ import asyncio
 import anyio
 import pytest
 
-from agupshup import Client
+from agupshup import Client, Throttle
 from agupshup.aggregate import follow_groups
 from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.server import EmulatorServer
@@ -46,7 +46,8 @@ async def test_follows_thirty_groups_over_http(gupshup_server: EmulatorServer) -
     assert expected > 20
     got: list[int] = []
     async with Client(
-        gupshup_server.base_url, phone=READER_PHONE, password=READER_PASSWORD, windows=WINDOWS
+        gupshup_server.base_url, phone=READER_PHONE, password=READER_PASSWORD,
+        throttle=Throttle(windows=WINDOWS),
     ) as client:
         follower = follow_groups(client, GROUPS, budget=Budget(0.8, WINDOWS))
         async with follower, anyio.create_task_group() as tg:

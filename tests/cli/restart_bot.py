@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from agupshup import Client
+from agupshup import Client, Throttle
 from agupshup.throttle import Window
 
 WINDOWS = (Window("minute", 6, 10.0, 5),)
 
 
 async def main(base_url: str, calls: int) -> None:
-    async with Client(base_url, windows=WINDOWS) as client:
+    async with Client(base_url, throttle=Throttle(windows=WINDOWS)) as client:
         for _ in range(calls):
             await client.get_info("jumpy")
 

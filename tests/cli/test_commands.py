@@ -49,7 +49,7 @@ def test_help_lists_every_command(run: Cli) -> None:
 def test_usage_errors_exit_2(run: Cli) -> None:
     assert run("info").exit_code == 2
     assert run("nosuchcommand").exit_code == 2
-    assert run("--format", "yaml", "info", "jumpy").exit_code == 2
+    assert run("--wire-format", "yaml", "info", "jumpy").exit_code == 2
     assert run("stream", "jumpy", "--limit", "0").exit_code == 2
 
 
@@ -67,9 +67,18 @@ def test_info(run: Cli) -> None:
 
 
 def test_info_in_xml_on_the_wire(run: Cli) -> None:
-    result = run("--format", "xml", "--json", "info", "jumpy")
+    result = run("--wire-format", "xml", "-v", "--json", "info", "jumpy")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["owner"] == "demo"
+    assert "(xml on the wire)" in result.stderr
+
+
+def test_the_old_format_option_is_hidden_and_warns(run: Cli) -> None:
+    result = run("--format", "xml", "-v", "info", "jumpy")
+    assert result.exit_code == 0
+    assert "warning: --format is deprecated; use --wire-format" in result.stderr
+    assert "(xml on the wire)" in result.stderr
+    assert "--format" not in run("info", "--help").output.replace("--wire-format", "")
 
 
 def test_api_errors_are_one_line_and_exit_1(run: Cli) -> None:
@@ -118,7 +127,7 @@ def post_once_read(
 
     async def post() -> None:
         async with Client(emulator.base_url, phone=phone, password=password,
-                          throttle=False) as c:
+                          throttle=None) as c:
             before = read()
             for _ in range(6000):  # waits on the command's progress; the bound is a hang guard
                 if read() - before >= reads:

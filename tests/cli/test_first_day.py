@@ -206,7 +206,7 @@ def test_https_to_a_plain_http_server_is_one_line_and_no_retry(run: Cli) -> None
 
     async def once() -> None:
         retry = RetryPolicy(on_back_off=back_offs.append)
-        async with Client(url, throttle=False, retry=retry) as client:
+        async with Client(url, throttle=None, retry=retry) as client:
             with pytest.raises(errors.TLSRefused):
                 await client.get_info("jumpy")
 

@@ -22,6 +22,6 @@ async def client(gupshup_server: Any, fmt: str) -> AsyncIterator[Client]:
         gupshup_server.base_url,
         phone=DEMO_PHONE,
         password=DEMO_PASSWORD,
-        format=fmt,  # type: ignore[arg-type]
+        wire_format=fmt,  # type: ignore[arg-type]
     ) as c:
         yield c

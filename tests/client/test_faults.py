@@ -39,8 +39,8 @@ def _client(server: Any, fmt: str = "json", **kw: Any) -> Client:
         server.base_url,
         phone=DEMO_PHONE,
         password=DEMO_PASSWORD,
-        format=fmt,  # type: ignore[arg-type]
-        throttle=False,
+        wire_format=fmt,  # type: ignore[arg-type]
+        throttle=None,
         retry=FAST,
         timeout=0.3,
         max_body=100_000,

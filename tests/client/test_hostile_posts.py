@@ -26,7 +26,7 @@ ALICE, ALICE_PASSWORD = "9888800001", "alice-pass"
 def _client(
     server: Any, phone: str = DEMO_PHONE, password: str = DEMO_PASSWORD, **kw: Any
 ) -> Client:
-    return Client(server.base_url, phone=phone, password=password, throttle=False, retry=FAST, **kw)
+    return Client(server.base_url, phone=phone, password=password, throttle=None, retry=FAST, **kw)
 
 
 def _stored(server: Any, group: str, prefix: str) -> dict[str, list[int]]:
@@ -213,7 +213,7 @@ class _LandsLate(AiohttpTransport):
 
 def _landing_client(server: Any, transport: AiohttpTransport, late_landing: float) -> Client:
     policy = dataclasses.replace(FAST, resolve_attempts=2, late_landing=late_landing)
-    return Client(server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False,
+    return Client(server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=None,
                   retry=policy, transport=transport, clock=FakeClock(autojump=True))
 
 

@@ -36,8 +36,7 @@ Req = wire.Request[Any]
 
 def _client(server: Any, **kw: Any) -> Client:
     kw.setdefault("retry", FAST)
-    if "scheduler" not in kw:  # a scheduler of the test's own fixes the throttle itself
-        kw.setdefault("throttle", False)
+    kw.setdefault("throttle", None)  # a test's own scheduler, given, is its throttle
     return Client(server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, timeout=2.0, **kw)
 
 
@@ -162,7 +161,7 @@ async def test_implicit_login_respects_max_wait(gupshup_server: Any) -> None:
     """Two calls a minute: a public read and a challenge fit; the login would wait a minute."""
     clock = FakeClock(autojump=True)
     scheduler = Scheduler((Window("minute", 2, 60.0, 2),), clock=clock)
-    async with _client(gupshup_server, clock=clock, scheduler=scheduler) as client:
+    async with _client(gupshup_server, clock=clock, throttle=scheduler) as client:
         await client.get_stream("jumpy")
         with pytest.raises(QuotaExhausted):
             await client.get_my_groups(max_wait=5)
@@ -277,7 +276,7 @@ def _business_refusals_then_dead_tokens() -> Any:
 
 async def test_business_refusals_prove_the_token_worked() -> None:
     async with Client(
-        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False,
+        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=None,
         transport=_business_refusals_then_dead_tokens(), retry=RetryPolicy(base=0.001, cap=0.001),
     ) as client:
         results = await asyncio.gather(
@@ -291,7 +290,7 @@ async def test_max_wait_covers_a_slow_credentials_provider(gupshup_server: Any) 
         await asyncio.sleep(5)  # a vault that answers late
         return Credentials(DEMO_PHONE, DEMO_PASSWORD)
 
-    async with Client(gupshup_server.base_url, credentials=slow, throttle=False) as client:
+    async with Client(gupshup_server.base_url, credentials=slow, throttle=None) as client:
         with pytest.raises(DeadlineExceeded):
             await client.get_my_groups(max_wait=0.1)
     assert gupshup_server.emulator.calls["users.getmygroups"] == 0
@@ -301,7 +300,7 @@ async def test_max_wait_covers_a_slow_credentials_provider(gupshup_server: Any) 
 async def test_closing_never_waits_for_the_throttle_to_log_out(gupshup_server: Any) -> None:
     clock = FakeClock(autojump=True)
     scheduler = Scheduler((Window("day", 3, 86_400.0, 3),), clock=clock)
-    client = _client(gupshup_server, clock=clock, scheduler=scheduler)
+    client = _client(gupshup_server, clock=clock, throttle=scheduler)
     await client.get_my_groups()  # challenge, login and the call: the day is full
     await client.aclose()
     await scheduler.aclose()
@@ -325,7 +324,7 @@ async def test_no_relogin_after_the_deadline() -> None:
 
     transport = MockTransport(handler)
     async with Client(
-        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False, clock=clock,
+        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=None, clock=clock,
         transport=transport,
     ) as client:
         with pytest.raises(InvalidToken):
@@ -355,7 +354,7 @@ async def test_a_call_meets_at_most_token_refusals_refusals() -> None:
     transport = _dead_tokens()
     policy = RetryPolicy(relogins=100, token_refusals=5)
     async with Client(
-        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False, retry=policy,
+        "http://x", phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=None, retry=policy,
         transport=transport,
     ) as client:
         with pytest.raises(InvalidToken):

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agupshup import Client, QuotaExhausted
+from agupshup import Client, QuotaExhausted, Throttle
 from agupshup.emulator import ThrottleConfig
 from agupshup.emulator import Window as ServerWindow
 from agupshup.emulator.seed import DEMO_PASSWORD, DEMO_PHONE
@@ -20,7 +20,7 @@ SERVER_WINDOWS = (ServerWindow("minute", 8, 1.0, 6), ServerWindow("hour", 20, 3.
 
 
 def _client(server: Any, **kw: Any) -> Client:
-    kw.setdefault("windows", CLIENT_WINDOWS)
+    kw.setdefault("throttle", Throttle(windows=CLIENT_WINDOWS))
     return Client(server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, **kw)
 
 
@@ -40,7 +40,7 @@ async def test_many_concurrent_callers_never_earn_a_113(gupshup_server: Any, mod
 async def test_max_wait_refuses_before_sending(gupshup_server: Any) -> None:
     emulator = gupshup_server.emulator
     tight = (Window("minute", 2, 60.0, 2),)
-    async with Client(gupshup_server.base_url, windows=tight) as client:
+    async with Client(gupshup_server.base_url, throttle=Throttle(windows=tight)) as client:
         await client.get_message("jumpy")
         await client.get_message("jumpy")
         with pytest.raises(QuotaExhausted) as info:
@@ -59,7 +59,8 @@ async def test_other_programs_on_the_same_ip_are_learned(gupshup_server: Any) ->
         for _ in range(4):
             async with other.get(url) as resp:
                 await resp.read()
-    async with Client(gupshup_server.base_url, windows=(Window("minute", 6, 60.0, 3),)) as client:
+    six = Throttle(windows=(Window("minute", 6, 60.0, 3),))
+    async with Client(gupshup_server.base_url, throttle=six) as client:
         await client.get_message("jumpy")  # the 5th call of the minute: tagged "count 5"
         await client.get_message("jumpy")  # the 6th: still fits
         with pytest.raises(QuotaExhausted):
@@ -73,7 +74,7 @@ async def test_a_post_refused_with_113_goes_again_after_the_hold(gupshup_server:
     emulator = gupshup_server.emulator
     emulator.throttle.configure(ThrottleConfig(windows=(ServerWindow("minute", 2, 1.0, 2),)))
     optimistic = (Window("minute", 10, 1.0, 10),)
-    async with _client(gupshup_server, windows=optimistic) as client:
+    async with _client(gupshup_server, throttle=Throttle(windows=optimistic)) as client:
         await client.login()  # before the tight window
         await asyncio.sleep(1.1)
         ids = [await client.post_message("jumpy", f"post {i}") for i in range(3)]

@@ -19,7 +19,7 @@ def _never(fields: Any) -> RawResponse:
 async def client() -> Any:
     transport = MockTransport(_never)
     async with Client(
-        "http://127.0.0.1:9", phone="9999900000", password="pw", transport=transport, throttle=False
+        "http://127.0.0.1:9", phone="9999900000", password="pw", transport=transport, throttle=None
     ) as c:
         yield c
     assert transport.calls == []
@@ -67,7 +67,7 @@ async def test_refused_locally_without_a_call(client: Client, name: str) -> None
 async def test_bad_login_phone_is_refused_without_a_call() -> None:
     transport = MockTransport(_never)
     async with Client(
-        "http://127.0.0.1:9", phone="12", password="pw", transport=transport, throttle=False
+        "http://127.0.0.1:9", phone="12", password="pw", transport=transport, throttle=None
     ) as c:
         with pytest.raises(ValidationError) as info:
             await c.get_my_groups()

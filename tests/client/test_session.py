@@ -19,7 +19,7 @@ from agupshup.transport import AiohttpTransport, HTTPMethod, RawResponse
 def _client(server: Any, **kw: Any) -> Client:
     kw.setdefault("phone", DEMO_PHONE)
     kw.setdefault("password", DEMO_PASSWORD)
-    return Client(server.base_url, throttle=False, **kw)
+    return Client(server.base_url, throttle=None, **kw)
 
 
 @pytest.mark.gupshup(throttle=ThrottleConfig.off())
@@ -98,11 +98,11 @@ async def test_credentials_from_a_provider_and_the_environment(
     async def provider() -> Credentials:
         return Credentials(DEMO_PHONE, DEMO_PASSWORD)
 
-    async with Client(gupshup_server.base_url, credentials=provider, throttle=False) as c:
+    async with Client(gupshup_server.base_url, credentials=provider, throttle=None) as c:
         assert await c.get_my_groups()
     monkeypatch.setenv("GUPSHUP_PHONE", DEMO_PHONE)
     monkeypatch.setenv("GUPSHUP_PASSWORD", DEMO_PASSWORD)
-    async with Client(gupshup_server.base_url, throttle=False) as c:
+    async with Client(gupshup_server.base_url, throttle=None) as c:
         assert await c.get_my_groups()
 
 

@@ -55,8 +55,8 @@ def _client(server: Any, admission: CountingAdmission, fmt: str = "json") -> Cli
         server.base_url,
         phone=DEMO_PHONE,
         password=DEMO_PASSWORD,
-        format=fmt,  # type: ignore[arg-type]
-        scheduler=admission,  # type: ignore[arg-type]
+        wire_format=fmt,  # type: ignore[arg-type]
+        throttle=admission,  # type: ignore[arg-type]
         retry=FAST,
         timeout=2.0,
     )
@@ -120,7 +120,7 @@ async def test_a_4xx_page_is_a_typed_error_at_once(gupshup_server: Any, status: 
 async def test_a_wrong_base_url_is_a_404_at_once(gupshup_server: Any) -> None:
     admission = CountingAdmission()
     async with Client(
-        gupshup_server.base_url + "/wrong", scheduler=admission, retry=FAST  # type: ignore[arg-type]
+        gupshup_server.base_url + "/wrong", throttle=admission, retry=FAST  # type: ignore[arg-type]
     ) as client:
         with pytest.raises(HTTPClientError) as caught:
             await client.get_public_stream()

@@ -43,7 +43,7 @@ FAST = RetryPolicy(attempts=2, base=0.001, cap=0.001, total=1.0, resolve_attempt
 
 Call = Callable[[Client], Awaitable[Any]]
 CALLS: dict[str, Call] = {
-    "public_stream": lambda c: c.get_public_stream(),
+    "get_public_stream": lambda c: c.get_public_stream(),
     "get_message": lambda c: c.get_message("jumpy"),
     "get_stream": lambda c: c.get_stream("jumpy"),
     "get_info": lambda c: c.get_info("jumpy"),
@@ -54,10 +54,10 @@ CALLS: dict[str, Call] = {
     "get_challenge": lambda c: c.get_challenge(),
     "login": lambda c: c.login(),
     "post_message": lambda c: c.post_message("jumpy", "hello"),
-    "my_groups": lambda c: c.get_my_groups(),
+    "get_my_groups": lambda c: c.get_my_groups(),
     "logout": lambda c: _login_then_logout(c),
-    "joined_groups": lambda c: c.get_joined_groups(),
-    "joined_groups_stream": lambda c: c.get_joined_groups_stream(),
+    "get_joined_groups": lambda c: c.get_joined_groups(),
+    "get_joined_groups_stream": lambda c: c.get_joined_groups_stream(),
     "post_reply": lambda c: c.post_reply("hi @other", "jumpy"),
     "get_replies": lambda c: c.get_replies("jumpy", include_hidden=True),
     "invite_friends": lambda c: c.invite_friends([PHONE], "jumpy"),
@@ -234,7 +234,7 @@ async def test_no_secret_escapes(
         mocked.get(ANY_CALL, callback=_server(target, path, fmt), repeat=True)
         mocked.post(ANY_CALL, callback=_server(target, path, fmt), repeat=True)
         client = Client(
-            BASE, phone=PHONE, password=PASSWORD, format=fmt, throttle=False, retry=FAST,  # type: ignore[arg-type]
+            BASE, phone=PHONE, password=PASSWORD, wire_format=fmt, throttle=None, retry=FAST,  # type: ignore[arg-type]
             timeout=1.0,
         )
         try:
@@ -275,7 +275,7 @@ async def test_no_secret_ever_in_a_url(target: str, fmt: str) -> None:
         mocked.get(ANY_CALL, callback=honest, repeat=True)
         mocked.post(ANY_CALL, callback=honest, repeat=True)
         async with Client(
-            BASE, phone=PHONE, password=PASSWORD, format=fmt, throttle=False  # type: ignore[arg-type]
+            BASE, phone=PHONE, password=PASSWORD, wire_format=fmt, throttle=None  # type: ignore[arg-type]
         ) as client:
             await CALLS[target](client)
         sent = list(mocked.requests)

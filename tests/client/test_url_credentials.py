@@ -53,7 +53,7 @@ def assert_clean(text: str) -> None:
 async def test_a_refused_connection_names_the_host_only(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, "agupshup")
     url = with_credentials(f"http://127.0.0.1:{closed_port()}")
-    async with Client(url, throttle=False, retry=ONCE) as client:
+    async with Client(url, throttle=None, retry=ONCE) as client:
         assert_clean(repr(client))
         assert_clean(repr(client._transport))
         assert_clean(client.base_url)
@@ -75,7 +75,7 @@ async def test_every_error_naming_the_url_hides_its_password(
 ) -> None:
     caplog.set_level(logging.DEBUG, "agupshup")
     gupshup_server.emulator.faults.add(fault)
-    async with Client(with_credentials(gupshup_server.base_url), throttle=False,
+    async with Client(with_credentials(gupshup_server.base_url), throttle=None,
                       retry=ONCE) as client:
         with pytest.raises(GupshupError) as caught:
             await client.get_info("jumpy")
@@ -90,7 +90,7 @@ async def test_a_resent_post_logs_no_password(
     gupshup_server.emulator.faults.add(
         FaultSpec("http502", methods=("groups.postMessage",), when="after", count=1))
     async with Client(with_credentials(gupshup_server.base_url), phone=DEMO_PHONE,
-                      password=DEMO_PASSWORD, throttle=False) as client:
+                      password=DEMO_PASSWORD, throttle=None) as client:
         await client.post_message("demo-bot", "a post whose first answer is lost")
     assert "resending" in caplog.text
     assert_clean(caplog.text)

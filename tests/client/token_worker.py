@@ -13,7 +13,7 @@ from agupshup.tokenstore import RedisTokenStore, SqliteTokenStore
 async def main(base_url: str, kind: str, where: str) -> None:
     store = SqliteTokenStore(where) if kind == "sqlite" else RedisTokenStore(where)
     async with Client(
-        base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=False, token_store=store
+        base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, throttle=None, token_store=store
     ) as client:
         assert await client.get_my_groups()
     if isinstance(store, RedisTokenStore):

@@ -23,7 +23,7 @@ def tag(count: int, period: str = "minute", warn: int = 3, limit: int = 5) -> di
 
 
 def test_defaults_are_the_reference_limits() -> None:
-    assert [(w.period, w.length, w.warn, w.limit) for w in DEFAULT_WINDOWS] == [
+    assert [(w.name, w.length, w.warn, w.limit) for w in DEFAULT_WINDOWS] == [
         ("minute", 60.0, 25, 30),
         ("hour", 3600.0, 990, 1000),
         ("day", 86400.0, 9990, 10000),
@@ -181,13 +181,13 @@ def reference_decisions(
             return math.floor(u / w.length) == math.floor(now / w.length)
 
         held = [sum(1 for u in mine if same(u, w)) for w in windows]
-        over = tuple(Tag(w.period, n, w.warn, w.limit)
+        over = tuple(Tag(w.name, n, w.warn, w.limit)
                      for w, n in zip(windows, held, strict=True) if n >= w.limit)
         if over:
             out.append((False, over))
             continue
         mine.append(now)
-        out.append((True, tuple(Tag(w.period, n + 1, w.warn, w.limit)
+        out.append((True, tuple(Tag(w.name, n + 1, w.warn, w.limit)
                                 for w, n in zip(windows, held, strict=True) if n + 1 >= w.warn)))
     return out
 
@@ -198,7 +198,7 @@ def reference_decisions(
         st.builds(lambda k, limit, length, warn: Window(f"w{k}", limit, length, min(warn, limit)),
                   st.integers(0, 9), st.integers(1, 6), st.sampled_from([0.5, 1.0, 2.0, 3.5]),
                   st.integers(1, 6)),
-        min_size=1, max_size=3, unique_by=lambda w: w.period),
+        min_size=1, max_size=3, unique_by=lambda w: w.name),
     calls=st.lists(st.tuples(st.floats(min_value=0.0, max_value=1.5),
                              st.sampled_from(["10.0.0.1", "10.0.0.2"])),
                    min_size=1, max_size=60),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from agupshup import Client
+from agupshup import Client, Throttle
 from agupshup.fleet import FleetWorker, RedisStreamSink
 from agupshup.polling import PollPolicy
 from agupshup.throttle import scaled_windows
@@ -22,7 +22,7 @@ EVERY = 3
 async def main(
     base: str, redis: str, ns: str, address: str, groups: str, scale: float, lease: float
 ) -> None:
-    client = Client(base, local_address=address, windows=scaled_windows(scale))
+    client = Client(base, local_address=address, throttle=Throttle(windows=scaled_windows(scale)))
     client.poll_policy = PollPolicy(min_interval=0.2, max_interval=1.0)
     sink = RedisStreamSink(redis, stream=f"{ns}:feed")
     async with client, FleetWorker(

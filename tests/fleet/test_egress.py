@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from agupshup import Client
+from agupshup import Client, Throttle
 from agupshup import errors as E
 from agupshup.emulator.server import EmulatorServer
 from agupshup.emulator.throttle import ThrottleConfig
@@ -26,7 +26,7 @@ TIGHT = [Window("minute", 2, 600.0, 2)]
 @pytest.mark.gupshup(throttle=ThrottleConfig.single(limit=3, length=600))
 async def test_emulator_throttles_each_client_address_apart(gupshup_server: EmulatorServer) -> None:
     for address in ADDRESSES:
-        async with Client(gupshup_server.base_url, throttle=False, local_address=address) as c:
+        async with Client(gupshup_server.base_url, throttle=None, local_address=address) as c:
             for _ in range(3):
                 await c.get_info(GROUPS[0])
             with pytest.raises(E.ThrottleLimitExceeded):
@@ -53,7 +53,8 @@ async def test_a_shared_ledger_is_keyed_by_address(
     key = f"test:{uuid.uuid4().hex}"
     url = gupshup_server.base_url
     clients = [
-        Client(url, local_address=a, windows=TIGHT, ledger=RedisLedger(redis_url, key=key))
+        Client(url, local_address=a,
+               throttle=Throttle(windows=TIGHT, ledger=RedisLedger(redis_url, key=key)))
         for a in ADDRESSES[:2]
     ]
     try:
@@ -68,7 +69,7 @@ async def test_a_shared_ledger_is_keyed_by_address(
         ledger = RedisLedger(redis_url, key=key)
         ledger.for_egress(ADDRESSES[0])
         same = Client(url, local_address=ADDRESSES[0],
-                      scheduler=Scheduler(TIGHT, ledger=ledger))
+                      throttle=Scheduler(TIGHT, ledger=ledger))
         clients.append(same)
         with pytest.raises(E.QuotaExhausted):
             await same.get_info(GROUPS[0], max_wait=0)
@@ -93,7 +94,8 @@ async def test_redis_down_refuses_rather_than_over_admits(
 ) -> None:
     dead = f"redis://127.0.0.1:{unused_tcp_port}/0"
     ledger = RedisLedger(dead, key="down")
-    async with Client(gupshup_server.base_url, local_address=ADDRESSES[0], ledger=ledger) as c:
+    async with Client(gupshup_server.base_url, local_address=ADDRESSES[0],
+                      throttle=Throttle(ledger=ledger)) as c:
         with pytest.raises(E.LedgerError):
             await c.get_info(GROUPS[0])
         with pytest.raises(FleetUnavailable, match="heartbeat"):

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from agupshup import Client
+from agupshup import Client, Throttle
 from agupshup.checkpoint import Cursor
 from agupshup.emulator.server import EmulatorServer
 from agupshup.fleet import (
@@ -42,7 +42,8 @@ QUIET = 2.5
 
 
 def _client(server: EmulatorServer) -> Client:
-    client = Client(server.base_url, local_address=ADDRESSES[0], windows=scaled_windows(SCALE))
+    client = Client(server.base_url, local_address=ADDRESSES[0],
+                    throttle=Throttle(windows=scaled_windows(SCALE)))
     client.poll_policy = PollPolicy(min_interval=0.2, max_interval=1.0)
     return client
 

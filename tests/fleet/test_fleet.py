@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from agupshup import Client
+from agupshup import Client, Throttle
 from agupshup.checkpoint import Cursor, MergedCursor
 from agupshup.emulator.server import EmulatorServer
 from agupshup.fleet import (
@@ -97,7 +97,8 @@ async def _worker(
     joined: asyncio.Future[FleetWorker] = asyncio.get_running_loop().create_future()
 
     async def run() -> None:
-        client = Client(server.base_url, local_address=address, windows=scaled_windows(SCALE))
+        client = Client(server.base_url, local_address=address,
+                        throttle=Throttle(windows=scaled_windows(SCALE)))
         client.poll_policy = PollPolicy(min_interval=0.2, max_interval=1.0)
         async with client, FleetWorker(client, redis_url, GROUPS, name=address, lease=LEASE,
                                        every=EVERY, prefix=ns) as worker:
@@ -318,7 +319,7 @@ async def test_a_worker_cut_off_from_redis_stops_following(
     real = aioredis.Redis.from_url(redis_url)
     flaky = _Flaky(real, hang=hang)
     client = Client(gupshup_server.base_url, local_address=ADDRESSES[0],
-                    windows=scaled_windows(SCALE))
+                    throttle=Throttle(windows=scaled_windows(SCALE)))
     client.poll_policy = PollPolicy(min_interval=0.2, max_interval=1.0)
     try:
         async with client:

@@ -52,8 +52,7 @@ def group_ids(emulator: Emulator, group: str) -> list[int]:
 
 
 def demo_client(base_url: str, **kw: Any) -> Client:
-    if "scheduler" not in kw:  # a scheduler= given is the throttle
-        kw.setdefault("throttle", False)
+    kw.setdefault("throttle", None)
     return Client(base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD, **kw)
 
 

@@ -15,7 +15,7 @@ from agupshup.polling import PollPolicy
 
 
 async def main(base_url: str, db: str, group: str, every: int) -> None:
-    async with SqliteCheckpointStore(db) as store, Client(base_url, throttle=False) as client:
+    async with SqliteCheckpointStore(db) as store, Client(base_url, throttle=None) as client:
         client.poll_policy = PollPolicy(min_interval=0.05, max_interval=0.2)
         checkpoint = Checkpoint(store, key="aggregator", every=every)
         async with client.group_stream(group, follow=True, checkpoint=checkpoint) as stream:

@@ -1,5 +1,6 @@
-"""The client composes its streams: one :class:`~agupshup.streams.Streams` per client, the
-iterator methods delegating to it with its signatures, page sizes from ``wire.METHODS``."""
+"""One route to the streams: they are the client's own methods (the Client mixes in
+:class:`~agupshup.streams.Streams`), page sizes from ``wire.METHODS``; ``client.streams``, the
+route before issue 25, still works with a warning."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import inspect
 import pytest
 
 from agupshup import Client, wire
+from agupshup.checkpoint import Cursor, MemoryCheckpointStore
 from agupshup.emulator.server import EmulatorServer
 from agupshup.polling import PollPolicy
-from agupshup.streams import Streams
+from agupshup.streams import Stream, Streams
 
 from .helpers import demo_client
 
@@ -25,25 +27,38 @@ ITERATORS = [
 
 
 @pytest.mark.parametrize("name", ITERATORS)
-def test_each_iterator_is_the_streams_method_of_the_same_name(name: str) -> None:
-    client = Client(throttle=False)
-    assert isinstance(client.streams, Streams)
-    assert client.streams is client.streams  # one per client
+def test_each_iterator_is_a_plain_method_of_the_client(name: str) -> None:
+    client = Client(throttle=None)
     method = getattr(client, name)
-    assert method == getattr(client.streams, name)
-    assert inspect.signature(method) == inspect.signature(getattr(Streams, name).__get__(
-        client.streams))
-    assert getattr(Client, name).__doc__ == getattr(Streams, name).__doc__
-    assert Streams not in type(client).__mro__  # owned, not inherited
-    assert "_agupshup_stream_engine" not in vars(client)
+    assert inspect.ismethod(method)
+    assert method.__func__ is getattr(Streams, name)
+    assert "self" not in inspect.signature(method).parameters
+    assert getattr(Client, name).__doc__
 
 
-def test_policy_hub_and_page_count_are_the_streams_own() -> None:
-    client = Client(throttle=False)
+def test_policy_hub_and_page_count_are_the_clients() -> None:
+    client = Client(throttle=None)
     policy = PollPolicy(min_interval=1.0)
     client.poll_policy = policy
-    assert client.streams.policy is policy is client.stream_hub.policy
-    assert client.stream_pages == client.streams.pages_read == 0
+    assert client.stream_hub.policy is policy
+    assert client.stream_hub is client.stream_hub  # one per client
+    assert client.stream_pages == 0
+
+
+def test_the_old_route_warns_and_reaches_the_same_things() -> None:
+    client = Client(throttle=None)
+    with pytest.warns(DeprecationWarning, match=r"client.group_stream\(\.\.\.\)") as caught:
+        old = client.streams
+    assert caught[0].filename == __file__
+    policy = PollPolicy(min_interval=2.0)
+    old.policy = policy
+    assert client.poll_policy is policy
+    assert old.hub is client.stream_hub
+    assert old.pages_read == 0
+    assert old.reader is client._stream_reader
+    stream = old.group_stream("few", limit=1)
+    assert isinstance(stream, Stream)
+    assert stream.key == "group:few"
 
 
 @pytest.mark.parametrize(
@@ -74,3 +89,20 @@ async def test_every_read_asks_for_the_largest_page_of_its_method(
         async for _ in getattr(client, iterator)(*args, limit=1):
             break
     assert seen == [str(spec.max_range)]
+
+
+async def test_checkpoint_takes_a_store_as_token_store_does(
+    fake_client: tuple[Client, object, object, object],
+) -> None:
+    """``checkpoint=store`` is ``Checkpoint(store)``: saved under the stream's own key."""
+    client = fake_client[0]
+    store = MemoryCheckpointStore()
+    async with client.group_stream("few", limit=2, checkpoint=store) as stream:
+        got = [m.id async for m in stream]
+    saved = await store.load("group:few")
+    assert saved is not None
+    assert Cursor.from_json(saved).newest == got[0]  # the backlog comes newest first
+    many = MemoryCheckpointStore()
+    async with client.merged_stream(["few", "jumpy"], checkpoint=many) as merged:
+        assert [m async for m in merged]
+    assert [key.startswith("aggregate:") for key in many.data] == [True]

@@ -42,7 +42,7 @@ async def test_exactly_once_over_1000_messages_while_new_ones_land(
     seeded = group_ids(emulator, "bulk")
     assert len(seeded) == 1000
     async with InsertingClient(
-        gupshup_server.base_url, phone="9999900000", password="gupshup-demo", throttle=False,
+        gupshup_server.base_url, phone="9999900000", password="gupshup-demo", throttle=None,
         server=gupshup_server, rng=random.Random(6),
     ) as client:
         client.poll_policy = FAST

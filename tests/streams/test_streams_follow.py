@@ -143,7 +143,7 @@ async def test_a_quota_hold_slows_every_poller_but_fails_none(
     groups = ["few", "quiet", "jumpy"]
     sinks: dict[str, list[int]] = {g: [] for g in groups}
     async with demo_client("http://emulator.invalid", transport=transport, clock=clock,
-                           scheduler=scheduler) as client, anyio.create_task_group() as tg:
+                           throttle=scheduler) as client, anyio.create_task_group() as tg:
         for g in groups:
             tg.start_soon(_follow, client, g, sinks[g])
         await run_clock(clock, 70)
@@ -225,7 +225,7 @@ async def test_many_idle_followers_share_the_quota(fake_world: tuple[FakeClock, 
     for name in groups[6:]:
         emulator.world.add_group(EmuGroup(name=name, owner="9999900000"))
     async with demo_client("http://emulator.invalid", transport=transport, clock=clock,
-                           scheduler=scheduler) as client, anyio.create_task_group() as tg:
+                           throttle=scheduler) as client, anyio.create_task_group() as tg:
         for g in groups:
             tg.start_soon(_follow, client, g, [])
         await run_clock(clock, 20 * 60, step=2.0)
@@ -387,7 +387,7 @@ async def test_followers_keep_within_the_real_schedulers_windows() -> None:
     sinks: dict[str, list[int]] = {g: [] for g in groups}
     landed: dict[str, list[int]] = {g: [] for g in groups}
     async with demo_client("http://emulator.invalid", transport=transport, clock=clock,
-                           scheduler=scheduler) as client, anyio.create_task_group() as tg:
+                           throttle=scheduler) as client, anyio.create_task_group() as tg:
         for g in groups:
             tg.start_soon(_follow, client, g, sinks[g])
         for _ in range(10):
@@ -454,7 +454,7 @@ async def test_a_followers_first_poll_is_not_held_back_by_the_day_window(
     scheduler = Scheduler(DEFAULT_WINDOWS, clock=clock)
     got: list[int] = []
     async with demo_client("http://emulator.invalid", transport=transport, clock=clock,
-                           scheduler=scheduler) as client:
+                           throttle=scheduler) as client:
         client.poll_policy = PollPolicy(min_interval=1.0, max_interval=1.0)
         async with following(client, "few", got):
             start = clock.monotonic()
@@ -480,7 +480,7 @@ async def test_a_busy_follower_keeps_to_the_long_windows_share() -> None:
     scheduler = Scheduler([Window("hour", 100, 3600.0, 99)], clock=clock)
     got: list[int] = []
     async with demo_client("http://emulator.invalid", transport=transport, clock=clock,
-                           scheduler=scheduler) as client, following(client, "few", got):
+                           throttle=scheduler) as client, following(client, "few", got):
         for _ in range(10 * 60):
             insert(emulator, "few", 10)  # news at every poll, one page at most
             await run_clock(clock, 60, step=5.0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agupshup import Client
+from agupshup import Client, ScaledClock
 from agupshup.aggregate import Follower
 from agupshup.emulator.config import EmulatorConfig
 from agupshup.emulator.server import EmulatorServer
@@ -24,7 +24,7 @@ def gupshup_config() -> EmulatorConfig:
 
 def _client(server: EmulatorServer) -> Client:
     return Client(server.base_url, phone=READER_PHONE, password=READER_PASSWORD,
-                  time_scale=SCALE)
+                  clock=ScaledClock(scale=SCALE))
 
 
 async def test_following_from_now_goes_through_the_planner(gupshup_server: EmulatorServer) -> None:
@@ -78,14 +78,14 @@ async def test_every_start_is_the_one_engine(gupshup_server: EmulatorServer) -> 
 
 
 def test_a_negative_limit_is_refused() -> None:
-    client = Client("http://127.0.0.1:9", throttle=False)
+    client = Client("http://127.0.0.1:9", throttle=None)
     with pytest.raises(ValueError, match="limit"):
         client.follow_groups(["a"], limit=-1)
 
 
 def test_the_old_spellings_warn_and_still_work() -> None:
     """``buffer=`` and ``planned=`` belonged to the per-group pollers the engine replaced."""
-    client = Client("http://127.0.0.1:9", throttle=False)
+    client = Client("http://127.0.0.1:9", throttle=None)
     with pytest.warns(DeprecationWarning, match="buffer"):
         merged = client.merged_stream(["a"], follow=True, since="now", buffer=4)
     assert merged.mode == "plan"

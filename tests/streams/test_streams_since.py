@@ -1,4 +1,5 @@
-"""``since="now"``: follow only what arrives, for one call to learn the head."""
+"""``since="now"``: follow only what arrives, for one call to learn the head; ``since=<id>``:
+every later item, oldest first (one meaning of ``since`` for one stream and for many)."""
 
 from __future__ import annotations
 
@@ -93,13 +94,56 @@ async def test_a_checkpoint_wins_over_now(fake_client: FakeEnv) -> None:
 
 
 def test_since_is_checked_before_any_call() -> None:
-    client = Client(throttle=False)
+    client = Client(throttle=None)
     with pytest.raises(ValueError, match="follow=True"):
         client.group_stream("few", since="now")
     with pytest.raises(ValueError, match="resume_from"):
         client.group_stream("few", follow=True, since="now", resume_from='{"source":"group:few"}')
-    with pytest.raises(ValueError, match="'now'"):
+    with pytest.raises(ValueError, match="'now', a message id"):
         client.public_stream(follow=True, since="then")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="message id >= 0"):
+        client.public_stream(since=-1)
+    with pytest.raises(ValueError, match="resume_from"):
+        client.group_stream("few", since=5, resume_from='{"source":"group:few"}')
+
+
+async def test_an_id_yields_every_later_message_oldest_first(fake_client: FakeEnv) -> None:
+    client, _clock, emulator, _log = fake_client
+    ids = group_ids(emulator, "jumpy")
+    after = ids[-20]  # more than a page (15) back: the catch-up walks two pages
+    async with client.group_stream("jumpy", since=after) as stream:
+        got = [m.id async for m in stream]
+        assert stream.cursor.newest == ids[-1]
+    assert got == ids[-19:]
+
+
+async def test_an_id_then_follows(fake_client: FakeEnv) -> None:
+    client, clock, emulator, _log = fake_client
+    ids = group_ids(emulator, "few")
+    got: list[int] = []
+
+    async def consume() -> None:
+        async with client.group_stream("few", follow=True, since=ids[-2]) as stream:
+            async for message in stream:
+                got.append(message.id)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        await settle()
+        new = insert(emulator, "few", 2)
+        await run_clock(clock, 6)
+        tg.cancel_scope.cancel()
+    assert got == [ids[-1], *new]
+
+
+async def test_follow_groups_takes_none_for_the_history(fake_client: FakeEnv) -> None:
+    client, _clock, emulator, _log = fake_client
+    with anyio.fail_after(10):  # from "now" nothing would come: the follow would not end
+        async with client.follow_groups(["few"], since=None, limit=3) as follower:
+            got = [m.id async for m in follower]
+    assert follower.since == 0  # the engine's spelling of "the whole history"
+    assert len(got) == 3
+    assert set(got) <= set(group_ids(emulator, "few"))
 
 
 async def test_a_merged_stream_from_now(fake_client: FakeEnv) -> None:

@@ -108,7 +108,7 @@ async def test_interactive_overtakes_bulk() -> None:
 @st.composite
 def warned_windows(draw: st.DrawFn, step: float) -> list[Window]:
     """Like ``windows``, with a warn count below the limit, so the answer gate is on."""
-    return [Window(w.period, w.limit, w.length, draw(st.integers(0, w.limit)))
+    return [Window(w.name, w.limit, w.length, draw(st.integers(0, w.limit)))
             for w in draw(windows(step))]
 
 

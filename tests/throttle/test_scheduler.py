@@ -85,7 +85,7 @@ def no_margin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_defaults() -> None:
-    assert [(w.period, w.limit, w.length, w.warn) for w in DEFAULT_WINDOWS] == [
+    assert [(w.name, w.limit, w.length, w.warn) for w in DEFAULT_WINDOWS] == [
         ("minute", 30, 60.0, 25), ("hour", 1000, 3600.0, 990), ("day", 10000, 86400.0, 9990)]
     sched = Scheduler()
     assert [q.limit for q in sched.quota()] == [30, 1000, 10000]

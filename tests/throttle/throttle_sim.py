@@ -170,7 +170,7 @@ def _tags(server: Server, counted: bool, counts: Sequence[int], call: Call) -> l
 
 def server_tags(server: Server, counted: bool, counts: Sequence[int]) -> list[ThrottleTag]:
     """The throttle tags of an answer, as the server writes them (see :meth:`Server.tags`)."""
-    return [ThrottleTag(period=server.windows[k].period, count=c, warn=server.windows[k].warn,
+    return [ThrottleTag(period=server.windows[k].name, count=c, warn=server.windows[k].warn,
                         limit=server.windows[k].limit) for k, c in server.tags(counted, counts)]
 
 

@@ -16,7 +16,7 @@ from agupshup.widget import Widget, serving
 async def owner(gupshup_server: EmulatorServer) -> AsyncIterator[Client]:
     """The demo user's client: owns ``jumpy`` and ``demo-bot``."""
     async with Client(gupshup_server.base_url, phone=DEMO_PHONE, password=DEMO_PASSWORD,
-                      throttle=False) as client:
+                      throttle=None) as client:
         yield client
 
 

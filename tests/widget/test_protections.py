@@ -180,7 +180,7 @@ async def test_a_failed_login_is_loud_at_start(
     caplog.set_level(logging.WARNING, "agupshup.widget")
     async with (
         Client(gupshup_server.base_url, phone=DEMO_PHONE, password=password,
-               throttle=False) as client,
+               throttle=None) as client,
         serving(Widget(client), "127.0.0.1", 0),
     ):
         failed = [r for r in caplog.records if "LOGIN FAILED" in r.getMessage()]

@@ -62,7 +62,7 @@ def test_every_call_has_a_case() -> None:
 @pytest.mark.parametrize("key", sorted(C.METHOD_NAMES))
 def test_default_formats(key: str) -> None:
     # protocol.md §5: the public reads and subscription default to XML, the user calls to JSON.
-    xml_default = {"public_stream", "get_message", "get_stream", "get_info", "subscribe",
+    xml_default = {"get_public_stream", "get_message", "get_stream", "get_info", "subscribe",
                    "confirm_subscription"}
     expected = "xml" if key in xml_default else "json"
     assert wire.METHODS[key].default_format == expected
@@ -209,7 +209,7 @@ LENIENT: dict[str, tuple[str, str | None, bytes, Any]] = {
         Challenge(salt="k3J9xQ", challenge="8123456789"),
     ),
     "json number for a string leaf (group name, sender)": (
-        "joined_groups_stream",
+        "get_joined_groups_stream",
         C.JSON_CT,
         b'{"response": {"status": "success", "messages": [{"id": "5", "groupName": 2010, '
         b'"text": "New year plans?", "sender": 42, "timestamp": "1262304000000", '
@@ -258,7 +258,7 @@ LENIENT: dict[str, tuple[str, str | None, bytes, Any]] = {
         InviteResult(status="success", invited=("919876543210",), failed=()),
     ),
     "xml empty collection spelled open-close with whitespace": (
-        "public_stream",
+        "get_public_stream",
         C.XML_CT,
         b'<?xml version="1.0" encoding="UTF-8"?>\n<response><status>success</status>'
         b"<messages>\n  \n</messages></response>",
@@ -293,7 +293,7 @@ LENIENT: dict[str, tuple[str, str | None, bytes, Any]] = {
         Challenge(salt="k3J9xQ", challenge="8f2c41a7e0"),
     ),
     "xml pretty-printed": (
-        "joined_groups_stream",
+        "get_joined_groups_stream",
         C.XML_CT,
         b'<?xml version="1.0" encoding="UTF-8"?>\n'
         b"<response>\n"
@@ -369,7 +369,7 @@ LENIENT: dict[str, tuple[str, str | None, bytes, Any]] = {
         C.G1,
     ),
     "xml comments ignored": (
-        "my_groups",
+        "get_my_groups",
         C.XML_CT,
         ('<?xml version="1.0" encoding="UTF-8"?>\n<!-- generated 2010-11-05 -->\n<response>'
          "<status>success</status><!-- 1 group --><groups>" + C.G2_XML
@@ -490,7 +490,7 @@ LENIENT_ERRORS: dict[str, tuple[str, str | None, bytes, type[E.APIError], int, s
         (C.T_MINUTE_FULL, ThrottleTag(period="hour", count=1000, warn=990, limit=1000)),
     ),
     "xml 113 with every exceeded period": (
-        "public_stream",
+        "get_public_stream",
         None,
         b'\n<?xml version="1.0" encoding="UTF-8"?>\n<response><error><code>113</code><msg>The '
         b'API call has not been executed since you have exceeded the throttle minute limit of '
@@ -508,7 +508,7 @@ LENIENT_ERRORS: dict[str, tuple[str, str | None, bytes, type[E.APIError], int, s
         E.GroupNotFound, 2, C.MSG_BAD_GROUP, (ErrorDetail(code=2, msg=C.MSG_BAD_GROUP),), (),
     ),
     "xml error with unknown siblings": (
-        "joined_groups",
+        "get_joined_groups",
         C.XML_CT,
         b'<?xml version="1.0" encoding="UTF-8"?>\n<response><requestId>a1b2</requestId><error>'
         b"<code>1</code><detail>expired</detail><msg>The token string specified is invalid."

@@ -54,7 +54,7 @@ MALFORMED: dict[str, tuple[str, str | None, bytes]] = {
     ),
     "truncated json, sniffed": ("get_stream", None, b'{"response": {"status": "succ'),
     "truncated json after a complete object": (
-        "my_groups", C.JSON_CT, b'{"response": {"status": "success", "groups": []}'
+        "get_my_groups", C.JSON_CT, b'{"response": {"status": "success", "groups": []}'
     ),
     "json with trailing garbage": ("logout", C.JSON_CT, GOOD_JSON + b"<!-- cache -->"),
     "truncated xml": (

@@ -20,27 +20,29 @@ T160 = "Practice moved to 7am tomorrow. " * 5  # 160 characters
 #: name → (builder call, method, parameter)
 REFUSED: dict[str, tuple[Callable[[], Any], str, str]] = {
     # ranges: 1–15 for the public reads, 1–30 for the user calls
-    "public range 16": (lambda: wire.public_stream(0, 16), "gupshup.getPublicStream", "range"),
-    "public range 0": (lambda: wire.public_stream(0, 0), "gupshup.getPublicStream", "range"),
-    "public range -1": (lambda: wire.public_stream(0, -1), "gupshup.getPublicStream", "range"),
-    "public from -1": (lambda: wire.public_stream(-1), "gupshup.getPublicStream", "from"),
-    "public range str": (lambda: wire.public_stream(0, "10"), "gupshup.getPublicStream", "range"),
-    "public from float": (lambda: wire.public_stream(1.5), "gupshup.getPublicStream", "from"),
+    "public range 16": (lambda: wire.get_public_stream(0, 16), "gupshup.getPublicStream", "range"),
+    "public range 0": (lambda: wire.get_public_stream(0, 0), "gupshup.getPublicStream", "range"),
+    "public range -1": (lambda: wire.get_public_stream(0, -1), "gupshup.getPublicStream", "range"),
+    "public from -1": (lambda: wire.get_public_stream(-1), "gupshup.getPublicStream", "from"),
+    "public range str": (
+        lambda: wire.get_public_stream(0, "10"), "gupshup.getPublicStream", "range"
+    ),
+    "public from float": (lambda: wire.get_public_stream(1.5), "gupshup.getPublicStream", "from"),
     "stream range 16": (lambda: wire.get_stream("jumpy", 0, 16), "groups.getStream", "range"),
     "stream range 0": (lambda: wire.get_stream("jumpy", 0, 0), "groups.getStream", "range"),
     "stream range True": (lambda: wire.get_stream("jumpy", 0, True), "groups.getStream", "range"),
     "stream from -1": (lambda: wire.get_stream("jumpy", -1), "groups.getStream", "from"),
     "stream from False": (lambda: wire.get_stream("jumpy", False), "groups.getStream", "from"),
-    "my groups range 31": (lambda: wire.my_groups(0, 31), "users.getMyGroups", "range"),
-    "my groups range 0": (lambda: wire.my_groups(0, 0), "users.getMyGroups", "range"),
-    "my groups from -1": (lambda: wire.my_groups(-1), "users.getMyGroups", "from"),
-    "joined range 31": (lambda: wire.joined_groups(0, 31), "users.getJoinedGroups", "range"),
-    "joined from -1": (lambda: wire.joined_groups(-1), "users.getJoinedGroups", "from"),
+    "my groups range 31": (lambda: wire.get_my_groups(0, 31), "users.getMyGroups", "range"),
+    "my groups range 0": (lambda: wire.get_my_groups(0, 0), "users.getMyGroups", "range"),
+    "my groups from -1": (lambda: wire.get_my_groups(-1), "users.getMyGroups", "from"),
+    "joined range 31": (lambda: wire.get_joined_groups(0, 31), "users.getJoinedGroups", "range"),
+    "joined from -1": (lambda: wire.get_joined_groups(-1), "users.getJoinedGroups", "from"),
     "joined stream range 31": (
-        lambda: wire.joined_groups_stream(0, 31), "users.getJoinedGroupsStream", "range"
+        lambda: wire.get_joined_groups_stream(0, 31), "users.getJoinedGroupsStream", "range"
     ),
     "joined stream from -7": (
-        lambda: wire.joined_groups_stream(-7), "users.getJoinedGroupsStream", "from"
+        lambda: wire.get_joined_groups_stream(-7), "users.getJoinedGroupsStream", "from"
     ),
     "replies range 31": (lambda: wire.get_replies("jumpy", 0, 31), "groups.getReplies", "range"),
     "replies range 0": (lambda: wire.get_replies("jumpy", 0, 0), "groups.getReplies", "range"),
@@ -199,12 +201,12 @@ def _params(request: wire.Request[Any]) -> dict[str, str]:
 #: name → (builder call, method, expected parameters)
 ACCEPTED: dict[str, tuple[Callable[[], Any], str, dict[str, str]]] = {
     "public range 15": (
-        lambda: wire.public_stream(0, 15),
+        lambda: wire.get_public_stream(0, 15),
         "gupshup.getPublicStream",
         {"from": "0", "range": "15", "skipAdult": "true"},
     ),
     "public range 1, adult": (
-        lambda: wire.public_stream(3, 1, skip_adult=False),
+        lambda: wire.get_public_stream(3, 1, skip_adult=False),
         "gupshup.getPublicStream",
         {"from": "3", "range": "1", "skipAdult": "false"},
     ),
@@ -219,13 +221,13 @@ ACCEPTED: dict[str, tuple[Callable[[], Any], str, dict[str, str]]] = {
         {"group": "jumpy", "from": "10000", "range": "1"},
     ),
     "my groups range 30": (
-        lambda: wire.my_groups(0, 30), "users.getMyGroups", {"from": "0", "range": "30"}
+        lambda: wire.get_my_groups(0, 30), "users.getMyGroups", {"from": "0", "range": "30"}
     ),
     "joined range 30": (
-        lambda: wire.joined_groups(0, 30), "users.getJoinedGroups", {"from": "0", "range": "30"}
+        lambda: wire.get_joined_groups(0, 30), "users.getJoinedGroups", {"from": "0", "range": "30"}
     ),
     "joined stream range 30": (
-        lambda: wire.joined_groups_stream(29, 30),
+        lambda: wire.get_joined_groups_stream(29, 30),
         "users.getJoinedGroupsStream",
         {"from": "29", "range": "30"},
     ),
@@ -332,3 +334,21 @@ def test_fields_carry_version_and_format() -> None:
     ]
     assert request.fields("xml", "IIQiU1107028137")[-1] == ("token", "IIQiU1107028137")
     assert not wire.get_replies("sriharigrp1").needs_token
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("public_stream", "get_public_stream"),
+        ("joined_groups_stream", "get_joined_groups_stream"),
+        ("my_groups", "get_my_groups"),
+        ("joined_groups", "get_joined_groups"),
+    ],
+)
+def test_builder_names_before_issue_25_warn_and_build_the_same_page(old: str, new: str) -> None:
+    with pytest.warns(DeprecationWarning, match=f"wire.{new}"):
+        builder = getattr(wire, old)
+    assert builder is getattr(wire, new)
+    assert old not in wire.__all__
+    with pytest.raises(AttributeError):
+        wire.no_such_builder  # type: ignore[attr-defined]  # noqa: B018

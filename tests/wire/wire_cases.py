@@ -50,7 +50,7 @@ def body(fmt: str, inner: str) -> bytes:
 # -- the 16 calls: literal method names and a request for each -----------------------------------
 
 METHOD_NAMES: dict[str, str] = {
-    "public_stream": "gupshup.getPublicStream",
+    "get_public_stream": "gupshup.getPublicStream",
     "get_message": "groups.getMessage",
     "get_stream": "groups.getStream",
     "get_info": "groups.getInfo",
@@ -59,10 +59,10 @@ METHOD_NAMES: dict[str, str] = {
     "get_challenge": "users.getChallenge",
     "login": "users.login",
     "post_message": "groups.postMessage",
-    "my_groups": "users.getMyGroups",
+    "get_my_groups": "users.getMyGroups",
     "logout": "users.logout",
-    "joined_groups": "users.getJoinedGroups",
-    "joined_groups_stream": "users.getJoinedGroupsStream",
+    "get_joined_groups": "users.getJoinedGroups",
+    "get_joined_groups_stream": "users.getJoinedGroupsStream",
     "post_reply": "groups.postReply",
     "get_replies": "groups.getReplies",
     "invite_friends": "groups.inviteFriends",
@@ -71,7 +71,7 @@ METHOD_NAMES: dict[str, str] = {
 CHALLENGE = Challenge(salt="k3J9xQ", challenge="8f2c41a7e0")
 
 REQUESTS: dict[str, Callable[[], wire.Request[Any]]] = {
-    "public_stream": lambda: wire.public_stream(0, 10, skip_adult=False),
+    "get_public_stream": lambda: wire.get_public_stream(0, 10, skip_adult=False),
     "get_message": lambda: wire.get_message("jumpy"),
     "get_stream": lambda: wire.get_stream("jumpy", 0, 10),
     "get_info": lambda: wire.get_info("jumpy"),
@@ -82,10 +82,10 @@ REQUESTS: dict[str, Callable[[], wire.Request[Any]]] = {
     "get_challenge": wire.get_challenge,
     "login": lambda: wire.login("9821107770", "s3cret", CHALLENGE),
     "post_message": lambda: wire.post_message("APICreated", "Test Post"),
-    "my_groups": lambda: wire.my_groups(0, 15),
+    "get_my_groups": lambda: wire.get_my_groups(0, 15),
     "logout": wire.logout,
-    "joined_groups": lambda: wire.joined_groups(0, 2),
-    "joined_groups_stream": lambda: wire.joined_groups_stream(0, 1),
+    "get_joined_groups": lambda: wire.get_joined_groups(0, 2),
+    "get_joined_groups_stream": lambda: wire.get_joined_groups_stream(0, 1),
     "post_reply": lambda: wire.post_reply("@grouptwo this is a sample post using api", "groupone"),
     "get_replies": lambda: wire.get_replies("sriharigrp1"),
     "invite_friends": lambda: wire.invite_friends("9876543210,9123456780", "group1"),
@@ -315,7 +315,7 @@ S = '"status": "success", '
 SX = "<status>success</status>"
 
 SUCCESS: dict[str, tuple[str, str, Any]] = {
-    "public_stream": (
+    "get_public_stream": (
         S + f'"messages": [{M1_JSON}, {M2_JSON}, {M3_JSON}]',
         SX + f"<messages>{M1_XML}{M2_XML}{M3_XML}</messages>",
         [M1, M2, M3],
@@ -349,14 +349,14 @@ SUCCESS: dict[str, tuple[str, str, Any]] = {
     ),
     "post_message": (S + '"id": "1289000005000"', SX + "<id>1289000005000</id>", 1289000005000),
     # a collection with a single child
-    "my_groups": (S + f'"groups": [{G2_JSON}]', SX + f"<groups>{G2_XML}</groups>", [G2]),
+    "get_my_groups": (S + f'"groups": [{G2_JSON}]', SX + f"<groups>{G2_XML}</groups>", [G2]),
     "logout": ('"status": "success"', SX, None),
-    "joined_groups": (
+    "get_joined_groups": (
         S + f'"groups": [{G1_JSON}, {G3_JSON}]',
         SX + f"<groups>{G1_XML}{G3_XML}</groups>",
         [G1, G3],
     ),
-    "joined_groups_stream": (
+    "get_joined_groups_stream": (
         S + f'"messages": [{M2_JSON}]',
         SX + f"<messages>{M2_XML}</messages>",
         [M2],
@@ -380,12 +380,12 @@ SUCCESS: dict[str, tuple[str, str, Any]] = {
 
 #: Successes with nothing in them: empty collections, an absent message.
 EMPTY: dict[str, tuple[str, str, Any]] = {
-    "public_stream": (S + '"messages": []', SX + "<messages/>", []),
+    "get_public_stream": (S + '"messages": []', SX + "<messages/>", []),
     "get_message": ('"status": "success"', SX, None),
     "get_stream": (S + '"messages": []', SX + "<messages></messages>", []),
-    "my_groups": (S + '"groups": []', SX + "<groups/>", []),
-    "joined_groups": (S + '"groups": []', SX + "<groups>\n  </groups>", []),
-    "joined_groups_stream": (S + '"messages": []', SX + "<messages/>", []),
+    "get_my_groups": (S + '"groups": []', SX + "<groups/>", []),
+    "get_joined_groups": (S + '"groups": []', SX + "<groups>\n  </groups>", []),
+    "get_joined_groups_stream": (S + '"messages": []', SX + "<messages/>", []),
     "get_replies": (S + '"replies": []', SX + "<replies/>", []),
     "post_reply": (
         S + '"replies": []',
@@ -552,7 +552,7 @@ _COMMON: dict[int, tuple[type[E.APIError], str]] = {
 _SERVER_ERROR = {129: (E.ServerError, MSG_129)}
 
 ERROR_CODES: dict[str, dict[int, tuple[type[E.APIError], str]]] = {
-    "public_stream": {
+    "get_public_stream": {
         1: (E.InvalidRequest, MSG_RANGE15),
         110: (E.InvalidRequest, MSG_110),
         111: (E.InvalidRequest, MSG_111),
@@ -658,19 +658,19 @@ ERROR_CODES: dict[str, dict[int, tuple[type[E.APIError], str]]] = {
         ),
         **_SERVER_ERROR,
     },
-    "my_groups": {
+    "get_my_groups": {
         6: (E.InvalidToken, "The token string specified is not valid."),
         110: (E.InvalidRequest, MSG_110),
         111: (E.InvalidRequest, MSG_111),
         **_SERVER_ERROR,
     },
     "logout": {**_SERVER_ERROR},
-    "joined_groups": {
+    "get_joined_groups": {
         1: (E.InvalidToken, MSG_TOKEN),
         131: (E.InvalidRequest, MSG_131),
         150: (E.InvalidRequest, MSG_150),
     },
-    "joined_groups_stream": {
+    "get_joined_groups_stream": {
         1: (E.InvalidToken, MSG_TOKEN),
         131: (E.InvalidRequest, MSG_131),
         150: (E.InvalidRequest, MSG_150),

@@ -465,9 +465,9 @@ def fast_bodies(kind: str) -> st.SearchStrategy[tuple[str, bytes]]:
 # -- the oracle ----------------------------------------------------------------------------------
 
 def _result_ok(key: str, result: Any) -> bool:
-    if key in ("public_stream", "get_stream", "joined_groups_stream"):
+    if key in ("get_public_stream", "get_stream", "get_joined_groups_stream"):
         return isinstance(result, list) and all(isinstance(m, models.Message) for m in result)
-    if key in ("my_groups", "joined_groups"):
+    if key in ("get_my_groups", "get_joined_groups"):
         return isinstance(result, list) and all(isinstance(g, models.Group) for g in result)
     if key == "get_replies":
         return isinstance(result, list) and all(isinstance(r, models.Reply) for r in result)

@@ -95,7 +95,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "subscribe": ("agupshup subscribe 9812345677 jumpy",),
     "export": ("agupshup export jumpy --out jumpy.jsonl",),
 }
-_GLOBAL = frozenset({"base_url", "format_", "json_", "phone", "time_scale", "ledger", "verbose"})
+_GLOBAL = frozenset({"base_url", "wire_format", "format_", "json_", "phone", "time_scale",
+                     "ledger", "verbose"})
 
 
 class _Command(click.Command):
@@ -212,13 +213,14 @@ async def open_run(
                 f"{settings.time_scale:g} shrank the windows: is its time sped up as much? "
                 f"(an emulator started with --time-scale {settings.time_scale:g}); without the "
                 f"option the CLI keeps to real-time limits")
-        client = Client(url, credentials=credentials, scheduler=scheduler, clock=clock,
+        client = Client(url, credentials=credentials, throttle=scheduler, clock=clock,
                         retry=RetryPolicy(on_back_off=waits.backing_off), transport=answers,
-                        token_store=tokens, format="xml" if settings.format == "xml" else "json")
+                        token_store=tokens,
+                        wire_format="xml" if settings.wire_format == "xml" else "json")
         await stack.enter_async_context(client)
         if status:
             await stack.enter_async_context(watching(waits.watch()))
-        log.info("server %s (%s on the wire); throttle ledger %s", egress(url), client.format,
+        log.info("server %s (%s on the wire); throttle ledger %s", egress(url), client.wire_format,
                  settings.ledger_path() or "in memory")
         if credentials is not None:
             with waits.doing(f"a login as {credentials.phone}"):

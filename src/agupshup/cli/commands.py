@@ -265,7 +265,7 @@ async def logout_cmd(r: Run) -> None:
     for key in kept:
         who = key.rpartition("|")[2]
         # The kept token is loaded, not a new login made: the placeholder password is unused.
-        async with Client(url, credentials=Credentials(who, ""), scheduler=r.scheduler,
+        async with Client(url, credentials=Credentials(who, ""), throttle=r.scheduler,
                           token_store=r.tokens) as client:
             await client.login()
             await client.logout()

@@ -133,9 +133,9 @@ def _client(settings: Settings, local_address: str | None,
     clock = SystemClock()
     scheduler = Scheduler(scaled_windows(settings.time_scale or 1.0), clock=clock,
                           on_event=on_throttle)
-    return Client(settings.checked_url(), scheduler=scheduler, clock=clock,
+    return Client(settings.checked_url(), throttle=scheduler, clock=clock,
                   local_address=local_address,
-                  format="xml" if settings.format == "xml" else "json")
+                  wire_format="xml" if settings.wire_format == "xml" else "json")
 
 
 def _serve_metrics(port: int, address: str) -> Any:

@@ -66,7 +66,8 @@ class Settings:
     """The global options, shared by every command through click's context."""
 
     base_url: str = DEFAULT_BASE_URL
-    format: str = "json"
+    #: What the API is asked to answer in (``--wire-format``); ``json`` is the output's.
+    wire_format: str = "json"
     json: bool = False
     phone: str | None = None
     time_scale: float | None = None
@@ -167,6 +168,13 @@ def _store(attr: str) -> Callable[[click.Context, click.Parameter, object], None
     return callback
 
 
+def _old_format(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """``--format``, the spelling before issue 25: it read like the output's format."""
+    if value:
+        click.echo("warning: --format is deprecated; use --wire-format", err=True)
+        _store("wire_format")(ctx, param, value)
+
+
 def global_options(*, with_env: bool) -> Callable[[F], F]:
     """The options every command takes (``with_env`` on the group only, so env < flags)."""
 
@@ -177,9 +185,12 @@ def global_options(*, with_env: bool) -> Callable[[F], F]:
         click.option("--base-url", metavar="URL", envvar=env(ENV_BASE_URL), expose_value=False,
                      callback=_store("base_url"),
                      help=f"API base URL [env {ENV_BASE_URL}; default {DEFAULT_BASE_URL}]."),
-        click.option("--format", "format_", type=click.Choice(["json", "xml"]),
-                     expose_value=False, callback=_store("format"),
-                     help="Wire format to request from the API (default json)."),
+        click.option("--wire-format", "wire_format", type=click.Choice(["json", "xml"]),
+                     expose_value=False, callback=_store("wire_format"),
+                     help="Wire format to request from the API (default json); the output "
+                     "is text, or --json."),
+        click.option("--format", "format_", type=click.Choice(["json", "xml"]), hidden=True,
+                     expose_value=False, callback=_old_format),
         click.option("--json", "json_", is_flag=True, default=False, expose_value=False,
                      callback=_store("json"), help="Print JSON Lines instead of text."),
         click.option("--phone", metavar="PHONE", envvar=env(ENV_PHONE), expose_value=False,

@@ -129,7 +129,7 @@ async def _throttle(request: web.Request) -> web.Response:
         {
             "mode": config.mode,
             "windows": [
-                {"period": w.period, "length": w.length, "warn": w.warn, "limit": w.limit}
+                {"period": w.name, "length": w.length, "warn": w.warn, "limit": w.limit}
                 for w in config.windows
             ],
             "refusals": dict(throttle.refusals),
@@ -169,7 +169,8 @@ def _window(data: Any) -> Window:
     for name, types in _WINDOW_TYPES.items():
         if not isinstance(data[name], types) or isinstance(data[name], bool):
             raise TypeError(f"window field {name!r} has the wrong type: {data[name]!r}")
-    return Window(**data)
+    # The control API keeps the wire's word for a window's name (a tag's ``period``).
+    return Window(data["period"], data["limit"], data["length"], data["warn"])
 
 
 async def _json(request: web.Request) -> Any:

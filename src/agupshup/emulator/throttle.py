@@ -15,6 +15,7 @@ Rules this module enforces:
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,12 +27,14 @@ Mode = Literal["sliding", "fixed", "off"]
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One throttle period: ``warn`` and ``limit`` calls per ``length`` seconds.
+    """One throttle window, ``name``d as the tags name it: ``warn`` and ``limit`` calls per
+    ``length`` seconds.
 
-    The fields run in the client's order (``agupshup.throttle.Window``), mirrored, not imported.
+    The fields run in the client's order and have its names (``agupshup.throttle.Window``),
+    mirrored, not imported.
     """
 
-    period: str
+    name: str
     limit: int
     length: float
     warn: int
@@ -40,6 +43,13 @@ class Window:
         # ``0 < length < inf`` is False for NaN too.
         if not 0 < self.length < math.inf or self.limit < 1 or self.warn < 1:
             raise ValueError(f"bad throttle window {self!r}")
+
+    @property
+    def period(self) -> str:
+        """Deprecated: :attr:`name`, as in the client."""
+        warnings.warn("Window.period is deprecated; use Window.name", DeprecationWarning,
+                      stacklevel=2)
+        return self.name
 
 
 DEFAULT_WINDOWS: tuple[Window, ...] = (
@@ -151,7 +161,7 @@ class Throttle:
         ledger = self._ledger(ip)
         counts = [c.count(now, mode) for c in ledger]
         over = tuple(
-            Tag(c.window.period, n, c.window.warn, c.window.limit)
+            Tag(c.window.name, n, c.window.warn, c.window.limit)
             for c, n in zip(ledger, counts, strict=True)
             if n + 1 > c.window.limit
         )
@@ -163,7 +173,7 @@ class Throttle:
         return Decision(
             True,
             tuple(
-                Tag(c.window.period, n + 1, c.window.warn, c.window.limit)
+                Tag(c.window.name, n + 1, c.window.warn, c.window.limit)
                 for c, n in zip(ledger, counts, strict=True)
                 if n + 1 >= c.window.warn
             ),
@@ -174,7 +184,7 @@ class Throttle:
         mode = self._config.mode
         if mode == "off":
             return {}
-        return {c.window.period: c.count(now, mode) for c in self._ledger(ip)}
+        return {c.window.name: c.count(now, mode) for c in self._ledger(ip)}
 
     def _ledger(self, ip: str) -> list[_Counter]:
         ledger = self._ledgers.get(ip)

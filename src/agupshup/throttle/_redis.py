@@ -243,7 +243,7 @@ class RedisLedger(SharedLedger):
         super().bind(windows, clock)
         p = self._key
         self._keys = [f"{p}:calls", f"{p}:live", f"{p}:seq", f"{p}:holds"]
-        self._keys += [f"{p}:ph:{w.period}" for w in self._windows]
+        self._keys += [f"{p}:ph:{w.name}" for w in self._windows]
         self._keys.append(f"{p}:epoch")
         for name, lua in (("admit", _ADMIT), ("release", _RELEASE), ("renew", _RENEW),
                           ("cancel", _CANCEL)):
@@ -282,7 +282,7 @@ class RedisLedger(SharedLedger):
         now = "" if self._server_time else f"{self._clock.time():.6f}"
         args: list[object] = [now, len(self._windows)]
         for i, w in enumerate(self._windows):
-            args += [w.period, repr(w.length), w.limit, w.limit if limits is None else limits[i]]
+            args += [w.name, repr(w.length), w.limit, w.limit if limits is None else limits[i]]
         sent = self._clock.monotonic()
         seen, bound = "", ""
         if self._seen is not None:

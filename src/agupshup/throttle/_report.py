@@ -30,7 +30,7 @@ _LOG_LEVELS = {"warn": logging.INFO, "hold": logging.INFO, "limited": logging.WA
 
 def label(window: Window) -> str:
     """The window's name, as the server's tags, events and quotas spell it."""
-    return window.period
+    return window.name
 
 
 def show(windows: Sequence[Window]) -> str:

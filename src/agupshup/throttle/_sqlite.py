@@ -196,13 +196,13 @@ class SqliteLedger(SharedLedger):
                 db.executemany(
                     "INSERT INTO throttle_calls (egress, period, live, since, until, boot) "
                     "VALUES (?, ?, 0, ?, ?, ?)",
-                    [(self._key, self._windows[i].period, now, now, self._era)] * max(0, missing),
+                    [(self._key, self._windows[i].name, now, now, self._era)] * max(0, missing),
                 )
             for i in held:
                 db.execute(
                     "INSERT INTO throttle_holds (egress, period, until, boot) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (egress, period) DO UPDATE SET until = max(until, excluded.until)",
-                    (self._key, self._windows[i].period, now + self._windows[i].length, self._era),
+                    (self._key, self._windows[i].name, now + self._windows[i].length, self._era),
                 )
             self._view = self._measure(db, now)
 
@@ -253,7 +253,7 @@ class SqliteLedger(SharedLedger):
         key, era = self._key, self._era
         foreign = db.execute(_FOREIGN, (key, era)).fetchall()
         longest = max(w.length for w in self._windows)
-        lengths = {w.period: w.length for w in self._windows}
+        lengths = {w.name: w.length for w in self._windows}
         for (boot,) in foreign:
             end = redate(era, boot, now)
             db.execute("UPDATE throttle_calls SET live = 0, since = ?, until = ?, boot = ? "
@@ -275,7 +275,7 @@ class SqliteLedger(SharedLedger):
         """Entries of window ``i`` whose release is after ``now`` (or that entered since)."""
         w = self._windows[i]
         row = db.execute(f"SELECT count(*) FROM throttle_calls WHERE {_IN_WINDOW}",
-                         (self._key, now - w.length, w.period)).fetchone()
+                         (self._key, now - w.length, w.name)).fetchone()
         return int(row[0])
 
     def _free_in(self, db: sqlite3.Connection, now: float, i: int, count: int, limit: int) -> float:
@@ -286,14 +286,14 @@ class SqliteLedger(SharedLedger):
         row = db.execute(
             f"SELECT until FROM throttle_calls WHERE {_IN_WINDOW} ORDER BY until "
             "LIMIT 1 OFFSET ?",
-            (self._key, now - w.length, w.period, count - limit),
+            (self._key, now - w.length, w.name, count - limit),
         ).fetchone()
         # In flight (until > now): it cannot leave before now + length, when we look again.
         return min(float(row[0]), now) + w.length - now
 
     def _hold(self, db: sqlite3.Connection, now: float) -> tuple[float, int]:
         """Seconds the longest hold still lasts, and its window (0.0, -1 without a hold)."""
-        periods = {w.period: i for i, w in enumerate(self._windows)}
+        periods = {w.name: i for i, w in enumerate(self._windows)}
         row = db.execute("SELECT period, until FROM throttle_holds WHERE egress = ? "
                          "AND until > ? ORDER BY until DESC LIMIT 1", (self._key, now)).fetchone()
         if row is None:

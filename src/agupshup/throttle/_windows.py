@@ -4,13 +4,14 @@ Rules this module enforces:
 
 * A :class:`Window` is a server limit: at most ``limit`` calls in any interval of ``length``
   seconds. ``warn`` is the count at which the server starts appending ``throttle`` tags.
-* Window periods are unique within a scheduler, and every window admits at least one call.
+* Window names are unique within a scheduler, and every window admits at least one call.
 * Everything here is plain data: no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -35,16 +36,24 @@ EventKind = Literal["warn", "hold", "limited"]
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """At most ``limit`` calls in any ``length`` seconds; the server warns from ``warn`` on."""
+    """At most ``limit`` calls in any ``length`` seconds; the server warns from ``warn`` on.
+    ``name`` is the label the server's ``throttle`` tags give it (``minute``, ``hour``, ``day``)."""
 
-    period: str
+    name: str
     limit: int
     length: float
     warn: int
 
     def __post_init__(self) -> None:
         if self.limit < 1 or not self.length > 0 or not math.isfinite(self.length):
-            raise ValueError(f"window {self.period!r}: need limit >= 1 and a finite length > 0")
+            raise ValueError(f"window {self.name!r}: need limit >= 1 and a finite length > 0")
+
+    @property
+    def period(self) -> str:
+        """Deprecated: :attr:`name` (``period`` read like a duration, beside ``length``)."""
+        warnings.warn("Window.period is deprecated; use Window.name", DeprecationWarning,
+                      stacklevel=2)
+        return self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +85,15 @@ def scaled_windows(
     """
     if not (time_scale > 0 and math.isfinite(time_scale)):
         raise ValueError(f"time_scale must be a finite number > 0, not {time_scale!r}")
-    return [Window(w.period, w.limit, w.length / time_scale, w.warn) for w in windows]
+    return [Window(w.name, w.limit, w.length / time_scale, w.warn) for w in windows]
 
 
 def check_windows(windows: Sequence[Window]) -> tuple[Window, ...]:
-    """Return ``windows`` as a tuple, refusing an empty set or a repeated period."""
+    """Return ``windows`` as a tuple, refusing an empty set or a repeated name."""
     found = tuple(windows)
     if not found:
         raise ValueError("a scheduler needs at least one window")
-    periods = [w.period for w in found]
-    if len(set(periods)) != len(periods):
-        raise ValueError(f"repeated window period in {periods}")
+    names = [w.name for w in found]
+    if len(set(names)) != len(names):
+        raise ValueError(f"repeated window name in {names}")
     return found

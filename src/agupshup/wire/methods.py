@@ -430,9 +430,10 @@ INVITE = MethodSpec(
     idempotent=False,
 )
 
-#: Every call of protocol.md §5, keyed by the client's name for it.
+#: Every call of protocol.md §5, keyed by its builder's name here: the API call's name in
+#: snake case (``users.getMyGroups`` → ``get_my_groups``), as the client's one-page method.
 METHODS: dict[str, MethodSpec[Any]] = {
-    "public_stream": PUBLIC_STREAM,
+    "get_public_stream": PUBLIC_STREAM,
     "get_message": GET_MESSAGE,
     "get_stream": GET_STREAM,
     "get_info": GET_INFO,
@@ -441,10 +442,10 @@ METHODS: dict[str, MethodSpec[Any]] = {
     "get_challenge": GET_CHALLENGE,
     "login": LOGIN,
     "post_message": POST_MESSAGE,
-    "my_groups": MY_GROUPS,
+    "get_my_groups": MY_GROUPS,
     "logout": LOGOUT,
-    "joined_groups": JOINED_GROUPS,
-    "joined_groups_stream": JOINED_STREAM,
+    "get_joined_groups": JOINED_GROUPS,
+    "get_joined_groups_stream": JOINED_STREAM,
     "post_reply": POST_REPLY,
     "get_replies": GET_REPLIES,
     "invite_friends": INVITE,
@@ -462,7 +463,7 @@ def _page(spec: MethodSpec[T], start: int, count: int) -> tuple[tuple[str, str],
     return (("from", str(start)), ("range", str(count)))
 
 
-def public_stream(
+def get_public_stream(
     start: int = 0, count: int = 15, *, skip_adult: bool = True
 ) -> Request[list[Message]]:
     params = (*_page(PUBLIC_STREAM, start, count), ("skipAdult", _bool(skip_adult)))
@@ -532,7 +533,7 @@ def post_message(group: str, text: str) -> Request[int]:
     return Request(POST_MESSAGE, (("groupName", group), ("text", text)))
 
 
-def my_groups(start: int = 0, count: int = 30) -> Request[list[Group]]:
+def get_my_groups(start: int = 0, count: int = 30) -> Request[list[Group]]:
     return Request(MY_GROUPS, _page(MY_GROUPS, start, count))
 
 
@@ -540,11 +541,11 @@ def logout() -> Request[None]:
     return Request(LOGOUT)
 
 
-def joined_groups(start: int = 0, count: int = 30) -> Request[list[Group]]:
+def get_joined_groups(start: int = 0, count: int = 30) -> Request[list[Group]]:
     return Request(JOINED_GROUPS, _page(JOINED_GROUPS, start, count))
 
 
-def joined_groups_stream(start: int = 0, count: int = 30) -> Request[list[Message]]:
+def get_joined_groups_stream(start: int = 0, count: int = 30) -> Request[list[Message]]:
     return Request(JOINED_STREAM, _page(JOINED_STREAM, start, count))
 
 
