@@ -182,6 +182,19 @@ end
 return 1
 """
 
+# KEYS: the member key, then one head key per source. ARGV: the member token, then the heads.
+# Sets each head that does not exist yet (the first worker to start says where the fleet
+# starts), for a live member only; returns the heads as they are now, or -1 when fenced.
+_BEGIN = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local out = {}
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i], 'NX')
+  out[#out + 1] = redis.call('GET', KEYS[i])
+end
+return out
+"""
+
 # KEYS: the id's dedupe key, the stream, the claim fencing the publish ('' : none).
 # ARGV: dedupe TTL (s), MAXLEN (0: none), the token the claim must hold, fields...
 # Returns -1 when fenced off, 0 when already published, else the entry's id.
@@ -448,7 +461,8 @@ class FleetWorker:
 
     async def __aenter__(self) -> Self:
         for name, lua in (("beat", _BEAT), ("claim", _CLAIM), ("release", _RELEASE),
-                          ("save", _SAVE), ("unreadable", _UNREADABLE), ("advance", _ADVANCE)):
+                          ("save", _SAVE), ("unreadable", _UNREADABLE), ("advance", _ADVANCE),
+                          ("begin", _BEGIN)):
             self._scripts[name] = self.redis.register_script(lua)
         try:
             await self._join()
@@ -799,6 +813,15 @@ class FleetPeers:
         w = self._w
         values = await w.call(w.redis.mget([w.head_key(s) for s in sources]), "read heads")
         return {s: int(v) for s, v in zip(sources, values, strict=True) if v is not None}
+
+    async def begin(self, heads: Mapping[str, int]) -> dict[str, int]:
+        w = self._w
+        keys = [w.member_key, *(w.head_key(s) for s in heads)]
+        out = await w.call(w.script("begin")(keys=keys, args=[w.member_token, *heads.values()]),
+                           "start heads")
+        if out == -1:
+            raise FleetUnavailable(f"fleet: {w.id} is no member any more")
+        return {s: int(v) for s, v in zip(heads, out, strict=True)}
 
     async def advance(self, heads: Mapping[str, int]) -> bool:
         w = self._w

@@ -42,19 +42,30 @@ class _Discovery(_Planning):
             await self._load()
             infos = await self._discover()
             self._planner = Planner(infos, self.budget, self.mode)
+            # "now": every message with an id above the newest one discovery saw is new.
+            self._starts = {g: self._known if s is None else s for g, s in self._starts.items()}
+            await self._begin()
         except BaseException:
             self._closed = True  # nothing to follow, and nothing to save
             raise
         now = self.clock.time()
         for channel, (page, _) in self._first_pages.items():
             self._planner.seed_source(channel, self._covered(channel, infos), _stamps(page), now)
-        # "now": every message with an id above the newest one discovery saw is new.
-        self._starts = {g: self._known if s is None else s for g, s in self._starts.items()}
         self._resample_at = self.clock.monotonic() + self.resample_every
         self._replan()
         # A page kept for a source the plan does not poll would be stale by its first poll.
         self._first_pages = {c: p for c, p in self._first_pages.items() if c.key in self._sources}
         self._claim = self._claim_now()
+
+    async def _begin(self) -> None:
+        """With peers, the shared sources start where the fleet started: this follower's
+        start only if it is the first."""
+        if self._peers is None or not self._starts:
+            return
+        start = min(s for s in self._starts.values() if s is not None)
+        shared = await self._peers.begin({JOINED.key: start, PUBLIC.key: start})
+        self._shared = dict(shared)
+        self._advanced = dict(shared)
 
     async def _load(self) -> None:
         cursor = self._resume

@@ -8,10 +8,13 @@
 * **Own streams.** A group's own stream is read by one follower only: the one whose
   :meth:`Peers.owns` says so (a fleet's claim holder). Catch-ups are its too.
 * **Heads.** Every item of a shared source up to its *shared head* was handed out by some
-  follower (and, in a fleet, published to the feed). A follower moves it forward when its own
-  claim of that source moves (so never over an item not handed out); before it reads a
-  shared source's first page it takes the shared head in, so it walks only what arrived since
-  any peer's last read, not since its own.
+  follower (and, in a fleet, published to the feed). The first follower to start sets it
+  where its follow starts (its "now", or the start it was given); a later one, a restarted
+  one included, opens the shared sources there, never at its own "now" (which would claim what
+  arrived between as handed out). A follower moves it forward when its own claim of that
+  source moves (so never over an item not handed out); before it reads a shared source's
+  first page it takes the shared head in, so it walks only what arrived since any peer's last
+  read, not since its own.
 * **Budget.** The plan is made for the peers' whole budget: each window's limit times the
   number of peers (every address has GupShup's limits); each follower's own calls still keep
   to its own windows.
@@ -44,6 +47,11 @@ class Peers(Protocol):
 
     async def heads(self, sources: Sequence[str]) -> dict[str, int]:
         """The shared heads of ``sources`` (source keys) that exist."""
+        ...
+
+    async def begin(self, heads: Mapping[str, int]) -> dict[str, int]:
+        """The shared heads of ``heads``' sources, each set to the value given where the peers
+        have none yet (the first follower to start says where the fleet starts)."""
         ...
 
     async def advance(self, heads: Mapping[str, int]) -> bool:
@@ -84,6 +92,11 @@ class _LocalPeer:
 
     async def heads(self, sources: Sequence[str]) -> dict[str, int]:
         return {s: self.fleet.shared[s] for s in sources if s in self.fleet.shared}
+
+    async def begin(self, heads: Mapping[str, int]) -> dict[str, int]:
+        for source, head in heads.items():
+            self.fleet.shared.setdefault(source, head)
+        return {s: self.fleet.shared[s] for s in heads}
 
     async def advance(self, heads: Mapping[str, int]) -> bool:
         if self.name not in self.fleet.members:
