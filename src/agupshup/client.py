@@ -27,19 +27,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
-from pathlib import Path
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Literal, Protocol, Self, TypedDict, TypeVar, Unpack
-from urllib.parse import urlsplit
+from typing import Literal, Self, TypeVar, Unpack
 
 from agupshup import aggregate, wire
 from agupshup import errors as E
 from agupshup.aggregate import Follower, OnDrop, Resume
-from agupshup.clock import Clock, Overdue, ScaledClock, SystemClock, within
+from agupshup.client_throttle import (
+    DEFAULT_THROTTLE,
+    ENV_LEDGER,
+    LEDGER_OFF,
+    DeprecatedKeywords,
+    SchedulerLike,
+    Throttle,
+    Unthrottled,
+    choose_throttle,
+    default_ledger_path,
+    egress_key,
+    join_egress,
+    old_time_and_format,
+    warn_deprecated,
+)
+from agupshup.clock import Clock, Overdue, SystemClock, within
 from agupshup.models import (
     Challenge,
     Group,
@@ -49,120 +59,33 @@ from agupshup.models import (
     Reply,
     ReplyResult,
     SubscribeTicket,
-    ThrottleTag,
 )
 from agupshup.planner import Budget
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import CheckpointLike, Since, Streams, checkpoint_of
-from agupshup.throttle import Ledger, Scheduler, SharedLedger, SqliteLedger, Window
+from agupshup.throttle import Scheduler
 from agupshup.transport import AiohttpTransport, Transport
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "Throttle", "default_ledger_path", "egress_key"]
+# Throttle, egress_key, default_ledger_path, ENV_LEDGER and LEDGER_OFF live in
+# agupshup.client_throttle; they stay importable from here, where users found them.
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_BASE_URL",
+    "ENV_LEDGER",
+    "LEDGER_OFF",
+    "Client",
+    "Throttle",
+    "default_ledger_path",
+    "egress_key",
+]
 
 log = logging.getLogger("agupshup.client")
 T = TypeVar("T")
 DEFAULT_BASE_URL = "http://api.smsgupshup.com"
 #: The environment variable that names another server (read by the CLI and the demo).
 ENV_BASE_URL = "GUPSHUP_BASE_URL"
-#: The environment variable that names the throttle ledger file (``memory``: none).
-ENV_LEDGER = "GUPSHUP_LEDGER"
-#: Values of ``GUPSHUP_LEDGER`` (and ``--ledger``) that keep the counts in memory.
-LEDGER_OFF = ("memory", "none", "off")
 
-
-class Ticket(Protocol):
-    """One admitted call, as the client uses it (:class:`agupshup.throttle.Slot`)."""
-
-    def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None: ...
-
-
-class SchedulerLike(Protocol):
-    """What the client needs of a scheduler (:class:`agupshup.throttle.Scheduler`)."""
-
-    def slot(
-        self, lane: wire.Lane = "bulk", *, max_wait: float | None = None
-    ) -> AbstractAsyncContextManager[Ticket]: ...
-
-    def quota(self) -> list[QuotaWindow]: ...
-
-
-class _OpenSlot:
-    """The slot of :class:`_Unthrottled`: a plain class, as a generator-based context
-    manager would cost more than the rest of the unthrottled call path."""
-
-    __slots__ = ()
-
-    async def __aenter__(self) -> _OpenSlot:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
-        return None
-
-
-class _Unthrottled:
-    """Admits everything at once: for benchmarks and servers without a throttle."""
-
-    _slot = _OpenSlot()
-
-    def slot(self, lane: wire.Lane = "bulk", *, max_wait: float | None = None) -> _OpenSlot:
-        return self._slot
-
-    def quota(self) -> list[QuotaWindow]:
-        return []
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Throttle:
-    """The options of the throttle a :class:`Client` joins: ``Client(url, throttle=Throttle())``.
-
-    The client joins its egress's shared scheduler (:func:`egress_key`: one per server host and
-    source address in a process), created with these options by the first client:
-
-    * ``windows``: the server's limits (``None``: the egress's, GupShup's when first);
-    * ``ledger``: where the egress's entries live (``None``: the per-host file of
-      :func:`default_ledger_path`, so a restarted process still counts its earlier calls;
-      ``GUPSHUP_LEDGER=memory`` keeps them in memory). ``MemoryLedger()``, ``SqliteLedger``,
-      ``RedisLedger`` (:mod:`agupshup.throttle`) share it in a process, on a host, across hosts.
-
-    Open clients of one egress must agree on both: another answer is a :class:`ValueError`.
-    There is no time scale here: a sped-up server is matched by the client's ``clock=``
-    (:class:`~agupshup.clock.ScaledClock`), which moves the windows with everything else timed.
-    """
-
-    windows: Sequence[Window] | None = None
-    ledger: Ledger | None = None
-
-    def __post_init__(self) -> None:
-        if self.windows is not None:  # a tuple, so that the value stays frozen
-            object.__setattr__(self, "windows", tuple(self.windows))
-
-
-#: ``throttle=`` left out: the egress's shared scheduler, GupShup's windows, the per-host file.
-_DEFAULT_THROTTLE = Throttle()
-
-
-class _Deprecated(TypedDict, total=False):
-    """The Client's keywords before issue 25, accepted one more release with a warning."""
-
-    format: wire.Format
-    time_scale: float
-    scheduler: SchedulerLike
-    windows: Sequence[Window]
-    ledger: Ledger
-
-
-#: Each deprecated keyword → its new spelling, as the warning names it.
-_NEW_SPELLING = {
-    "format": "wire_format=",
-    "time_scale": "clock=ScaledClock(scale=...) (agupshup.ScaledClock)",
-    "scheduler": "throttle=<the scheduler>",
-    "windows": "throttle=Throttle(windows=...)",
-    "ledger": "throttle=Throttle(ledger=...)",
-}
 
 
 #: API errors that say nothing about the token (113, 129, a malformed request).
@@ -236,17 +159,17 @@ class Client(Streams):
         wire_format: wire.Format = "json",
         timeout: float = 30.0,
         clock: Clock | None = None,
-        throttle: Throttle | SchedulerLike | bool | None = _DEFAULT_THROTTLE,
+        throttle: Throttle | SchedulerLike | bool | None = DEFAULT_THROTTLE,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         token_store: TokenStore | None = None,
         max_body: int = 2 * 1024 * 1024,
         local_address: str | None = None,
-        **deprecated: Unpack[_Deprecated],
+        **deprecated: Unpack[DeprecatedKeywords],
     ) -> None:
         _check_credentials(phone, password, credentials)
-        wire_format, clock = _old_time_and_format(wire_format, clock, deprecated)
-        chosen = _old_throttle(throttle, deprecated)
+        wire_format, clock = old_time_and_format(wire_format, clock, deprecated)
+        chosen = choose_throttle(throttle, deprecated)
         if wire_format not in ("json", "xml"):
             raise E.ValidationError("Client", "wire_format", "must be 'json' or 'xml'")
         if phone is not None and password is not None:
@@ -263,8 +186,8 @@ class Client(Streams):
         self.local_address = local_address
         self._shared: Scheduler | None = None
         if isinstance(chosen, Throttle):
-            chosen = self._shared = _join(chosen, self.base_url, self.clock, local_address)
-        self.scheduler: SchedulerLike = _Unthrottled() if chosen is None else chosen
+            chosen = self._shared = join_egress(chosen, self.base_url, self.clock, local_address)
+        self.scheduler: SchedulerLike = Unthrottled() if chosen is None else chosen
         self._transport: Transport = transport or AiohttpTransport(
             base_url, timeout=timeout, max_body=max_body, local_address=local_address
         )
@@ -317,7 +240,7 @@ class Client(Streams):
     @property
     def format(self) -> wire.Format:
         """Deprecated: :attr:`wire_format`."""
-        _deprecated("Client.format", "Client.wire_format", stacklevel=3)
+        warn_deprecated("Client.format", "Client.wire_format", stacklevel=3)
         return self.wire_format
 
     # -- the call path ----------------------------------------------------------------------
@@ -358,7 +281,7 @@ class Client(Streams):
                 # 113 means "not executed": a scheduler now holds the resend until rollover;
                 # without one, resending would be blind.
                 if state.throttled > state.policy.throttle_attempts or isinstance(
-                    self.scheduler, _Unthrottled
+                    self.scheduler, Unthrottled
                 ):
                     raise
             except RETRYABLE as exc:
@@ -815,74 +738,6 @@ def _unanswered(fault: E.GupshupError) -> bool:
     return isinstance(fault, E.TransportError) and fault.maybe_sent
 
 
-def egress_key(base_url: str, local_address: str | None = None) -> str:
-    """The budget a call counts against: the server counts per client IP, so one budget per
-    server host (lower-cased; with its port when not the scheme's default, since another port
-    is another server) and source address. ``http://`` and ``https://`` to one host share a
-    budget."""
-    if local_address is not None:
-        return f"{egress_key(base_url)} from {local_address}"
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        return base_url
-    port = parts.port
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return host if port is None or port == default else f"{host}:{port}"
-
-
-def _join(
-    throttle: Throttle, base_url: str, clock: Clock, local_address: str | None = None
-) -> Scheduler:
-    """The egress's shared scheduler, with this client counted as a user."""
-    ledger = throttle.ledger
-    if local_address is not None and isinstance(ledger, SharedLedger):
-        ledger.for_egress(local_address)  # fleet: one shared budget per source address
-    key = egress_key(base_url, local_address)
-    disk = _disk_ledger(key) if _real_time(clock) else None
-    return Scheduler.shared(key, throttle.windows, clock=clock, ledger=ledger,
-                            default_ledger=disk).attach()
-
-
-def default_ledger_path() -> Path | None:
-    """The per-host throttle ledger that clients and the CLI share by default:
-    ``GUPSHUP_LEDGER`` if set (``memory``: none), else ``$XDG_CACHE_HOME`` or ``~/.cache``,
-    ``agupshup/throttle.sqlite3``."""
-    named = os.environ.get(ENV_LEDGER, "").strip()
-    if named.lower() in LEDGER_OFF:
-        return None
-    if named:
-        return Path(named).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "agupshup" / "throttle.sqlite3"
-
-
-def _real_time(clock: Clock) -> bool:
-    """Whether ``clock`` is the system's (perhaps scaled): an injected clock (tests,
-    simulations) has no business in a file other processes read."""
-    while isinstance(clock, ScaledClock):
-        clock = clock.base
-    return type(clock) is SystemClock
-
-
-def _disk_ledger(key: str) -> Callable[[], Ledger | None]:
-    """The egress's entries in the per-host file, so that a restarted process still counts the
-    calls it made before (issue 24: a bot restarted within a minute earned a 113)."""
-
-    def make() -> Ledger | None:
-        path = default_ledger_path()
-        if path is None:
-            return None
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        except OSError as exc:
-            log.info("throttle ledger %s unusable (%s); counting in memory", path, exc)
-            return None
-        return SqliteLedger(path, key=key)
-
-    return make
-
 
 def _check_credentials(
     phone: str | None, password: str | None, credentials: Credentials | CredentialsProvider | None
@@ -894,58 +749,3 @@ def _check_credentials(
         raise ValueError("pass phone=/password= or credentials=, not both")
 
 
-def _deprecated(old: str, new: str, stacklevel: int = 4) -> None:
-    # 4: the caller of Client(...) (warn ← _deprecated ← the helper ← __init__).
-    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
-
-
-def _old_time_and_format(
-    wire_format: wire.Format, clock: Clock | None, old: _Deprecated
-) -> tuple[wire.Format, Clock | None]:
-    """``wire_format`` and ``clock`` with the deprecated ``format=``/``time_scale=`` applied."""
-    unknown = sorted(set(old) - set(_NEW_SPELLING))
-    if unknown:
-        raise TypeError(f"Client() got an unexpected keyword argument {unknown[0]!r}")
-    for name in old:
-        _deprecated(f"Client({name}=)", _NEW_SPELLING[name])
-    if "format" in old:
-        if wire_format != "json" and old["format"] != wire_format:
-            raise ValueError("format= is the old spelling of wire_format=: pass one")
-        wire_format = old["format"]
-    scale = old.get("time_scale", 1.0)
-    if scale != 1.0:
-        clock = ScaledClock(clock, scale)
-    return wire_format, clock
-
-
-def _old_throttle(
-    throttle: Throttle | SchedulerLike | bool | None, old: _Deprecated
-) -> Throttle | SchedulerLike | None:
-    """The one throttle argument, from ``throttle=`` and the deprecated keywords (each warned
-    about); :class:`ValueError` when they contradict one another."""
-    if isinstance(throttle, bool):
-        _deprecated(f"Client(throttle={throttle})",
-                    "throttle=Throttle() (the default)" if throttle else "throttle=None")
-    new = not isinstance(throttle, bool) and throttle is not _DEFAULT_THROTTLE
-    fixes = [f"{name}=" for name in ("windows", "ledger") if name in old]
-    if "scheduler" in old:
-        clash = fixes + ["throttle="] * (new or throttle is False)
-        clash += ["time_scale="] * ("time_scale" in old)
-        if clash:
-            raise ValueError(f"scheduler= already fixes the throttle; {', '.join(clash)} would "
-                             "be ignored (build the scheduler with them instead)")
-        return old["scheduler"]
-    if throttle is False or throttle is None:
-        if fixes:
-            raise ValueError("throttle=None admits every call: windows= and ledger= would be "
-                             "ignored")
-        return None
-    if not isinstance(throttle, bool | Throttle) and "time_scale" in old:
-        raise ValueError("a scheduler of one's own keeps its own clock: time_scale= would be "
-                         "ignored (build the scheduler with it instead)")
-    if fixes:
-        if new:
-            raise ValueError(f"throttle= already fixes the throttle; {', '.join(fixes)} would "
-                             "be ignored (pass Throttle(windows=..., ledger=...))")
-        return Throttle(windows=old.get("windows"), ledger=old.get("ledger"))
-    return _DEFAULT_THROTTLE if throttle is True else throttle
