@@ -14,16 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agupshup import errors, models
     from agupshup.aggregate import Follower, MergedStream
-    from agupshup.checkpoint import (
-        Checkpoint,
-        Cursor,
-        FollowCursor,
+    from agupshup.checkpoint import Checkpoint, Cursor, FollowCursor, MergedCursor
+    from agupshup.checkpoint_stores import (
         MemoryCheckpointStore,
-        MergedCursor,
         RedisCheckpointStore,
         SqliteCheckpointStore,
     )
-    from agupshup.client import Client, Throttle
+    from agupshup.client import Client
+    from agupshup.client_throttle import Throttle
     from agupshup.clock import Clock, FakeClock, ScaledClock, SystemClock
     from agupshup.errors import *  # noqa: F403
     from agupshup.models import *  # noqa: F403
@@ -68,12 +66,12 @@ __version__ = "0.1.0"
 _HOME = {
     "Checkpoint": "checkpoint",
     "Cursor": "checkpoint",
-    "MemoryCheckpointStore": "checkpoint",
+    "MemoryCheckpointStore": "checkpoint_stores",
     "MergedCursor": "checkpoint",
-    "RedisCheckpointStore": "checkpoint",
-    "SqliteCheckpointStore": "checkpoint",
+    "RedisCheckpointStore": "checkpoint_stores",
+    "SqliteCheckpointStore": "checkpoint_stores",
     "Client": "client",
-    "Throttle": "client",
+    "Throttle": "client_throttle",
     "Clock": "clock",
     "FakeClock": "clock",
     "ScaledClock": "clock",

@@ -24,22 +24,31 @@ Rules this module enforces:
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-import os
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
-from pathlib import Path
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Literal, Protocol, Self, TypedDict, TypeVar, Unpack
-from urllib.parse import urlsplit
+from typing import Literal, Self, TypeVar, Unpack
 
 from agupshup import aggregate, wire
 from agupshup import errors as E
 from agupshup.aggregate import Follower, OnDrop, Resume
-from agupshup.clock import Clock, Overdue, ScaledClock, SystemClock, within
+from agupshup.client_throttle import (
+    DEFAULT_THROTTLE,
+    ENV_LEDGER,
+    LEDGER_OFF,
+    DeprecatedKeywords,
+    SchedulerLike,
+    Throttle,
+    Unthrottled,
+    choose_throttle,
+    default_ledger_path,
+    egress_key,
+    join_egress,
+    old_time_and_format,
+    warn_deprecated,
+)
+from agupshup.clock import Clock, SystemClock
 from agupshup.models import (
     Challenge,
     Group,
@@ -49,129 +58,39 @@ from agupshup.models import (
     Reply,
     ReplyResult,
     SubscribeTicket,
-    ThrottleTag,
 )
 from agupshup.planner import Budget
+from agupshup.posting import Posting
 from agupshup.retry import RETRYABLE, RetryPolicy
 from agupshup.session import Credentials, CredentialsProvider, Session, TokenStore
 from agupshup.streams import CheckpointLike, Since, Streams, checkpoint_of
-from agupshup.throttle import Ledger, Scheduler, SharedLedger, SqliteLedger, Window
+from agupshup.throttle import Scheduler
 from agupshup.transport import AiohttpTransport, Transport
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "Throttle", "default_ledger_path", "egress_key"]
+# Throttle, egress_key, default_ledger_path, ENV_LEDGER and LEDGER_OFF live in
+# agupshup.client_throttle; they stay importable from here, where users found them.
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_BASE_URL",
+    "ENV_LEDGER",
+    "LEDGER_OFF",
+    "Client",
+    "Throttle",
+    "default_ledger_path",
+    "egress_key",
+]
 
 log = logging.getLogger("agupshup.client")
 T = TypeVar("T")
 DEFAULT_BASE_URL = "http://api.smsgupshup.com"
 #: The environment variable that names another server (read by the CLI and the demo).
 ENV_BASE_URL = "GUPSHUP_BASE_URL"
-#: The environment variable that names the throttle ledger file (``memory``: none).
-ENV_LEDGER = "GUPSHUP_LEDGER"
-#: Values of ``GUPSHUP_LEDGER`` (and ``--ledger``) that keep the counts in memory.
-LEDGER_OFF = ("memory", "none", "off")
 
-
-class Ticket(Protocol):
-    """One admitted call, as the client uses it (:class:`agupshup.throttle.Slot`)."""
-
-    def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None: ...
-
-
-class SchedulerLike(Protocol):
-    """What the client needs of a scheduler (:class:`agupshup.throttle.Scheduler`)."""
-
-    def slot(
-        self, lane: wire.Lane = "bulk", *, max_wait: float | None = None
-    ) -> AbstractAsyncContextManager[Ticket]: ...
-
-    def quota(self) -> list[QuotaWindow]: ...
-
-
-class _OpenSlot:
-    """The slot of :class:`_Unthrottled`: a plain class, as a generator-based context
-    manager would cost more than the rest of the unthrottled call path."""
-
-    __slots__ = ()
-
-    async def __aenter__(self) -> _OpenSlot:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def learn(self, throttle: Sequence[ThrottleTag] = (), limited: bool = False) -> None:
-        return None
-
-
-class _Unthrottled:
-    """Admits everything at once: for benchmarks and servers without a throttle."""
-
-    _slot = _OpenSlot()
-
-    def slot(self, lane: wire.Lane = "bulk", *, max_wait: float | None = None) -> _OpenSlot:
-        return self._slot
-
-    def quota(self) -> list[QuotaWindow]:
-        return []
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Throttle:
-    """The options of the throttle a :class:`Client` joins: ``Client(url, throttle=Throttle())``.
-
-    The client joins its egress's shared scheduler (:func:`egress_key`: one per server host and
-    source address in a process), created with these options by the first client:
-
-    * ``windows``: the server's limits (``None``: the egress's, GupShup's when first);
-    * ``ledger``: where the egress's entries live (``None``: the per-host file of
-      :func:`default_ledger_path`, so a restarted process still counts its earlier calls;
-      ``GUPSHUP_LEDGER=memory`` keeps them in memory). ``MemoryLedger()``, ``SqliteLedger``,
-      ``RedisLedger`` (:mod:`agupshup.throttle`) share it in a process, on a host, across hosts.
-
-    Open clients of one egress must agree on both: another answer is a :class:`ValueError`.
-    There is no time scale here: a sped-up server is matched by the client's ``clock=``
-    (:class:`~agupshup.clock.ScaledClock`), which moves the windows with everything else timed.
-    """
-
-    windows: Sequence[Window] | None = None
-    ledger: Ledger | None = None
-
-    def __post_init__(self) -> None:
-        if self.windows is not None:  # a tuple, so that the value stays frozen
-            object.__setattr__(self, "windows", tuple(self.windows))
-
-
-#: ``throttle=`` left out: the egress's shared scheduler, GupShup's windows, the per-host file.
-_DEFAULT_THROTTLE = Throttle()
-
-
-class _Deprecated(TypedDict, total=False):
-    """The Client's keywords before issue 25, accepted one more release with a warning."""
-
-    format: wire.Format
-    time_scale: float
-    scheduler: SchedulerLike
-    windows: Sequence[Window]
-    ledger: Ledger
-
-
-#: Each deprecated keyword → its new spelling, as the warning names it.
-_NEW_SPELLING = {
-    "format": "wire_format=",
-    "time_scale": "clock=ScaledClock(scale=...) (agupshup.ScaledClock)",
-    "scheduler": "throttle=<the scheduler>",
-    "windows": "throttle=Throttle(windows=...)",
-    "ledger": "throttle=Throttle(ledger=...)",
-}
 
 
 #: API errors that say nothing about the token (113, 129, a malformed request).
 _UNPROVEN = (E.ThrottleLimitExceeded, E.ServerError, E.InvalidRequest)
 
-
-class _Unresolved(Exception):
-    """The group's head, as far as it may be read, neither shows the post nor proves it
-    absent."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -189,7 +108,7 @@ class _Attempts:
     served: int = -1
 
 
-class Client(Streams):
+class Client(Streams, Posting):
     """An asyncio client for the GupShup Stream and Group API.
 
     ``async with Client(base_url, phone=..., password=...) as client:`` — login is lazy and
@@ -236,17 +155,17 @@ class Client(Streams):
         wire_format: wire.Format = "json",
         timeout: float = 30.0,
         clock: Clock | None = None,
-        throttle: Throttle | SchedulerLike | bool | None = _DEFAULT_THROTTLE,
+        throttle: Throttle | SchedulerLike | bool | None = DEFAULT_THROTTLE,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         token_store: TokenStore | None = None,
         max_body: int = 2 * 1024 * 1024,
         local_address: str | None = None,
-        **deprecated: Unpack[_Deprecated],
+        **deprecated: Unpack[DeprecatedKeywords],
     ) -> None:
         _check_credentials(phone, password, credentials)
-        wire_format, clock = _old_time_and_format(wire_format, clock, deprecated)
-        chosen = _old_throttle(throttle, deprecated)
+        wire_format, clock = old_time_and_format(wire_format, clock, deprecated)
+        chosen = choose_throttle(throttle, deprecated)
         if wire_format not in ("json", "xml"):
             raise E.ValidationError("Client", "wire_format", "must be 'json' or 'xml'")
         if phone is not None and password is not None:
@@ -263,8 +182,8 @@ class Client(Streams):
         self.local_address = local_address
         self._shared: Scheduler | None = None
         if isinstance(chosen, Throttle):
-            chosen = self._shared = _join(chosen, self.base_url, self.clock, local_address)
-        self.scheduler: SchedulerLike = _Unthrottled() if chosen is None else chosen
+            chosen = self._shared = join_egress(chosen, self.base_url, self.clock, local_address)
+        self.scheduler: SchedulerLike = Unthrottled() if chosen is None else chosen
         self._transport: Transport = transport or AiohttpTransport(
             base_url, timeout=timeout, max_body=max_body, local_address=local_address
         )
@@ -272,12 +191,7 @@ class Client(Streams):
             credentials, clock=self.clock, scope=self.base_url, store=token_store, retry=self.retry
         )
         self._closed = False
-        #: group → the text of this client's last post there (the server refuses repeats).
-        self._last_post: dict[str, str] = {}
-        #: group → the id of this client's last stored post there: ids grow, so a post
-        #: looked for after it must have a greater one (an older twin of the text has not).
-        self._last_id: dict[str, int] = {}
-        self._post_locks: dict[str, asyncio.Lock] = {}
+        self._start_posting()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -317,7 +231,7 @@ class Client(Streams):
     @property
     def format(self) -> wire.Format:
         """Deprecated: :attr:`wire_format`."""
-        _deprecated("Client.format", "Client.wire_format", stacklevel=3)
+        warn_deprecated("Client.format", "Client.wire_format", stacklevel=3)
         return self.wire_format
 
     # -- the call path ----------------------------------------------------------------------
@@ -358,7 +272,7 @@ class Client(Streams):
                 # 113 means "not executed": a scheduler now holds the resend until rollover;
                 # without one, resending would be blind.
                 if state.throttled > state.policy.throttle_attempts or isinstance(
-                    self.scheduler, _Unthrottled
+                    self.scheduler, Unthrottled
                 ):
                     raise
             except RETRYABLE as exc:
@@ -458,20 +372,6 @@ class Client(Streams):
             slot.learn(response.throttle, False)
         return response
 
-    async def _acquire(self, lock: asyncio.Lock, deadline: float | None) -> None:
-        """Take ``lock``, or raise :class:`~agupshup.errors.DeadlineExceeded` if it is not free
-        by ``deadline``. (A grant that comes with the deadline is passed on: asyncio.Lock
-        hands a cancelled waiter's grant to the next.)"""
-        if not lock.locked():
-            await lock.acquire()  # free: taken at once, even at the deadline
-            return
-        since = self.clock.monotonic()
-        try:
-            await within(self.clock, deadline, lock.acquire())
-        except Overdue as exc:
-            assert deadline is not None
-            raise E.DeadlineExceeded(deadline, self.clock.monotonic() - since) from exc
-
     # -- public streams ---------------------------------------------------------------------
 
     async def get_public_stream(
@@ -553,163 +453,7 @@ class Client(Streams):
         """``users.getJoinedGroupsStream``: one page of messages from joined groups."""
         return await self._call(wire.get_joined_groups_stream(start, count), max_wait=max_wait)
 
-    # -- posting ----------------------------------------------------------------------------
-
-    async def post_message(self, group: str, text: str, *, max_wait: float | None = None) -> int:
-        """``groups.postMessage``: post ``text`` to a group the user owns; the new id.
-
-        Delivered once, never twice, and never reported refused once stored. When the outcome
-        is unknown (a timeout or a broken answer after the request left), the post is resent:
-        the server refuses a text equal to the user's previous post to that group (128), so a
-        resend can never store it twice. Posts to one group are serialised within a client, so
-        that "previous post" is always this one. If the resend is refused (128, but also 127,
-        113 …) or cannot be sent, the group's head is read back to before the first attempt:
-        the post found there is reported with its id; a post proven absent gets the resend's
-        refusal; anything else raises :class:`~agupshup.errors.OutcomeUnknown`.
-
-        Precondition: this client is the account's only poster to that group — 128 compares
-        with the user's previous post, whoever sent it, so another poster voids at-most-once.
-        Waiting for an earlier post to the same group counts against ``max_wait``
-        (:class:`~agupshup.errors.DeadlineExceeded`).
-        """
-        request = wire.post_message(group, text)
-        name = _post_fields(request)[0].lower()  # the server matches group names in any case
-        deadline = self._deadline(max_wait)
-        lock = self._post_locks.setdefault(name, asyncio.Lock())
-        await self._acquire(lock, deadline)
-        try:
-            return await self._post_once(request, name, deadline)
-        finally:
-            lock.release()
-
-    async def _post_once(
-        self, request: wire.Request[int], name: str, deadline: float | None
-    ) -> int:
-        """Post with the group's lock held (so "previous post" is always this client's)."""
-        text = _post_fields(request)[1]
-        if self._last_post.get(name) == text:
-            raise E.ValidationError(
-                request.spec.name, "text", "same text as your previous post here (128)"
-            )
-        # Taken before admission, so that it is surely earlier than the post, if stored.
-        sent = self.clock.monotonic()
-        try:
-            post_id = await self._call_until(request, deadline)
-        except (E.TransportError, E.ServerError) as exc:
-            if not _post_may_have_run(request, exc):
-                raise
-            post_id = await self._resolve_post(request, exc, sent, deadline)
-        self._last_post[name] = text
-        self._last_id[name] = post_id
-        return post_id
-
-    async def _resolve_post(
-        self,
-        request: wire.Request[int],
-        fault: E.GupshupError,
-        sent: float,
-        deadline: float | None,
-    ) -> int:
-        group = _post_fields(request)[0]
-        started = self.clock.monotonic()
-        # When the last attempt whose answer was lost (it may still be stored) ended.
-        lost = started if _unanswered(fault) else None
-        for attempt in range(self.retry.resolve_attempts):
-            log.warning("postMessage to %s: %s; resending (%d)", group, fault, attempt + 1)
-            try:
-                return await self._call_until(request, deadline)
-            except (E.TransportError, E.ServerError) as exc:
-                fault = exc
-                lost = self.clock.monotonic() if _unanswered(exc) else lost
-            except E.GupshupError as refusal:
-                return await self._settle_post(request, refusal, (sent, lost), deadline)
-            elapsed = self.clock.monotonic() - started
-            what = f"postMessage to {group}: {type(fault).__name__}"
-            if not await self.retry.back_off(
-                self.clock, what, attempt, elapsed,
-                attempts=self.retry.resolve_attempts, left=self._left(deadline),
-            ):
-                break
-        return await self._settle_post(request, fault, (sent, lost), deadline)
-
-    async def _settle_post(
-        self,
-        request: wire.Request[int],
-        refusal: E.GupshupError,
-        attempts: tuple[float, float | None],
-        deadline: float | None,
-    ) -> int:
-        """The id of the stored post, read from the group; else ``refusal`` if the post is
-        proven absent, else :class:`~agupshup.errors.OutcomeUnknown`. ``attempts``: when the
-        first attempt was admitted, and when the last one whose answer was lost ended."""
-        group, text = _post_fields(request)
-        sent, lost = attempts
-        since = (sent, self._last_id.get(group.lower(), -1))
-        try:
-            read_at = self.clock.monotonic()
-            found = await self._find_own_post(group, text, since, deadline)
-            if found is None and lost is not None and read_at < lost + self.retry.late_landing:
-                found = await self._find_once_landed(group, text, since, lost, deadline)
-        except (E.GupshupError, _Unresolved) as exc:
-            reason = f"{exc} (the resend met: {type(refusal).__name__})"
-            raise E.OutcomeUnknown(request.spec.name, group, text, reason) from exc
-        if found is None:
-            raise refusal
-        return found
-
-    async def _find_once_landed(
-        self, group: str, text: str, since: tuple[float, int], lost: float,
-        deadline: float | None,
-    ) -> int | None:
-        """Not in the group yet, but an attempt whose answer was lost at ``lost`` may still be
-        stored (the server may run it late): read again once it no longer can, or give up with
-        :class:`_Unresolved` if the deadline comes first. Never "absent" before then."""
-        landed = lost + self.retry.late_landing
-        if deadline is not None and landed > deadline:
-            raise _Unresolved(f"an attempt whose answer was lost may still be stored until "
-                              f"t={landed:.3f}, past the deadline")
-        log.info("postMessage to %s: not stored yet; reading again in %.0fs, when an "
-                 "unanswered attempt can no longer land", group, landed - self.clock.monotonic())
-        await self.clock.sleep(landed - self.clock.monotonic())
-        return await self._find_own_post(group, text, since, deadline)
-
-    async def _find_own_post(
-        self, group: str, text: str, since: tuple[float, int], deadline: float | None
-    ) -> int | None:
-        """The id of ``text`` in ``group`` if posted since ``sent`` (``Clock.monotonic()``)
-        with an id above ``after`` (this client's last stored post there), or None once the
-        head is read back to messages older than that; ``since`` is ``(sent, after)``.
-
-        The bound is taken on the server's clock, so that no skew between client and server
-        clocks matters: the post, if stored, is at most ``elapsed`` seconds older than the
-        newest message of the first page (which is no newer than the server's now), where
-        ``elapsed`` is how long before the end of that read, on this client's clock, the first
-        attempt left; ``clock_tolerance`` covers steps of the server's clock. A match older
-        than ``elapsed`` but within the tolerance may be an earlier post of the same text (five
-        posts a minute are allowed), so it raises :class:`_Unresolved` rather than be claimed."""
-        sent, after = since
-        pages = self.retry.resolve_pages
-        bounds: tuple[int, int] | None = None
-        for page in range(pages):
-            messages = await self._call_until(wire.get_stream(group, page * 15, 15), deadline)
-            if bounds is None:
-                bounds = self._bounds(messages, sent)
-            strict, loose = bounds
-            for m in messages:
-                if m.text == text and m.id > after and m.timestamp >= loose:
-                    if m.timestamp < strict:
-                        raise _Unresolved(f"{m.id} is within the clock tolerance only")
-                    return m.id
-            if len(messages) < 15 or messages[-1].timestamp < loose:
-                return None
-        raise _Unresolved(f"not among the {pages * 15} newest messages of {group!r}")
-
-    def _bounds(self, head: list[Message], sent: float) -> tuple[int, int]:
-        """The oldest server timestamp the post can have, without and with the tolerance."""
-        newest = head[0].timestamp if head else 0
-        elapsed = self.clock.monotonic() - sent
-        strict = newest - int(elapsed * 1000)
-        return strict, strict - int(self.retry.clock_tolerance * 1000)
+    # -- posting (post_message: :class:`~agupshup.posting.Posting`) --------------------------
 
     async def post_reply(
         self, text: str, group: str | None = None, *, max_wait: float | None = None
@@ -794,94 +538,6 @@ class Client(Streams):
         )
 
 
-def _post_fields(request: wire.Request[int]) -> tuple[str, str]:
-    """The group and the text of a ``groups.postMessage`` request (as validated)."""
-    fields = dict(request.params)
-    return fields["groupName"], fields["text"]
-
-
-def _post_may_have_run(request: wire.Request[int], fault: E.GupshupError) -> bool:
-    """Whether ``fault`` leaves the post's outcome unknown: only a fault of the postMessage
-    request itself does (``_send_response`` names it); a fault of the implicit login means
-    the post never left."""
-    if getattr(fault, "method", "") != request.spec.name:
-        return False
-    return not isinstance(fault, E.TransportError) or fault.maybe_sent
-
-
-def _unanswered(fault: E.GupshupError) -> bool:
-    """The attempt may have reached the server and its answer was never read: the server may
-    still store it (a 129 or a refusal is an answer: that attempt did not run)."""
-    return isinstance(fault, E.TransportError) and fault.maybe_sent
-
-
-def egress_key(base_url: str, local_address: str | None = None) -> str:
-    """The budget a call counts against: the server counts per client IP, so one budget per
-    server host (lower-cased; with its port when not the scheme's default, since another port
-    is another server) and source address. ``http://`` and ``https://`` to one host share a
-    budget."""
-    if local_address is not None:
-        return f"{egress_key(base_url)} from {local_address}"
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        return base_url
-    port = parts.port
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return host if port is None or port == default else f"{host}:{port}"
-
-
-def _join(
-    throttle: Throttle, base_url: str, clock: Clock, local_address: str | None = None
-) -> Scheduler:
-    """The egress's shared scheduler, with this client counted as a user."""
-    ledger = throttle.ledger
-    if local_address is not None and isinstance(ledger, SharedLedger):
-        ledger.for_egress(local_address)  # fleet: one shared budget per source address
-    key = egress_key(base_url, local_address)
-    disk = _disk_ledger(key) if _real_time(clock) else None
-    return Scheduler.shared(key, throttle.windows, clock=clock, ledger=ledger,
-                            default_ledger=disk).attach()
-
-
-def default_ledger_path() -> Path | None:
-    """The per-host throttle ledger that clients and the CLI share by default:
-    ``GUPSHUP_LEDGER`` if set (``memory``: none), else ``$XDG_CACHE_HOME`` or ``~/.cache``,
-    ``agupshup/throttle.sqlite3``."""
-    named = os.environ.get(ENV_LEDGER, "").strip()
-    if named.lower() in LEDGER_OFF:
-        return None
-    if named:
-        return Path(named).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "agupshup" / "throttle.sqlite3"
-
-
-def _real_time(clock: Clock) -> bool:
-    """Whether ``clock`` is the system's (perhaps scaled): an injected clock (tests,
-    simulations) has no business in a file other processes read."""
-    while isinstance(clock, ScaledClock):
-        clock = clock.base
-    return type(clock) is SystemClock
-
-
-def _disk_ledger(key: str) -> Callable[[], Ledger | None]:
-    """The egress's entries in the per-host file, so that a restarted process still counts the
-    calls it made before (issue 24: a bot restarted within a minute earned a 113)."""
-
-    def make() -> Ledger | None:
-        path = default_ledger_path()
-        if path is None:
-            return None
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        except OSError as exc:
-            log.info("throttle ledger %s unusable (%s); counting in memory", path, exc)
-            return None
-        return SqliteLedger(path, key=key)
-
-    return make
 
 
 def _check_credentials(
@@ -894,58 +550,3 @@ def _check_credentials(
         raise ValueError("pass phone=/password= or credentials=, not both")
 
 
-def _deprecated(old: str, new: str, stacklevel: int = 4) -> None:
-    # 4: the caller of Client(...) (warn ← _deprecated ← the helper ← __init__).
-    warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
-
-
-def _old_time_and_format(
-    wire_format: wire.Format, clock: Clock | None, old: _Deprecated
-) -> tuple[wire.Format, Clock | None]:
-    """``wire_format`` and ``clock`` with the deprecated ``format=``/``time_scale=`` applied."""
-    unknown = sorted(set(old) - set(_NEW_SPELLING))
-    if unknown:
-        raise TypeError(f"Client() got an unexpected keyword argument {unknown[0]!r}")
-    for name in old:
-        _deprecated(f"Client({name}=)", _NEW_SPELLING[name])
-    if "format" in old:
-        if wire_format != "json" and old["format"] != wire_format:
-            raise ValueError("format= is the old spelling of wire_format=: pass one")
-        wire_format = old["format"]
-    scale = old.get("time_scale", 1.0)
-    if scale != 1.0:
-        clock = ScaledClock(clock, scale)
-    return wire_format, clock
-
-
-def _old_throttle(
-    throttle: Throttle | SchedulerLike | bool | None, old: _Deprecated
-) -> Throttle | SchedulerLike | None:
-    """The one throttle argument, from ``throttle=`` and the deprecated keywords (each warned
-    about); :class:`ValueError` when they contradict one another."""
-    if isinstance(throttle, bool):
-        _deprecated(f"Client(throttle={throttle})",
-                    "throttle=Throttle() (the default)" if throttle else "throttle=None")
-    new = not isinstance(throttle, bool) and throttle is not _DEFAULT_THROTTLE
-    fixes = [f"{name}=" for name in ("windows", "ledger") if name in old]
-    if "scheduler" in old:
-        clash = fixes + ["throttle="] * (new or throttle is False)
-        clash += ["time_scale="] * ("time_scale" in old)
-        if clash:
-            raise ValueError(f"scheduler= already fixes the throttle; {', '.join(clash)} would "
-                             "be ignored (build the scheduler with them instead)")
-        return old["scheduler"]
-    if throttle is False or throttle is None:
-        if fixes:
-            raise ValueError("throttle=None admits every call: windows= and ledger= would be "
-                             "ignored")
-        return None
-    if not isinstance(throttle, bool | Throttle) and "time_scale" in old:
-        raise ValueError("a scheduler of one's own keeps its own clock: time_scale= would be "
-                         "ignored (build the scheduler with it instead)")
-    if fixes:
-        if new:
-            raise ValueError(f"throttle= already fixes the throttle; {', '.join(fixes)} would "
-                             "be ignored (pass Throttle(windows=..., ledger=...))")
-        return Throttle(windows=old.get("windows"), ledger=old.get("ledger"))
-    return _DEFAULT_THROTTLE if throttle is True else throttle

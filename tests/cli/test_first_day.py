@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from agupshup import Client, errors
-from agupshup.cli.app import _explain
 from agupshup.cli.settings import Settings
 from agupshup.cli.status import AnswerWatch, WaitStatus
+from agupshup.cli.stderr import explain
 from agupshup.client import egress_key
 from agupshup.clock import SystemClock
 from agupshup.emulator import EmulatorConfig, EmulatorThread
@@ -217,12 +217,12 @@ def test_https_to_a_plain_http_server_is_one_line_and_no_retry(run: Cli) -> None
 def test_no_base_url_hints_at_the_option_and_the_emulator() -> None:
     fault = errors.ConnectError("Cannot connect to host api.smsgupshup.com:80 "
                                 "[Name or service not known]", maybe_sent=False)
-    code, line = _explain(fault, Settings())
+    code, line = explain(fault, Settings())
     assert code == 1
     assert line.startswith("cannot reach http://api.smsgupshup.com: no such host (no --base-url")
     assert "agupshup emulator" in line
     assert "--base-url http://127.0.0.1:8080" in line
-    _, named = _explain(fault, Settings(base_url="http://10.0.0.9:8080"))
+    _, named = explain(fault, Settings(base_url="http://10.0.0.9:8080"))
     assert "--base-url" not in named
 
 
