@@ -59,11 +59,13 @@ class _Discovery(_Planning):
 
     async def _begin(self) -> None:
         """With peers, the shared sources start where the fleet started: this follower's
-        start only if it is the first."""
+        start only if it is the first. The joined stream starts at the earliest group start
+        (it walks down itself); the public stream now (each group that starts earlier catches
+        up on its own stream, read by its owner, whose cursor keeps that walk)."""
         if self._peers is None or not self._starts:
             return
         start = min(s for s in self._starts.values() if s is not None)
-        shared = await self._peers.begin({JOINED.key: start, PUBLIC.key: start})
+        shared = await self._peers.begin({JOINED.key: start, PUBLIC.key: self._known})
         self._shared = dict(shared)
         self._advanced = dict(shared)
 
@@ -87,11 +89,12 @@ class _Discovery(_Planning):
         for g in self.groups:
             claim = _claim_of(cursor, g)
             self._starts[g] = claim if claim is not None else start
-            if claim is not None and self._shared and self._peers is not None and \
+            shared = [h for k, h in self._shared.items() if k in cursor.heads]
+            if claim is not None and shared and self._peers is not None and \
                     Channel("group", g).key not in cursor.heads:
                 # Claimed through a shared source, no walk of its own stream pending: the
-                # peers handed out every item up to the shared heads since.
-                self._starts[g] = max(claim, min(self._shared.values()))
+                # peers handed out every item of that source up to its shared head since.
+                self._starts[g] = max(claim, min(shared))
         self._restored = cursor
 
     async def _discover(self) -> dict[str, GroupInfo]:
