@@ -55,13 +55,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import msgspec
-
+from agupshup import fleet_scripts as scripts
 from agupshup.checkpoint import Checkpoint, Cursor, MergedCursor
 from agupshup.client import Client
-from agupshup.clock import Clock, SystemClock
-from agupshup.clock import within as within_deadline
 from agupshup.errors import Fenced, FleetUnavailable, UnreadableGroups
+from agupshup.fleet_feed import RedisStreamSink, redis_call
 from agupshup.fleet_follow import KEY, Follow, OpenFollow, open_engine_follow
 from agupshup.models import Message, QuotaWindow
 from agupshup.stores import close_redis, connect_redis, renew_period
@@ -81,147 +79,6 @@ __all__ = [
 
 log = logging.getLogger("agupshup.fleet")
 T = TypeVar("T")
-
-
-# KEYS: members (zset id -> lease expiry), weights (hash id -> weight), info (hash id -> JSON),
-# unreadable (hash group -> why), this worker's member key. ARGV: me, weight, lease seconds,
-# claim key prefix, info JSON, member token, then (group, token) pairs of the claims it holds.
-# Returns {lost groups, unreadable groups, id1, weight1, id2, weight2, ...} over live members,
-# or -1 when the member key holds another token (this worker's lease lapsed and its id was
-# taken again): it must stop, not take the membership back.
-_BEAT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local lease = tonumber(ARGV[3])
-local mine = redis.call('GET', KEYS[5])
-if mine and mine ~= ARGV[6] then return -1 end
-redis.call('SET', KEYS[5], ARGV[6], 'PX', math.floor(lease * 1000))
-redis.call('ZADD', KEYS[1], string.format('%.6f', now + lease), ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now))) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-end
-local lost = {}
-for i = 7, #ARGV, 2 do
-  local key = ARGV[4] .. ARGV[i]
-  if redis.call('GET', key) == ARGV[i + 1] then
-    redis.call('PEXPIRE', key, math.floor(lease * 1000))
-  else
-    lost[#lost + 1] = ARGV[i]
-  end
-end
-local out = {lost, redis.call('HKEYS', KEYS[4])}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[2], id) or '1'
-end
-return out
-"""
-
-# KEYS: the epoch counter. ARGV: me, lease seconds, claim key prefix, groups.
-# Returns (group, token) pairs of the groups claimed now. A token is "<epoch>:<me>", the epoch
-# drawn from one counter that only grows: a claim lost and taken again has a new token, so
-# whatever was opened under the old one is fenced off (A-B-A).
-_CLAIM = """
-local got = {}
-for i = 4, #ARGV do
-  local key = ARGV[3] .. ARGV[i]
-  if redis.call('EXISTS', key) == 0 then
-    local token = redis.call('INCR', KEYS[1]) .. ':' .. ARGV[1]
-    redis.call('SET', key, token, 'PX', math.floor(tonumber(ARGV[2]) * 1000))
-    got[#got + 1] = ARGV[i]
-    got[#got + 1] = token
-  end
-end
-return got
-"""
-
-# ARGV: claim key prefix, then (group, token) pairs. Deletes the claims still held by token.
-_RELEASE = """
-for i = 2, #ARGV, 2 do
-  if redis.call('GET', ARGV[1] .. ARGV[i]) == ARGV[i + 1] then
-    redis.call('DEL', ARGV[1] .. ARGV[i])
-  end
-end
-return 1
-"""
-
-# ARGV: claim key prefix, cursor key prefix, then (group, token, cursor) triples. Saves the
-# cursors whose claim still holds the token they were read under: neither a worker that lost a
-# group nor one that lost it and took it back (a new token) can set its owner back.
-_SAVE = """
-for i = 3, #ARGV, 3 do
-  if redis.call('GET', ARGV[1] .. ARGV[i]) == ARGV[i + 1] then
-    redis.call('SET', ARGV[2] .. ARGV[i], ARGV[i + 2])
-  end
-end
-return 1
-"""
-
-# KEYS: unreadable (hash group -> why), the group's claim. ARGV: group, token, why.
-# Records the group as unreadable for the whole fleet and frees its claim, if still ours.
-_UNREADABLE = """
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('DEL', KEYS[2])
-return 1
-"""
-
-# KEYS: the member key fencing the move, then one head key per source. ARGV: the member token,
-# then the heads. A shared source's head only moves forward, and only for a live member: every
-# item of it up to the head was published to the feed by some worker. Returns -1 when fenced.
-_ADVANCE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-for i = 2, #KEYS do
-  local head = tonumber(redis.call('GET', KEYS[i]))
-  if not head or tonumber(ARGV[i]) > head then redis.call('SET', KEYS[i], ARGV[i]) end
-end
-return 1
-"""
-
-# KEYS: the member key, then one head key per source. ARGV: the member token, then the heads.
-# Sets each head that does not exist yet (the first worker to start says where the fleet
-# starts), for a live member only; returns the heads as they are now, or -1 when fenced.
-_BEGIN = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local out = {}
-for i = 2, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[i], 'NX')
-  out[#out + 1] = redis.call('GET', KEYS[i])
-end
-return out
-"""
-
-# KEYS: the id's dedupe key, the stream, the claim fencing the publish ('' : none).
-# ARGV: dedupe TTL (s), MAXLEN (0: none), the token the claim must hold, fields...
-# Returns -1 when fenced off, 0 when already published, else the entry's id.
-_XADD_ONCE = """
-if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[3] then return -1 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-if ARGV[2] == '0' then return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4)) end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
-"""
-
-
-async def _redis(
-    op: Awaitable[T], what: str, within: tuple[Clock, float] | None = None
-) -> T:
-    """Await a Redis operation; any failure of Redis is :class:`FleetUnavailable`, and so is
-    no answer ``within`` (clock, seconds): redis-py waits forever on a blackholed socket."""
-    from redis.exceptions import RedisError
-
-    try:
-        if within is None:
-            return await op
-        clock, seconds = within
-        return await within_deadline(clock, clock.monotonic() + seconds, op)
-    except TimeoutError:
-        raise FleetUnavailable(f"fleet: Redis did not answer during {what}") from None
-    except (RedisError, OSError) as exc:
-        raise FleetUnavailable(f"fleet: Redis failed during {what}: {type(exc).__name__}") from exc
 
 
 def token_holder(token: str | bytes) -> str:
@@ -446,7 +303,7 @@ class FleetWorker:
     async def call(self, op: Awaitable[T], what: str, within: float | None = None) -> T:
         """A Redis operation of this worker, bounded by ``within`` seconds (default a claim's
         life: an answer later than that is about claims that may have moved on)."""
-        return await _redis(op, what, (self.client.clock, within or self._ttl))
+        return await redis_call(op, what, (self.client.clock, within or self._ttl))
 
     def _lease_left(self) -> float:
         return max(self._beat_ok + self._ttl - self.client.clock.monotonic(), 1e-3)
@@ -460,9 +317,8 @@ class FleetWorker:
     # -- membership -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        for name, lua in (("beat", _BEAT), ("claim", _CLAIM), ("release", _RELEASE),
-                          ("save", _SAVE), ("unreadable", _UNREADABLE), ("advance", _ADVANCE),
-                          ("begin", _BEGIN)):
+        for name in ("beat", "claim", "release", "save", "unreadable", "advance", "begin"):
+            lua = getattr(scripts, name.upper())
             self._scripts[name] = self.redis.register_script(lua)
         try:
             await self._join()
@@ -829,50 +685,3 @@ class FleetPeers:
         out = await w.call(w.script("advance")(keys=keys, args=[w.member_token, *heads.values()]),
                            "move heads")
         return bool(out != -1)
-
-
-# -- the exactly-once feed --------------------------------------------------------------------
-
-_WALL = SystemClock()
-
-
-class RedisStreamSink:
-    """One feed for every worker: a Redis Stream holding each message once.
-
-    ``publish`` appends a message (fields ``id`` and ``message``, the JSON of the
-    :class:`~agupshup.models.Message`) unless its id was published within ``dedupe_ttl`` seconds
-    (which must exceed the longest takeover, a lease plus a checkpoint interval; a day by
-    default). ``maxlen`` caps the stream approximately (0: uncapped). ``timeout``: the longest a
-    publish waits for Redis (redis-py has no socket timeout by default)."""
-
-    def __init__(
-        self,
-        redis: Any,
-        *,
-        stream: str = "agupshup:feed",
-        dedupe_ttl: int = 86_400,
-        maxlen: int = 0,
-        timeout: float = 10.0,
-    ) -> None:
-        self.redis, self._owns = connect_redis(redis)
-        self.stream = stream
-        self.dedupe_ttl = dedupe_ttl
-        self.maxlen = maxlen
-        self.timeout = timeout
-        self._script = self.redis.register_script(_XADD_ONCE)
-        self._encoder = msgspec.json.Encoder()
-
-    async def publish(self, message: Message, *, fence: tuple[str, str] | None = None) -> bool:
-        """Append ``message`` once; False when it was already there. ``fence``: (claim key,
-        token): publish only while that claim holds that token, else :class:`Fenced`."""
-        claim, token = fence or ("", "")
-        keys = [f"{self.stream}:seen:{message.id}", self.stream, claim]
-        args = [self.dedupe_ttl, self.maxlen, token, "id", message.id,
-                "message", self._encoder.encode(message)]
-        out = await _redis(self._script(keys=keys, args=args), "publish", (_WALL, self.timeout))
-        if out == -1:
-            raise Fenced(f"fleet: {message.group_name} is no longer held by {token}")
-        return bool(out)
-
-    async def aclose(self) -> None:
-        await close_redis(self.redis, self._owns)
