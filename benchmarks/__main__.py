@@ -23,7 +23,8 @@ from benchmarks._report import PREFIX, Figure
 
 HERE = Path(__file__).resolve().parent
 BENCHES = [
-    "decode", "client_cpu", "throttle", "streams", "emulator_throughput", "aggregator", "fleet"
+    "decode", "client_cpu", "throttle", "streams", "emulator_throughput", "aggregator", "fleet",
+    "fleet_redis",
 ]
 
 

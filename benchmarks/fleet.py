@@ -16,8 +16,9 @@ the groups, Zipf rates, Poisson arrivals), share 0.9 on every address:
 * the single-process planner (``follow_groups``, no peers): the baseline of the same run;
 * 1, 2 and 4 addresses;
 * 4 addresses, one killed mid-run (halted without saving, the way ``kill -9`` leaves it; its
-  membership lapses a lease later): every message still in the feed, and the p99 delay of the
-  messages posted during the takeover within two leases plus one poll interval.
+  membership lapses a lease later), with a message a second more while the takeover lasts:
+  every message still in the feed, and the p99 delay of the messages posted during the
+  takeover within two leases plus one poll interval.
 
 What runs here is the engine's side of the fleet; the Redis side (claims, fencing tokens, the
 heads' Lua script, the feed) is exercised on loopback by ``tests/fleet`` (a ``kill -9`` of a
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 from collections import Counter
@@ -174,8 +176,8 @@ def figures(runs: list[Run], targets: dict[str, float]) -> list[Figure]:
                    else run.pct(0.5) <= target),
             Figure(f"fleet {n}: p99 delay", run.pct(0.99), "s",
                    f"single process {base.pct(0.99):.1f} s"),
-            Figure(f"fleet {n}: calls per address (most)", max(run.calls.values()), "calls",
-                   "", "≤ 9 000 a day (share 0.9)"),
+            Figure(f"fleet {n}: calls per address over the run (most)",
+                   max(run.calls.values()), "calls", "", "share 0.9 of each window"),
             Figure(f"fleet {n}: 113s", run.refused, "", "", "0", run.refused == 0),
             Figure(f"fleet {n}: lost", run.lost, f"of {run.posted}", "", "0", run.lost == 0),
             Figure(f"fleet {n}: read twice (the feed keeps one)", run.repeats, "hand-outs"),
@@ -199,9 +201,13 @@ def main() -> None:
     world = scenario("A", groups, args.per_day, hours)
     seconds = hours * 3600
     runs = []
+    # The kill's run: a message a second over the groups while the takeover lasts, so its
+    # p99 is measured on enough messages.
+    busy = dataclasses.replace(world, blocks=[*world.blocks, (
+        seconds / 2, 2 * LEASE + 60, {g: 1 / len(world.followed) for g in world.followed})])
     for addresses, kill in ((None, None), (1, None), (2, None), (4, None), (4, seconds / 2)):
         started = time.monotonic()
-        run = asyncio.run(simulate(world, addresses, seconds, kill))
+        run = asyncio.run(simulate(busy if kill else world, addresses, seconds, kill))
         if kill is not None:
             run.name += ", one killed"
         print(f"{run.name}: {time.monotonic() - started:.1f} s of CPU", flush=True)
