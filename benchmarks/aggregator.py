@@ -19,7 +19,7 @@ duplicated.
 * G, a quiet day with a delay target: 50 messages a day over the joined groups,
   ``Budget(target_delay=60)``: the fewest calls that keep p99 under a minute.
 * Baseline, same run and budget (A and B): every group polled on its own ``groups.getStream``
-  (``mode="per-group"``, with the same square-root intervals, so stronger than a uniform poller).
+  (``per_group=True``, with the same square-root intervals, so stronger than a uniform poller).
 
     python -m benchmarks.aggregator [--quick] [--groups 1000] [--per-day 5000] [--hours 24]
 """
@@ -177,7 +177,8 @@ async def simulate(world: World, mode: Mode, seconds: float, *, seed: int = 7) -
     result = Result(mode)
 
     async def consume(client: Client) -> None:
-        async with follow_groups(client, world.followed, budget=world.budget, mode=mode) as f:
+        async with follow_groups(client, world.followed, budget=world.budget,
+                                 per_group=mode == "per-group") as f:
             result.plan = describe(f.plan)
             async for message in f:
                 yielded[message.id] += 1

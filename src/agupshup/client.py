@@ -534,7 +534,7 @@ class Client(Streams, Posting):
         return aggregate.follow_groups(
             self, groups, since=0 if since is None else since,
             checkpoint=checkpoint_of(checkpoint), budget=budget, limit=limit,
-            mode="per-group" if per_group else "plan", on_drop=on_drop,
+            per_group=per_group, on_drop=on_drop,
         )
 
 

@@ -301,7 +301,7 @@ def test_a_burst_does_not_starve_quiet_groups() -> None:
     budget = Budget(0.8)
 
     async def main() -> tuple[float, list[float]]:
-        async with sim.follow(groups, mode="per-group", budget=budget) as f:
+        async with sim.follow(groups, per_group=True, budget=budget) as f:
             await sim.clock.sleep(1)
             sim.post("g00", 3000)
             await take(f, 3000)
@@ -356,7 +356,7 @@ def test_the_public_stream_is_not_rewound_on_a_hand_over() -> None:
     sim = mixed()
 
     async def main() -> tuple[int, list[int]]:
-        async with sim.follow(OPEN, mode="per-group") as f:
+        async with sim.follow(OPEN, per_group=True) as f:
             await sim.clock.sleep(1)
             sim.post("p0", 3)
             first = [m.id for m in await take(f, 3)]

@@ -156,7 +156,7 @@ def test_per_group_mode_polls_each_group_stream() -> None:
     sim = mixed()
 
     async def main() -> set[object]:
-        async with sim.follow(OPEN, mode="per-group") as f:
+        async with sim.follow(OPEN, per_group=True) as f:
             await sim.clock.sleep(1)
             sim.post("p1", 20)
             assert len(await take(f, 20)) == 20
@@ -193,7 +193,7 @@ def test_quiet_sources_do_not_hold_the_cursor_back() -> None:
     sim = mixed()
 
     async def main() -> int:
-        async with sim.follow(OPEN, mode="per-group") as f:
+        async with sim.follow(OPEN, per_group=True) as f:
             for _ in range(10):
                 await sim.clock.sleep(600)
                 sim.post("p1", 5)
@@ -407,3 +407,16 @@ def test_restarts_mid_backlog_lose_nothing_and_repeat_only_the_unacknowledged(
     assert sorted(got) == ids[5:] + later  # nothing lost
     assert {i for i, n in got.items() if n > 1} == {first[-1], second[-1]}
     assert max(got.values()) == 2
+
+
+def test_follow_groups_spells_per_group_one_way() -> None:
+    """``mode="per-group"`` (the spelling of before) still works, with a warning."""
+    sim = Sim(OPEN)
+
+    async def main() -> str:
+        async with sim.client() as client:
+            with pytest.warns(DeprecationWarning, match="per_group=True"):
+                follower = follow_groups(client, OPEN, mode="per-group")
+            return follower.mode
+
+    assert sim.run(main) == "per-group"

@@ -144,16 +144,23 @@ def follow_groups(
     checkpoint: Checkpoint | None = None,
     since: Start = "now",
     follow: bool = True,
-    mode: Mode = "plan",
+    per_group: bool = False,
     limit: int | None = None,
     on_drop: OnDrop = None,
     resume_from: Resume = None,
+    mode: Mode | None = None,
 ) -> Follower:
-    """Follow ``groups`` on one IP's quota: see :class:`Follower`. ``mode="per-group"`` polls
-    every group on its own stream (with the same optimised intervals)."""
+    """Follow ``groups`` on one IP's quota: see :class:`Follower`. ``per_group=True`` polls
+    every group on its own stream (with the same optimised intervals), as ``merged_stream``
+    and the Client spell it; ``mode="per-group"`` is that spelling of before (warns)."""
+    if mode is not None:
+        warnings.warn("follow_groups: mode= is deprecated; per_group=True polls each group's "
+                      "own stream", DeprecationWarning, stacklevel=2)
+        per_group = per_group or mode == "per-group"
     return Follower(
         client, groups, budget=budget, checkpoint=checkpoint, since=since, follow=follow,
-        mode=mode, limit=limit, on_drop=on_drop, resume_from=resume_from,
+        mode="per-group" if per_group else "plan", limit=limit, on_drop=on_drop,
+        resume_from=resume_from,
     )
 
 
