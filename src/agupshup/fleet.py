@@ -272,6 +272,10 @@ class FleetWorker:
         #: when the follow was opened (place, members).
         self.member_token = ""
         self._turn = (0, 1)
+        #: The period this worker's follow proposes for each shared source, and every live
+        #: member's (from the heartbeat): the turns' grid is the longest.
+        self.proposals: dict[str, float] = {}
+        self.periods: dict[str, dict[str, float]] = {}
 
     @property
     def held(self) -> frozenset[str]:
@@ -355,8 +359,9 @@ class FleetWorker:
         # A claim released meanwhile (a rebalance) is gone, not lost.
         lost = {g for g in map(_text, out[0]) if self.tokens.get(g) == renewing[g]}
         unreadable = {_text(g) for g in out[1]}
-        self._learn_members({_text(m): float(w) for m, w in zip(out[2::2], out[3::2],
+        self._learn_members({_text(m): float(w) for m, w in zip(out[2::3], out[3::3],
                                                                   strict=True)})
+        self.periods = {_text(m): _periods(i) for m, i in zip(out[2::3], out[4::3], strict=True)}
         self.wanted = {g for g in self.groups
                        if g not in unreadable and owner_of(g, self.members) == self.id}
         if lost:
@@ -407,6 +412,7 @@ class FleetWorker:
             "delivered": self.delivered,
             "quota": [[w.period, w.limit, w.used] for w in self.client.quota()],
             "lag": {g: round(d, 1) for g, d in worst},
+            "periods": self.proposals,
         })
 
     async def _beat_forever(self) -> None:
@@ -641,6 +647,14 @@ class FleetWorker:
         return f"<FleetWorker {self.id} holds={len(self.tokens)} members={len(self.members)}>"
 
 
+def _periods(info: Any) -> dict[str, float]:
+    try:
+        periods = json.loads(_text(info)).get("periods", {})
+        return {str(k): float(v) for k, v in periods.items()}
+    except (ValueError, AttributeError, TypeError):
+        return {}  # a member of an older version: it proposes nothing
+
+
 def _turn_of(me: str, members: Mapping[str, float]) -> tuple[int, int]:
     """This worker's place among the live members (by id), and how many they are."""
     ids = sorted({*members, me})
@@ -664,6 +678,12 @@ class FleetPeers:
 
     def owns(self, group: str) -> bool:
         return group.lower() in self._tokens
+
+    def period(self, source: str, mine: float) -> float:
+        w = self._w
+        w.proposals[source] = mine
+        theirs = [p[source] for m, p in w.periods.items() if m != w.id and source in p]
+        return max([mine, *theirs])
 
     async def heads(self, sources: Sequence[str]) -> dict[str, int]:
         w = self._w

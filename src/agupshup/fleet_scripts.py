@@ -20,7 +20,7 @@ __all__ = ["ADVANCE", "BEAT", "BEGIN", "CLAIM", "RELEASE", "SAVE", "UNREADABLE"]
 # KEYS: members (zset id -> lease expiry), weights (hash id -> weight), info (hash id -> JSON),
 # unreadable (hash group -> why), this worker's member key. ARGV: me, weight, lease seconds,
 # claim key prefix, info JSON, member token, then (group, token) pairs of the claims it holds.
-# Returns {lost groups, unreadable groups, id1, weight1, id2, weight2, ...} over live members,
+# Returns {lost groups, unreadable groups, id1, weight1, info1, id2, ...} over live members,
 # or -1 when the member key holds another token (this worker's lease lapsed and its id was
 # taken again): it must stop, not take the membership back.
 BEAT = """
@@ -51,6 +51,7 @@ local out = {lost, redis.call('HKEYS', KEYS[4])}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGET', KEYS[2], id) or '1'
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or '{}'
 end
 return out
 """

@@ -155,6 +155,13 @@ async def test_two_workers_split_the_groups_and_one_takes_over_when_the_other_le
             )
             await _until(lambda: len(a.members) == 2 and len(b.members) == 2, "both members")
             await _until(lambda: bool(a.following and b.following), "a split")
+            # Each proposes its period for the shared stream; both turn on the longest.
+            await _until(lambda: bool(a.periods.get(b.id) and b.periods.get(a.id)), "periods")
+            source = next(iter(a.proposals))
+            longest = max(a.proposals[source], b.proposals[source])
+            await _until(lambda: all(max(w.proposals[source], *(
+                p[source] for m, p in w.periods.items() if m != w.id)) == longest
+                for w in (a, b)), "one period")
             assert not a.following & b.following
             assert a.following | b.following == set(GROUPS)
             await _until(lambda: set(got_a) | set(got_b) == _all_ids(gupshup_server), "backlog")

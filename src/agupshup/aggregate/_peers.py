@@ -45,6 +45,11 @@ class Peers(Protocol):
         """Whether this follower reads ``group``'s own stream."""
         ...
 
+    def period(self, source: str, mine: float) -> float:
+        """The period every peer polls ``source`` at: the longest that a live peer proposes
+        (``mine``: this follower's proposal). One period puts every turn on one grid."""
+        ...
+
     async def heads(self, sources: Sequence[str]) -> dict[str, int]:
         """The shared heads of ``sources`` (source keys) that exist."""
         ...
@@ -67,6 +72,7 @@ class LocalFleet:
     def __init__(self) -> None:
         self.members: list[str] = []
         self.shared: dict[str, int] = {}
+        self.periods: dict[str, dict[str, float]] = {}
 
     def member(self, name: str) -> _LocalPeer:
         if name not in self.members:
@@ -89,6 +95,11 @@ class _LocalPeer:
     def owns(self, group: str) -> bool:
         place, count = self.turn()
         return zlib.crc32(group.lower().encode()) % count == place
+
+    def period(self, source: str, mine: float) -> float:
+        proposed = self.fleet.periods.setdefault(source, {})
+        proposed[self.name] = mine
+        return max(p for m, p in proposed.items() if m in self.fleet.members or m == self.name)
 
     async def heads(self, sources: Sequence[str]) -> dict[str, int]:
         return {s: self.fleet.shared[s] for s in sources if s in self.fleet.shared}

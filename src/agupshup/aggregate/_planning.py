@@ -110,8 +110,8 @@ class _Planning(_Core):
             src.retiring = False
             interval = row.interval
             if row.source.kind != "group" and self._peers is not None:
-                # Peers' plans differ by a little (each measured the traffic itself): on one
-                # rounded period their turns share one grid, evenly spaced.
+                # Peers' plans differ (each measured the traffic and spent its windows
+                # itself): the turns keep to the longest period a peer proposes, one grid.
                 interval = max(round(row.interval * self._count, 1), 0.1)
             if src.interval != interval:
                 src.interval = interval
@@ -133,7 +133,8 @@ class _Planning(_Core):
         if self._peers is None or src.channel.kind == "group":
             return max(now, last + src.interval)
         place, count = self._peers.turn()
-        return turn_due(now, self.clock.time(), src.interval, place, count)
+        period = self._peers.period(src.key, src.interval)
+        return turn_due(now, self.clock.time(), period, place, count)
 
     def _open(self, channel: Channel) -> _Source:
         """A source the follower did not poll before."""
