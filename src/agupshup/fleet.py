@@ -321,8 +321,7 @@ class FleetWorker:
     # -- membership -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        for name in ("beat", "claim", "release", "save", "unreadable", "advance", "begin"):
-            lua = getattr(scripts, name.upper())
+        for name, lua in scripts.BY_NAME.items():
             self._scripts[name] = self.redis.register_script(lua)
         try:
             await self._join()

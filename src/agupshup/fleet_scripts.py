@@ -14,7 +14,7 @@ Rules this module enforces (with :mod:`agupshup.fleet`, which runs them):
 
 from __future__ import annotations
 
-__all__ = ["ADVANCE", "BEAT", "BEGIN", "CLAIM", "RELEASE", "SAVE", "UNREADABLE"]
+__all__ = ["ADVANCE", "BEAT", "BEGIN", "BY_NAME", "CLAIM", "DROP_UNREADABLE", "RELEASE", "SAVE"]
 
 
 # KEYS: members (zset id -> lease expiry), weights (hash id -> weight), info (hash id -> JSON),
@@ -98,7 +98,7 @@ return 1
 
 # KEYS: unreadable (hash group -> why), the group's claim. ARGV: group, token, why.
 # Records the group as unreadable for the whole fleet and frees its claim, if still ours.
-UNREADABLE = """
+DROP_UNREADABLE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('DEL', KEYS[2])
@@ -129,3 +129,8 @@ for i = 2, #KEYS do
 end
 return out
 """
+
+
+#: Each script by the name a worker calls it by.
+BY_NAME = {"beat": BEAT, "claim": CLAIM, "release": RELEASE, "save": SAVE,
+           "unreadable": DROP_UNREADABLE, "advance": ADVANCE, "begin": BEGIN}
