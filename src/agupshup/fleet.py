@@ -16,14 +16,19 @@ Rules this module enforces:
   wanted group is taken only once its claim is free; a group no longer wanted is given up only
   after its follow is closed (which saves its cursor). So a dead worker's groups move within
   one lease period.
-* What a worker runs over its groups is one seam, :data:`~agupshup.fleet_follow.OpenFollow`
-  ("a follow of these groups with this checkpoint"; today each group's own stream).
-* Cursors live in Redis, one key per group; every save carries the tokens the follow was opened
-  under and is written only while the claim still holds them (one Lua script), and so is every
-  publish to the feed: a worker that lost a group, even one that got it back since (A-B-A),
-  never overwrites the owner's progress nor publishes for it. Checkpoints come every ``every``
-  items or ``interval`` seconds, idle or not. After a crash the new owner re-yields at most
-  that un-checkpointed window of each group it takes over; nothing is lost.
+* What a worker runs is one seam, :data:`~agupshup.fleet_follow.OpenFollow` ("a follow of
+  these groups with this checkpoint, beside these peers"): the one follow engine over the whole
+  followed set, with :class:`FleetPeers`. Every worker reads the shared streams (joined,
+  public) in turns on one agreed period; a group's own stream and its catch-ups are its claim
+  holder's; each shared stream's head lives in Redis, moved only forward, only to a worker's
+  acknowledged claim, only while its member token holds (``agupshup.aggregate._peers``).
+* Cursors live in Redis, one key per held group; every save carries the tokens the follow was
+  opened under and is written only while the claim still holds them (one Lua script): a worker
+  that lost a group, even one that got it back since (A-B-A), never overwrites the owner's
+  progress. A held group's message is published under its claim's token; any other (a shared
+  stream brought it) under the worker's member token. Checkpoints come every ``every`` items
+  or ``interval`` seconds, idle or not. After a crash the new owner re-yields at most what the
+  dead worker's own streams handed out since its last checkpoint; nothing is lost.
 * Losing a claim (or the lease) halts the follow's polls at once, from the heartbeat, whatever
   the consumer is doing; the follow is reopened on the rest by the next ``__anext__``.
 * A group the follow finds unreadable (private, gone) is recorded in ``{prefix}:unreadable``,
@@ -33,9 +38,9 @@ Rules this module enforces:
   answer is one it cannot reach: every call of the worker is bounded, publishing included (a
   heartbeat or a publish by the time left before the claims expire). (Throttle ledgers in
   Redis refuse calls with ``LedgerError`` rather than over-admit.)
-* Each worker yields its own messages; :class:`RedisStreamSink` gives consumers one exactly-once
-  feed: a Lua script appends a message to a Redis Stream only if its id is new (``SET NX`` with a
-  TTL, then ``XADD``, atomically).
+* Each worker yields what it hands out (two may yield one message read in close turns);
+  :class:`RedisStreamSink` gives consumers one exactly-once feed: a Lua script appends a
+  message to a Redis Stream only if its id is new (``SET NX`` with a TTL, then ``XADD``).
 * Lease expiry is Redis ``TIME`` (one clock for every host); waits use the client's clock.
   One Redis (a replica or Sentinel for failover), not Redis Cluster: the scripts build key names
   from ``prefix`` and touch keys they are not passed in ``KEYS``.

@@ -56,7 +56,7 @@ KEY = "fleet"
 
 
 class Follow(Protocol):
-    """An open follow of some groups: what a fleet worker runs over the groups it holds."""
+    """An open follow of the followed set: what a fleet worker runs beside its peers."""
 
     async def __anext__(self) -> Message: ...
 
