@@ -86,10 +86,10 @@ class _Discovery(_Planning):
             return
         self._seen = set(cursor.yielded)
         self._handed = set(cursor.yielded)
+        shared = [h for k, h in self._shared.items() if k in cursor.heads]
         for g in self.groups:
             claim = _claim_of(cursor, g)
             self._starts[g] = claim if claim is not None else start
-            shared = [h for k, h in self._shared.items() if k in cursor.heads]
             if claim is not None and shared and self._peers is not None and \
                     Channel("group", g).key not in cursor.heads:
                 # Claimed through a shared source, no walk of its own stream pending: the
